@@ -1,0 +1,113 @@
+import { fileURLToPath } from 'node:url';
+
+import {
+  loadPackageDefinition,
+  ServerCredentials,
+  type GrpcObject,
+  type Server,
+  type ServerUnaryCall,
+  type ServiceClientConstructor,
+} from '@grpc/grpc-js';
+import { loadSync, type Options, type PackageDefinition } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
+
+/** The repository's proto/ directory, found from this file's place in dist/src/common/. */
+export const PROTO_ROOT = fileURLToPath(new URL('../../../proto/', import.meta.url));
+
+/** Our copy of the standard health proto, for reflection; grpc-health-check serves the calls. */
+const HEALTH_PROTO_FILE = 'grpc/health/v1/health.proto';
+
+/**
+ * proto-loader options used everywhere: field names as written in the proto,
+ * enums as their names, defaults filled in so handlers never see undefined.
+ */
+const LOADER_OPTIONS: Options = {
+  keepCase: true,
+  enums: String,
+  longs: String,
+  defaults: true,
+  oneofs: true,
+  includeDirs: [PROTO_ROOT],
+};
+
+export interface LoadedProtos {
+  readonly packageDefinition: PackageDefinition;
+  readonly grpcObject: GrpcObject;
+}
+
+/** Loads proto files (paths relative to proto/) plus the health proto, for serving and reflection. */
+export function loadProtos(files: readonly string[]): LoadedProtos {
+  const packageDefinition = loadSync([...files, HEALTH_PROTO_FILE], LOADER_OPTIONS);
+  return { packageDefinition, grpcObject: loadPackageDefinition(packageDefinition) };
+}
+
+/** Finds a service constructor such as `lookaside.v1.Lookaside` in a loaded package. */
+export function serviceConstructor(grpcObject: GrpcObject, fullName: string): ServiceClientConstructor {
+  let node: unknown = grpcObject;
+  for (const part of fullName.split('.')) node = (node as Record<string, unknown> | undefined)?.[part];
+  if (typeof node !== 'function' || !('service' in node)) throw new Error(`no service ${fullName} in the loaded protos`);
+  return node as ServiceClientConstructor;
+}
+
+/** Adds server reflection (v1 and v1alpha) for everything in the package definition. */
+export function addReflection(server: Server, packageDefinition: PackageDefinition): void {
+  new ReflectionService(packageDefinition).addToServer(server);
+}
+
+/**
+ * The standard grpc.health.v1 service. Every listed service (and "" for the
+ * whole server) starts NOT_SERVING until `setAll('SERVING')`.
+ */
+export class HealthReporter {
+  private readonly health: HealthImplementation;
+
+  constructor(private readonly services: readonly string[]) {
+    this.health = new HealthImplementation(
+      Object.fromEntries(['', ...services].map((name) => [name, 'NOT_SERVING' as ServingStatus])),
+    );
+  }
+
+  addToServer(server: Server): void {
+    this.health.addToServer(server);
+  }
+
+  setAll(status: ServingStatus): void {
+    for (const name of ['', ...this.services]) this.health.setStatus(name, status);
+  }
+}
+
+/** Binds `host:port` (0 = any free port) and returns the bound port. */
+export function bindServer(server: Server, host: string, port: number): Promise<number> {
+  const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  return new Promise((resolve, reject) => {
+    server.bindAsync(target, ServerCredentials.createInsecure(), (error, boundPort) => {
+      if (error) reject(new Error(`cannot listen on ${target}: ${error.message}`));
+      else resolve(boundPort);
+    });
+  });
+}
+
+/** Milliseconds left before the call's deadline; Infinity when it has none. */
+export function remainingMs(call: ServerUnaryCall<unknown, unknown>): number {
+  const deadline = call.getDeadline();
+  const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(deadlineMs) ? deadlineMs - Date.now() : Number.POSITIVE_INFINITY;
+}
+
+/**
+ * Stops a server gracefully: no new calls, in-flight calls may finish, and
+ * after `graceMs` whatever is left is cancelled.
+ */
+export function shutdownServer(server: Server, graceMs: number): Promise<'drained' | 'forced'> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve('forced');
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve('drained');
+    });
+  });
+}

@@ -1,0 +1,77 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { collectDefaultMetrics, Registry } from 'prom-client';
+
+import type { Logger } from './logging.js';
+
+/** A registry with the default process metrics (CPU, memory, event loop lag, GC). */
+export function createMetricsRegistry(app: string): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ app });
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+export interface MetricsEndpoint {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Serves `GET /metrics` in the Prometheus text format on its own HTTP port. */
+export async function startMetricsServer(
+  registry: Registry,
+  host: string,
+  port: number,
+  logger: Logger,
+): Promise<MetricsEndpoint> {
+  const server: Server = createServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0];
+    if (path !== '/metrics') {
+      sendJsonError(response, 404, 'NOT_FOUND', `no such path ${path}; metrics are at /metrics`);
+      return;
+    }
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      response.setHeader('allow', 'GET, HEAD');
+      sendJsonError(response, 405, 'METHOD_NOT_ALLOWED', 'use GET /metrics');
+      return;
+    }
+    registry.metrics().then(
+      (text) => {
+        response.writeHead(200, { 'content-type': registry.contentType });
+        response.end(request.method === 'HEAD' ? undefined : text);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'collecting metrics failed');
+        sendJsonError(response, 500, 'INTERNAL', 'collecting metrics failed');
+      },
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = (server.address() as AddressInfo).port;
+  logger.info({ port: bound, host }, 'metrics listening');
+  return {
+    port: bound,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function sendJsonError(
+  response: import('node:http').ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+): void {
+  response.writeHead(status, { 'content-type': 'application/json' });
+  response.end(JSON.stringify({ error: { code, message } }));
+}

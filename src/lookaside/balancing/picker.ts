@@ -1,0 +1,12 @@
+import type { Endpoint } from '../discovery/types.js';
+
+/**
+ * Chooses the endpoint for one call. A picker is built over one immutable,
+ * non-empty endpoint list; when the list changes a new picker replaces it, so a
+ * call never sees a half-updated list.
+ */
+export interface Picker {
+  pick(): Endpoint;
+}
+
+export type PolicyName = 'round_robin' | 'random';

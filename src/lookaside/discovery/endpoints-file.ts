@@ -1,0 +1,117 @@
+import { isIP } from 'node:net';
+
+import { parse as parseYaml } from 'yaml';
+
+import { serviceKeyString } from './types.js';
+import type { SliceInput } from './slices.js';
+
+/**
+ * The endpoints file of `DISCOVERY=file` (YAML, or the same shape in JSON):
+ *
+ *     services:
+ *       - namespace: default
+ *         name: greetserver
+ *         endpoints:
+ *           - { address: "127.0.0.1:50051", pod: greet-0, zone: local-a }
+ *           - { address: "127.0.0.1:50052", pod: greet-1, ready: false }
+ *
+ * Optional per endpoint: `node`, `terminating`, `port_name`. Each endpoint
+ * becomes a one-endpoint slice so the file goes through the same merge as
+ * Kubernetes EndpointSlices.
+ */
+export type EndpointsFileContent = ReadonlyMap<string, readonly SliceInput[]>;
+
+export class EndpointsFileError extends Error {
+  override name = 'EndpointsFileError';
+}
+
+export function parseEndpointsFile(text: string): EndpointsFileContent {
+  let document: unknown;
+  try {
+    document = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+  } catch (error) {
+    throw new EndpointsFileError(`not valid YAML or JSON: ${(error as Error).message}`);
+  }
+  if (document === null || document === undefined) return new Map();
+  const root = asObject(document, 'the file');
+  const services = root['services'] ?? [];
+  if (!Array.isArray(services)) throw new EndpointsFileError('services: must be a list');
+
+  const content = new Map<string, SliceInput[]>();
+  services.forEach((entry: unknown, serviceIndex) => {
+    const where = `services[${serviceIndex}]`;
+    const service = asObject(entry, where);
+    const name = requireString(service, 'name', where);
+    const namespace = optionalString(service, 'namespace', where) ?? 'default';
+    const endpoints = service['endpoints'] ?? [];
+    if (!Array.isArray(endpoints)) throw new EndpointsFileError(`${where}.endpoints: must be a list`);
+    const id = serviceKeyString({ namespace, name });
+    if (content.has(id)) throw new EndpointsFileError(`${where}: ${id} is listed twice`);
+    content.set(
+      id,
+      endpoints.map((item: unknown, endpointIndex) => toSlice(item, `${where}.endpoints[${endpointIndex}]`)),
+    );
+  });
+  return content;
+}
+
+function toSlice(item: unknown, where: string): SliceInput {
+  const endpoint = asObject(item, where);
+  const { ip, port } = parseAddress(requireString(endpoint, 'address', where), `${where}.address`);
+  const pod = optionalString(endpoint, 'pod', where);
+  return {
+    addressType: isIP(ip) === 6 ? 'IPv6' : 'IPv4',
+    ports: [{ name: optionalString(endpoint, 'port_name', where) ?? '', port }],
+    endpoints: [
+      {
+        addresses: [ip],
+        conditions: {
+          ready: optionalBoolean(endpoint, 'ready', where) ?? true,
+          terminating: optionalBoolean(endpoint, 'terminating', where) ?? false,
+        },
+        targetRef: pod === undefined ? null : { kind: 'Pod', name: pod },
+        zone: optionalString(endpoint, 'zone', where) ?? null,
+        nodeName: optionalString(endpoint, 'node', where) ?? null,
+      },
+    ],
+  };
+}
+
+function parseAddress(address: string, where: string): { ip: string; port: number } {
+  const match = /^\[([^\]]+)\]:(\d+)$/.exec(address) ?? /^([^:]+):(\d+)$/.exec(address);
+  const ip = match?.[1] ?? '';
+  const port = Number(match?.[2]);
+  if (match === null || isIP(ip) === 0 || !Number.isInteger(port) || port < 1 || port > 65_535) {
+    throw new EndpointsFileError(
+      `${where}: ${JSON.stringify(address)} is not "ip:port" (an IPv4 or [IPv6] address and a port from 1 to 65535)`,
+    );
+  }
+  return { ip, port };
+}
+
+function asObject(value: unknown, where: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new EndpointsFileError(`${where}: must be a mapping`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function requireString(object: Record<string, unknown>, key: string, where: string): string {
+  const value = optionalString(object, key, where);
+  if (value === undefined || value === '') throw new EndpointsFileError(`${where}.${key}: is required`);
+  return value;
+}
+
+function optionalString(object: Record<string, unknown>, key: string, where: string): string | undefined {
+  const value = object[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw new EndpointsFileError(`${where}.${key}: must be a string`);
+  return value;
+}
+
+function optionalBoolean(object: Record<string, unknown>, key: string, where: string): boolean | undefined {
+  const value = object[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'boolean') throw new EndpointsFileError(`${where}.${key}: must be true or false`);
+  return value;
+}

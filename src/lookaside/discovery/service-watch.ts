@@ -1,0 +1,222 @@
+import type { V1EndpointSlice } from '@kubernetes/client-node';
+
+import { Backoff } from '../../common/backoff.js';
+import type { Logger } from '../../common/logging.js';
+import { describeApiError, type EndpointSliceApi, type WatchEventType, type WatchHandle } from './kubernetes-api.js';
+import { mergeSlices } from './slices.js';
+import type { DiscoveryState, ServiceKey } from './types.js';
+
+/** A list that takes longer than this counts as failed (the server bounds it too). */
+export const LIST_TIMEOUT_MS = 30_000;
+/** Ask the server to end each watch after 5–10 minutes, as client-go does, so none hangs forever. */
+const WATCH_TIMEOUT_MIN_SECONDS = 300;
+/** A watch that ends sooner than this without an error is treated as a failure (no tight loops). */
+const MIN_HEALTHY_WATCH_MS = 1_000;
+
+export type RestartReason = 'expired' | 'error' | 'closed';
+
+export interface ServiceWatchOptions {
+  readonly api: EndpointSliceApi;
+  readonly service: ServiceKey;
+  readonly refreshIntervalMs: number;
+  readonly backoff: { readonly initialMs: number; readonly maxMs: number };
+  readonly logger: Logger;
+  readonly onState: (state: DiscoveryState) => void;
+  readonly onRestart: (reason: RestartReason) => void;
+  readonly random?: () => number;
+}
+
+/**
+ * Keeps one Service's EndpointSlices current: list, then watch from the list's
+ * resourceVersion; a full re-list every refresh interval. Any failure (410 Gone,
+ * a dropped stream, an HTTP error, a timeout) restarts it with capped, jittered
+ * backoff while the last known slices stay published.
+ */
+export class ServiceWatch {
+  private readonly slices = new Map<string, V1EndpointSlice>();
+  private readonly backoff: Backoff;
+  private resourceVersion = '';
+  private synced = false;
+  private stopped = false;
+  /** Bumped by every new list or watch; callbacks of older ones are dropped. */
+  private generation = 0;
+  private activeWatch: WatchHandle | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private publishScheduled = false;
+
+  constructor(private readonly options: ServiceWatchOptions) {
+    this.backoff = new Backoff({ ...options.backoff, random: options.random });
+  }
+
+  start(): void {
+    void this.relist();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.generation++;
+    this.activeWatch?.abort();
+    this.activeWatch = undefined;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.refreshTimer);
+  }
+
+  private get log(): Logger {
+    return this.options.logger;
+  }
+
+  private async relist(): Promise<void> {
+    if (this.stopped) return;
+    const generation = this.beginCycle();
+    const { namespace, name } = this.options.service;
+    let list;
+    try {
+      list = await withTimeout(
+        this.options.api.list(namespace, name, LIST_TIMEOUT_MS / 1000),
+        LIST_TIMEOUT_MS,
+        `listing endpointslices took longer than ${LIST_TIMEOUT_MS} ms`,
+      );
+    } catch (error) {
+      if (generation === this.generation) this.fail(error, 'error');
+      return;
+    }
+    if (generation !== this.generation) return;
+
+    this.slices.clear();
+    for (const slice of list.items) this.slices.set(sliceName(slice), slice);
+    this.resourceVersion = list.resourceVersion;
+    this.synced = true;
+    this.backoff.reset();
+    this.publish();
+    this.scheduleRefresh();
+    void this.watch(generation);
+  }
+
+  private async watch(generation: number): Promise<void> {
+    const { namespace, name } = this.options.service;
+    const startedAtMs = Date.now();
+    const timeoutSeconds = WATCH_TIMEOUT_MIN_SECONDS + Math.floor(this.random() * WATCH_TIMEOUT_MIN_SECONDS);
+    let handle: WatchHandle;
+    try {
+      handle = await this.options.api.watch(
+        namespace,
+        name,
+        this.resourceVersion,
+        timeoutSeconds,
+        (type, object) => {
+          if (generation === this.generation) this.onEvent(type, object);
+        },
+        (error) => {
+          if (generation === this.generation) this.onWatchEnd(error, startedAtMs);
+        },
+      );
+    } catch (error) {
+      if (generation === this.generation) this.fail(error, 'error');
+      return;
+    }
+    if (generation === this.generation) this.activeWatch = handle;
+    else handle.abort();
+  }
+
+  private onEvent(type: WatchEventType, object: unknown): void {
+    if (type === 'ERROR') {
+      const status = object as { code?: number; message?: string } | undefined;
+      if (status?.code === 410) {
+        this.log.info({ ...this.labels(), message: status.message }, 'watch expired (410 Gone); re-listing');
+        this.options.onRestart('expired');
+        this.resourceVersion = '';
+        void this.relist();
+      } else {
+        this.fail(new Error(`watch error event: ${status?.code ?? '?'} ${status?.message ?? ''}`), 'error');
+      }
+      return;
+    }
+    const slice = object as V1EndpointSlice;
+    const version = slice?.metadata?.resourceVersion;
+    if (version) this.resourceVersion = version;
+    if (type === 'ADDED' || type === 'MODIFIED') {
+      this.slices.set(sliceName(slice), slice);
+      this.publish();
+    } else if (type === 'DELETED') {
+      this.slices.delete(sliceName(slice));
+      this.publish();
+    }
+  }
+
+  private onWatchEnd(error: unknown, startedAtMs: number): void {
+    this.activeWatch = undefined;
+    if (error !== undefined) {
+      this.fail(error, 'error');
+    } else if (Date.now() - startedAtMs < MIN_HEALTHY_WATCH_MS) {
+      this.fail(new Error('the watch closed right after it opened'), 'closed');
+    } else {
+      // The server ended a long watch (its timeout): carry on from where it stopped.
+      void this.watch(this.beginCycle());
+    }
+  }
+
+  private fail(error: unknown, reason: RestartReason): void {
+    if (this.stopped) return;
+    const failure = describeApiError(error);
+    const delayMs = this.backoff.next();
+    this.beginCycle();
+    this.options.onRestart(reason);
+    this.log.warn(
+      { ...this.labels(), reason, err: failure.message, retryInMs: delayMs, serving: this.synced ? 'last known' : 'nothing yet' },
+      'endpointslice watch failed; retrying',
+    );
+    if (!this.synced) this.options.onState({ kind: 'failed', failure });
+    clearTimeout(this.refreshTimer);
+    this.retryTimer = setTimeout(() => void this.relist(), delayMs);
+    this.retryTimer.unref();
+  }
+
+  private scheduleRefresh(): void {
+    clearTimeout(this.refreshTimer);
+    const delayMs = Math.round(this.options.refreshIntervalMs * (0.9 + 0.2 * this.random()));
+    this.refreshTimer = setTimeout(() => void this.relist(), delayMs);
+    this.refreshTimer.unref();
+  }
+
+  /** Starts a new list/watch cycle: the previous watch is closed and its callbacks ignored. */
+  private beginCycle(): number {
+    this.generation++;
+    this.activeWatch?.abort();
+    this.activeWatch = undefined;
+    clearTimeout(this.retryTimer);
+    return this.generation;
+  }
+
+  /** Coalesces a burst of events into one snapshot, delivered asynchronously. */
+  private publish(): void {
+    if (this.publishScheduled) return;
+    this.publishScheduled = true;
+    setImmediate(() => {
+      this.publishScheduled = false;
+      if (this.stopped) return;
+      this.options.onState({ kind: 'synced', snapshot: mergeSlices([...this.slices.values()]) });
+    });
+  }
+
+  private labels(): { namespace: string; service: string } {
+    return { namespace: this.options.service.namespace, service: this.options.service.name };
+  }
+
+  private random(): number {
+    return (this.options.random ?? Math.random)();
+  }
+}
+
+function sliceName(slice: V1EndpointSlice): string {
+  return slice.metadata?.name ?? slice.metadata?.uid ?? '';
+}
+
+function withTimeout<T>(promise: Promise<T>, timeoutMs: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), timeoutMs);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

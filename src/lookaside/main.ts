@@ -1,0 +1,89 @@
+import { KubeConfig } from '@kubernetes/client-node';
+
+import { GrpcServerMetrics } from '../common/grpc-metrics.js';
+import { bindServer, shutdownServer } from '../common/grpc.js';
+import { createRootLogger, type Logger } from '../common/logging.js';
+import { createMetricsRegistry, startMetricsServer } from '../common/metrics.js';
+import { exitOnSignals, failStartup } from '../common/shutdown.js';
+import { loadLookasideConfig, type LookasideConfig } from './config.js';
+import { FileDiscovery } from './discovery/file.js';
+import { KubernetesDiscovery } from './discovery/kubernetes.js';
+import type { DiscoverySource } from './discovery/types.js';
+import { LookasideMetrics } from './metrics.js';
+import { Resolver } from './resolver.js';
+import { createLookasideServer } from './server.js';
+import { WatchedServices } from './watched-services.js';
+
+async function main(): Promise<void> {
+  let config: LookasideConfig;
+  try {
+    config = loadLookasideConfig(process.env);
+  } catch (error) {
+    failStartup(error);
+  }
+  const logger = createRootLogger('lookaside', config.logLevel);
+  try {
+    await run(config, logger);
+  } catch (error) {
+    failStartup(error, logger);
+  }
+}
+
+async function run(config: LookasideConfig, logger: Logger): Promise<void> {
+  const registry = createMetricsRegistry('lookaside');
+  const metrics = new LookasideMetrics(registry);
+  const source = await openDiscovery(config, metrics, logger.child({ module: 'discovery' }));
+  const services = new WatchedServices({
+    source,
+    maxServices: config.maxServices,
+    idleTimeoutMs: config.idleTimeoutMs,
+    metrics,
+    logger: logger.child({ module: 'services' }),
+  });
+  const resolver = new Resolver({
+    services,
+    ownNamespace: config.ownNamespace,
+    defaultPolicy: config.defaultPolicy,
+    allowedNamespaces: config.allowedNamespaces,
+    describeMissing: (namespace, name) => source.describeMissing({ namespace, name }),
+  });
+  const { server, health } = createLookasideServer({
+    resolver,
+    metrics,
+    grpcMetrics: new GrpcServerMetrics(registry),
+    logger: logger.child({ module: 'server' }),
+  });
+
+  const port = await bindServer(server, config.host, config.port);
+  const metricsEndpoint = await startMetricsServer(registry, config.host, config.metricsPort, logger.child({ module: 'metrics' }));
+  health.setAll('SERVING');
+  logger.info(
+    { port, host: config.host, metricsPort: metricsEndpoint.port, discovery: source.name, namespace: config.ownNamespace },
+    'listening',
+  );
+
+  exitOnSignals(logger, async () => {
+    health.setAll('NOT_SERVING');
+    const result = await shutdownServer(server, config.shutdownGraceMs);
+    logger.info({ result }, 'grpc server stopped');
+    services.close();
+    await source.close();
+    await metricsEndpoint.close();
+  });
+}
+
+async function openDiscovery(config: LookasideConfig, metrics: LookasideMetrics, logger: Logger): Promise<DiscoverySource> {
+  if (config.discovery.kind === 'file') return FileDiscovery.open(config.discovery.path, logger);
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromDefault();
+  const cluster = kubeConfig.getCurrentCluster();
+  if (cluster === null) throw new Error('DISCOVERY=kubernetes but no cluster is configured (in-cluster config or KUBECONFIG)');
+  logger.info({ server: cluster.server }, 'watching EndpointSlices through the Kubernetes API');
+  return KubernetesDiscovery.fromKubeConfig(kubeConfig, {
+    refreshIntervalMs: config.refreshIntervalMs,
+    metrics,
+    logger,
+  });
+}
+
+void main();

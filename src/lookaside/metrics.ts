@@ -1,0 +1,88 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+import type { ServiceKey, ServiceSnapshot } from './discovery/types.js';
+
+/** Label value for calls that never reached a watched Service, keeping label sets bounded. */
+export const UNWATCHED_LABEL = '_unwatched';
+
+/**
+ * The lookaside's own metrics. Per-Service series exist only for watched
+ * Services (at most MAX_SERVICES) and are removed when a Service is unwatched,
+ * so label sets stay bounded however many names clients try.
+ */
+export class LookasideMetrics {
+  private readonly resolves: Counter<'namespace' | 'service' | 'policy' | 'code'>;
+  private readonly endpoints: Gauge<'namespace' | 'service'>;
+  private readonly lastChange: Gauge<'namespace' | 'service'>;
+  private readonly watched: Gauge;
+  private readonly watchRestarts: Counter<'reason'>;
+  private readonly resolveCounters = new Map<string, Counter.Internal>();
+
+  constructor(registry: Registry) {
+    this.resolves = new Counter({
+      name: 'lookaside_resolve_total',
+      help: 'Resolve calls by Service, policy and gRPC code.',
+      labelNames: ['namespace', 'service', 'policy', 'code'],
+      registers: [registry],
+    });
+    this.endpoints = new Gauge({
+      name: 'lookaside_endpoints',
+      help: 'Ready endpoints (distinct pod IPs) of each watched Service.',
+      labelNames: ['namespace', 'service'],
+      registers: [registry],
+    });
+    this.lastChange = new Gauge({
+      name: 'lookaside_endpoints_last_change_timestamp_seconds',
+      help: 'Unix time at which the endpoint set of a watched Service last changed.',
+      labelNames: ['namespace', 'service'],
+      registers: [registry],
+    });
+    this.watched = new Gauge({
+      name: 'lookaside_watched_services',
+      help: 'Services currently watched.',
+      registers: [registry],
+    });
+    this.watchRestarts = new Counter({
+      name: 'lookaside_watch_restarts_total',
+      help: 'Watches restarted after a failure, by reason (expired = 410 Gone, error, closed early).',
+      labelNames: ['reason'],
+      registers: [registry],
+    });
+  }
+
+  /** Counts one Resolve; the counter child is cached because this runs on every call. */
+  countResolve(namespace: string, service: string, policy: string, code: string): void {
+    const cacheKey = `${namespace}\u0000${service}\u0000${policy}\u0000${code}`;
+    let counter = this.resolveCounters.get(cacheKey);
+    if (counter === undefined) {
+      counter = this.resolves.labels(namespace, service, policy, code);
+      this.resolveCounters.set(cacheKey, counter);
+    }
+    counter.inc();
+  }
+
+  setWatchedServices(count: number): void {
+    this.watched.set(count);
+  }
+
+  endpointsChanged(service: ServiceKey, snapshot: ServiceSnapshot, nowMs: number): void {
+    this.endpoints.labels(service.namespace, service.name).set(snapshot.readyCount);
+    this.lastChange.labels(service.namespace, service.name).set(nowMs / 1000);
+  }
+
+  serviceUnwatched(service: ServiceKey): void {
+    this.endpoints.remove(service.namespace, service.name);
+    this.lastChange.remove(service.namespace, service.name);
+    const prefix = `${service.namespace}\u0000${service.name}\u0000`;
+    for (const cacheKey of this.resolveCounters.keys()) {
+      if (!cacheKey.startsWith(prefix)) continue;
+      this.resolveCounters.delete(cacheKey);
+      const [namespace = '', name = '', policy = '', code = ''] = cacheKey.split('\u0000');
+      this.resolves.remove(namespace, name, policy, code);
+    }
+  }
+
+  watchRestarted(reason: 'expired' | 'error' | 'closed'): void {
+    this.watchRestarts.labels(reason).inc();
+  }
+}

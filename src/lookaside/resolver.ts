@@ -1,0 +1,188 @@
+import type { PolicyName } from './balancing/picker.js';
+import type { Endpoint, ServiceSnapshot } from './discovery/types.js';
+import { checkLabel, quoteInput } from './validation.js';
+import type { WatchedService, WatchedServices } from './watched-services.js';
+
+/** The longest a first Resolve waits for a Service's initial list, whatever its deadline. */
+export const FIRST_LIST_WAIT_LIMIT_MS = 10_000;
+
+export interface ResolveQuery {
+  readonly service: string;
+  /** Empty means the lookaside's own namespace. */
+  readonly namespace: string;
+  /** Undefined means the configured default. */
+  readonly policy: PolicyName | undefined;
+  /** Empty means the Service's only port, or the one named `grpc`. */
+  readonly portName: string;
+  /** Any port will do (the caller wants only the IP), so several ports are not an error. */
+  readonly anyPort?: boolean;
+}
+
+export type ResolveFailureReason =
+  | 'invalid-argument'
+  | 'permission-denied'
+  | 'too-many-services'
+  | 'not-found'
+  | 'no-ready-endpoints'
+  | 'discovery-unavailable'
+  | 'discovery-forbidden';
+
+interface OutcomeBase {
+  readonly namespace: string;
+  readonly service: string;
+  readonly policy: PolicyName;
+  /** Whether the Service is among the watched ones (bounded), so it may label metrics. */
+  readonly watched: boolean;
+}
+
+export interface Resolved extends OutcomeBase {
+  readonly ok: true;
+  readonly endpoint: Endpoint;
+  /** Ready endpoints the choice was made from. */
+  readonly readyEndpoints: number;
+}
+
+export interface ResolveFailed extends OutcomeBase {
+  readonly ok: false;
+  readonly reason: ResolveFailureReason;
+  readonly message: string;
+}
+
+export type ResolveOutcome = Resolved | ResolveFailed;
+
+export interface ResolverOptions {
+  readonly services: WatchedServices;
+  readonly ownNamespace: string;
+  readonly defaultPolicy: PolicyName;
+  /** Empty allows every namespace. */
+  readonly allowedNamespaces: readonly string[];
+  readonly describeMissing: (namespace: string, service: string) => string;
+}
+
+/**
+ * Answers "which endpoint next?" from memory. Only a Service's first Resolve
+ * waits (for its initial list); every later one returns synchronously.
+ */
+export class Resolver {
+  private readonly allowed: ReadonlySet<string>;
+
+  constructor(private readonly options: ResolverOptions) {
+    this.allowed = new Set(options.allowedNamespaces);
+  }
+
+  /**
+   * @param waitLimitMs how long a first Resolve may wait for the initial list
+   *   (the call's remaining deadline); capped at FIRST_LIST_WAIT_LIMIT_MS.
+   */
+  resolve(query: ResolveQuery, waitLimitMs = FIRST_LIST_WAIT_LIMIT_MS): ResolveOutcome | Promise<ResolveOutcome> {
+    const namespace = query.namespace === '' ? this.options.ownNamespace : query.namespace;
+    const policy = query.policy ?? this.options.defaultPolicy;
+    const base = { namespace, service: query.service, policy, watched: false };
+
+    const invalid =
+      checkLabel('service', query.service, true) ??
+      checkLabel('namespace', query.namespace, false) ??
+      checkLabel('port_name', query.portName, false);
+    if (invalid !== undefined) return { ...base, ok: false, reason: 'invalid-argument', message: invalid };
+
+    if (this.allowed.size > 0 && !this.allowed.has(namespace)) {
+      return {
+        ...base,
+        ok: false,
+        reason: 'permission-denied',
+        message: `namespace "${namespace}" is not served by this lookaside; allowed: ${[...this.allowed].join(', ')} (ALLOWED_NAMESPACES)`,
+      };
+    }
+
+    const watched = this.options.services.acquire({ namespace, name: query.service });
+    if (watched === undefined) {
+      return {
+        ...base,
+        ok: false,
+        reason: 'too-many-services',
+        message: `already watching the maximum of ${this.options.services.size} services (MAX_SERVICES); ${namespace}/${query.service} cannot be added until others go idle`,
+      };
+    }
+    if (watched.state.kind !== 'pending') return this.answer(watched, query, policy);
+
+    const waitMs = Math.min(Math.max(0, waitLimitMs), FIRST_LIST_WAIT_LIMIT_MS);
+    return watched.whenSettled(waitMs).then(() => this.answer(watched, query, policy, waitMs));
+  }
+
+  private answer(watched: WatchedService, query: ResolveQuery, policy: PolicyName, waitedMs = 0): ResolveOutcome {
+    const { namespace, name: service } = watched.key;
+    const base = { namespace, service, policy, watched: true };
+    const state = watched.state;
+    if (state.kind === 'pending') {
+      return {
+        ...base,
+        ok: false,
+        reason: 'discovery-unavailable',
+        message: `endpoints of ${namespace}/${service} are not known yet: no answer from discovery within ${waitedMs} ms; still trying`,
+      };
+    }
+    if (state.kind === 'failed') {
+      return {
+        ...base,
+        ok: false,
+        reason: state.failure.kind === 'forbidden' ? 'discovery-forbidden' : 'discovery-unavailable',
+        message: `cannot read endpoints of ${namespace}/${service}: ${state.failure.message}`,
+      };
+    }
+    const snapshot = state.snapshot;
+    if (snapshot.sliceCount === 0) {
+      return {
+        ...base,
+        ok: false,
+        reason: 'not-found',
+        message: `no endpoints known for Service ${namespace}/${service}: ${this.options.describeMissing(namespace, service)}`,
+      };
+    }
+    const port = choosePort(snapshot, query.portName, query.anyPort === true);
+    if (typeof port !== 'string') return { ...base, ok: false, ...port, message: `${namespace}/${service}: ${port.message}` };
+
+    const picker = watched.pickers?.pickerFor(port, policy);
+    if (picker === undefined) {
+      return {
+        ...base,
+        ok: false,
+        reason: 'no-ready-endpoints',
+        message:
+          `Service ${namespace}/${service} has no ready endpoint` +
+          `${port === '' ? '' : ` on port "${port}"`} ` +
+          `(${snapshot.sliceCount} EndpointSlice(s), ${snapshot.notReadyCount} endpoint(s) not ready or terminating)`,
+      };
+    }
+    return {
+      ...base,
+      ok: true,
+      endpoint: picker.pick(),
+      readyEndpoints: snapshot.readyByPort.get(port)?.length ?? 0,
+    };
+  }
+}
+
+type PortChoice = string | { reason: 'invalid-argument' | 'no-ready-endpoints'; message: string };
+
+function choosePort(snapshot: ServiceSnapshot, requested: string, anyPort: boolean): PortChoice {
+  const ports = snapshot.readyByPort;
+  const names = [...ports.keys()];
+  const listed = names.map((name) => (name === '' ? '(unnamed)' : name)).join(', ');
+  if (requested !== '') {
+    if (ports.has(requested)) return requested;
+    return {
+      reason: 'invalid-argument',
+      message: `no port named ${quoteInput(requested)}; the Service's ports are: ${listed || 'none'}`,
+    };
+  }
+  if (names.length === 0) {
+    return { reason: 'no-ready-endpoints', message: 'its EndpointSlices declare no ports' };
+  }
+  if (names.length === 1) return names[0] as string;
+  if (ports.has('grpc')) return 'grpc';
+  if (anyPort) return names.find((name) => (ports.get(name)?.length ?? 0) > 0) ?? (names[0] as string);
+  return {
+    reason: 'invalid-argument',
+    message: `the Service has several ports (${listed}) and none is named "grpc"; set port_name`,
+  };
+}
