@@ -1,0 +1,48 @@
+import { execFile } from 'node:child_process';
+
+import { REPO_ROOT } from './process.js';
+
+const BUF = `${REPO_ROOT}node_modules/.bin/buf`;
+
+export interface BufCurlResult {
+  /** 0 when the call succeeded. */
+  readonly exitCode: number;
+  /** The response message (success) or the error object `{code, message}` (failure), parsed. */
+  readonly body: Record<string, unknown> | undefined;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Calls a method through `buf curl`, a real reflection client: it learns the
+ * schema from the server's reflection service, as grpcurl does.
+ */
+export function bufCurl(target: string, method: string, request: unknown, extraArgs: string[] = []): Promise<BufCurlResult> {
+  const args = ['curl', '--protocol', 'grpc', '--http2-prior-knowledge', '--timeout', '10s', ...extraArgs];
+  if (request !== undefined) args.push('-d', JSON.stringify(request));
+  args.push(`http://${target}/${method}`);
+  return run(args);
+}
+
+/** `buf curl --list-methods`: every method the server's reflection lists. */
+export async function bufListMethods(target: string): Promise<string[]> {
+  const result = await run(['curl', '--protocol', 'grpc', '--http2-prior-knowledge', '--list-methods', `http://${target}`]);
+  if (result.exitCode !== 0) throw new Error(`buf curl --list-methods failed: ${result.stderr}`);
+  return result.stdout.split('\n').filter((line) => line.trim() !== '');
+}
+
+function run(args: string[]): Promise<BufCurlResult> {
+  return new Promise((resolve) => {
+    execFile(BUF, args, { timeout: 20_000 }, (error, stdout, stderr) => {
+      const exitCode = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
+      const text = exitCode === 0 ? stdout : stderr;
+      let body: Record<string, unknown> | undefined;
+      try {
+        body = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        body = undefined;
+      }
+      resolve({ exitCode, body, stdout, stderr });
+    });
+  });
+}

@@ -1,0 +1,115 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root, from dist/test/support/. */
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+export interface LogLine {
+  readonly msg?: string;
+  readonly level?: number;
+  readonly [key: string]: unknown;
+}
+
+/**
+ * A built service (dist/src/…/main.js) running as a child process, with its
+ * JSON log lines collected so tests can wait for them.
+ */
+export class ServiceProcess {
+  readonly logs: LogLine[] = [];
+  stderr = '';
+  private exitCode: number | null | undefined;
+  private readonly exited: Promise<number | null>;
+
+  private constructor(readonly child: ChildProcess) {
+    let buffered = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      buffered += chunk;
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        try {
+          this.logs.push(JSON.parse(line) as LogLine);
+        } catch {
+          this.logs.push({ msg: line });
+        }
+      }
+    });
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stderr += chunk;
+    });
+    this.exited = new Promise((resolve) => {
+      child.on('exit', (code) => {
+        this.exitCode = code;
+        resolve(code);
+      });
+    });
+  }
+
+  /** Starts `dist/<script>` with `env` added to a minimal environment. */
+  static start(script: string, env: Record<string, string>): ServiceProcess {
+    const child = spawn(process.execPath, [`${REPO_ROOT}dist/${script}`], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env['PATH'] ?? '', HOME: '/nonexistent', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return new ServiceProcess(child);
+  }
+
+  /** Waits for the first log line that matches, failing after `timeoutMs` or if the process exits. */
+  async waitForLog(predicate: (line: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.logs.find(predicate);
+      if (found !== undefined) return found;
+      if (this.exitCode !== undefined) {
+        throw new Error(`process exited (${this.exitCode}) before the expected log line; stderr: ${this.stderr}`);
+      }
+      if (Date.now() > deadline) throw new Error(`no matching log line within ${timeoutMs} ms; logs: ${JSON.stringify(this.logs.slice(-5))}`);
+      await delay(20);
+    }
+  }
+
+  /** Waits for the "listening" line and returns it (it carries `port` and `metricsPort`). */
+  waitUntilListening(timeoutMs = 10_000): Promise<LogLine> {
+    return this.waitForLog((line) => line.msg === 'listening', timeoutMs);
+  }
+
+  /** Resolves with the exit code; kills the process if it has not exited within `timeoutMs`. */
+  async waitForExit(timeoutMs = 10_000): Promise<number | null> {
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Sends SIGTERM and waits for the exit. */
+  async stop(timeoutMs = 10_000): Promise<number | null> {
+    if (this.exitCode === undefined) this.child.kill('SIGTERM');
+    return this.waitForExit(timeoutMs);
+  }
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => T | undefined | Promise<T | undefined>, timeoutMs = 5_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`${what} not reached within ${timeoutMs} ms${lastError ? `: ${String(lastError)}` : ''}`);
+    }
+    await delay(10);
+  }
+}
