@@ -19,7 +19,7 @@ build: $(NODE_MODULES) ## Compile TypeScript into dist/
 	rm -rf dist && npx tsc -p tsconfig.json
 
 test: build ## Run every test (unit, integration, end to end)
-	npx mocha
+	npx mocha 'dist/test/**/*.test.js'
 
 test-unit: build ## Run the fast unit tests only
 	npx mocha 'dist/test/unit/**/*.test.js'

@@ -24,7 +24,7 @@ export class Backoff {
     const jitter = this.options.jitter ?? 0.2;
     const random = this.options.random ?? Math.random;
     const spread = 1 + jitter * (2 * random() - 1);
-    return Math.max(0, Math.round(Math.min(this.options.maxMs, baseMs) * spread));
+    return Math.max(0, Math.min(this.options.maxMs, Math.round(baseMs * spread)));
   }
 
   reset(): void {

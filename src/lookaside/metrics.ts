@@ -27,7 +27,7 @@ export class LookasideMetrics {
     });
     this.endpoints = new Gauge({
       name: 'lookaside_endpoints',
-      help: 'Ready endpoints (distinct pod IPs) of each watched Service.',
+      help: 'Ready endpoints (pods) of each watched Service.',
       labelNames: ['namespace', 'service'],
       registers: [registry],
     });

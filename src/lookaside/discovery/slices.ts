@@ -43,7 +43,8 @@ export function formatAddress(ip: string, port: number): string {
  */
 export function mergeSlices(slices: readonly SliceInput[]): ServiceSnapshot {
   const readyByPort = new Map<string, Map<string, Endpoint>>();
-  const readyIps = new Set<string>();
+  // An endpoint is an IP serving one set of ports: a pod in Kubernetes, an ip:port in the file.
+  const ready = new Set<string>();
   const notReady = new Set<string>();
 
   for (const slice of slices) {
@@ -56,14 +57,16 @@ export function mergeSlices(slices: readonly SliceInput[]): ServiceSnapshot {
       const name = port.name ?? '';
       if (!readyByPort.has(name)) readyByPort.set(name, new Map());
     }
+    const portsSignature = ports.map((port) => `${port.name ?? ''}:${port.port}`).sort().join(',');
     for (const endpoint of slice.endpoints ?? []) {
       const ip = endpoint.addresses?.[0];
       if (ip === undefined || isIP(ip) === 0) continue;
+      const identity = `${ip}|${portsSignature}`;
       if (!isServable(endpoint)) {
-        notReady.add(ip);
+        notReady.add(identity);
         continue;
       }
-      readyIps.add(ip);
+      ready.add(identity);
       for (const port of ports) {
         const address = formatAddress(ip, port.port);
         readyByPort.get(port.name ?? '')?.set(address, {
@@ -77,8 +80,8 @@ export function mergeSlices(slices: readonly SliceInput[]): ServiceSnapshot {
       }
     }
   }
-  // An IP that is ready in one slice and not in another (a move between slices) counts as ready.
-  for (const ip of readyIps) notReady.delete(ip);
+  // An endpoint ready in one slice and not in another (a move between slices) counts as ready.
+  for (const identity of ready) notReady.delete(identity);
 
   const sortedByPort = new Map<string, readonly Endpoint[]>();
   const fingerprintParts: string[] = [String(slices.length)];
@@ -93,7 +96,7 @@ export function mergeSlices(slices: readonly SliceInput[]): ServiceSnapshot {
   return Object.freeze({
     sliceCount: slices.length,
     readyByPort: sortedByPort,
-    readyCount: readyIps.size,
+    readyCount: ready.size,
     notReadyCount: notReady.size,
     fingerprint: fingerprintParts.join(';'),
   });

@@ -34,7 +34,7 @@ export interface ServiceSnapshot {
    * address. Every port a slice declares is a key, even when nothing behind it is ready.
    */
   readonly readyByPort: ReadonlyMap<string, readonly Endpoint[]>;
-  /** Distinct ready pod IPs across all ports. */
+  /** Distinct ready endpoints (pods in Kubernetes: an IP with its ports). */
   readonly readyCount: number;
   /** Distinct endpoints seen that are not ready or are terminating. */
   readonly notReadyCount: number;

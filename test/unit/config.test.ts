@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+
+import { ConfigError } from '../../src/common/config.js';
+import { loadLookasideConfig, type ConfigProbe } from '../../src/lookaside/config.js';
+
+const NO_FILES: ConfigProbe = { fileExists: () => false, homeDirectory: '/home/nobody' };
+const withFiles = (...paths: string[]): ConfigProbe => ({
+  fileExists: (path) => paths.includes(path),
+  homeDirectory: '/home/someone',
+});
+const FILE_ENV = { ENDPOINTS_FILE: '/etc/endpoints.yaml' };
+const FILE_PROBE = withFiles('/etc/endpoints.yaml');
+
+function configError(env: Record<string, string>, probe: ConfigProbe = FILE_PROBE): ConfigError {
+  try {
+    loadLookasideConfig(env, probe);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('lookaside config', () => {
+  it('has the documented defaults', () => {
+    const config = loadLookasideConfig(FILE_ENV, FILE_PROBE);
+    assert.equal(config.port, 50055);
+    assert.equal(config.metricsPort, 9095);
+    assert.equal(config.host, '0.0.0.0');
+    assert.equal(config.logLevel, 'info');
+    assert.equal(config.ownNamespace, 'default');
+    assert.equal(config.defaultPolicy, 'round_robin');
+    assert.equal(config.refreshIntervalMs, 60_000);
+    assert.equal(config.idleTimeoutMs, 600_000);
+    assert.equal(config.maxServices, 1000);
+    assert.deepEqual(config.allowedNamespaces, []);
+    assert.deepEqual(config.discovery, { kind: 'file', path: '/etc/endpoints.yaml' });
+  });
+
+  it('reads every variable', () => {
+    const config = loadLookasideConfig(
+      {
+        ...FILE_ENV,
+        LB_PORT: '6000',
+        METRICS_PORT: '0',
+        LOG_LEVEL: 'DEBUG',
+        POD_NAMESPACE: 'apps',
+        DEFAULT_POLICY: 'RANDOM',
+        REFRESH_INTERVAL_SECONDS: '5',
+        IDLE_TIMEOUT_SECONDS: '30',
+        MAX_SERVICES: '2',
+        ALLOWED_NAMESPACES: 'apps, web ,',
+      },
+      FILE_PROBE,
+    );
+    assert.equal(config.port, 6000);
+    assert.equal(config.metricsPort, 0);
+    assert.equal(config.logLevel, 'debug');
+    assert.equal(config.ownNamespace, 'apps');
+    assert.equal(config.defaultPolicy, 'random');
+    assert.equal(config.refreshIntervalMs, 5_000);
+    assert.equal(config.idleTimeoutMs, 30_000);
+    assert.equal(config.maxServices, 2);
+    assert.deepEqual(config.allowedNamespaces, ['apps', 'web']);
+  });
+
+  it('names the variable and the accepted values for bad numbers', () => {
+    assert.match(configError({ ...FILE_ENV, LB_PORT: 'abc' }).message, /^LB_PORT: must be a whole number from 0 to 65535, got "abc"$/);
+    assert.match(configError({ ...FILE_ENV, LB_PORT: '70000' }).message, /^LB_PORT:/);
+    assert.match(configError({ ...FILE_ENV, METRICS_PORT: '1.5' }).message, /^METRICS_PORT:/);
+    assert.match(configError({ ...FILE_ENV, MAX_SERVICES: '0' }).message, /^MAX_SERVICES: must be a whole number from 1/);
+    assert.match(configError({ ...FILE_ENV, REFRESH_INTERVAL_SECONDS: '-1' }).message, /^REFRESH_INTERVAL_SECONDS:/);
+    assert.match(configError({ ...FILE_ENV, IDLE_TIMEOUT_SECONDS: 'soon' }).message, /^IDLE_TIMEOUT_SECONDS:/);
+  });
+
+  it('names the variable and the choices for bad words', () => {
+    assert.equal(
+      configError({ ...FILE_ENV, DEFAULT_POLICY: 'fastest' }).message,
+      'DEFAULT_POLICY: must be one of round_robin, random, got "fastest"',
+    );
+    assert.match(configError({ ...FILE_ENV, LOG_LEVEL: 'loud' }).message, /^LOG_LEVEL: must be one of fatal, error/);
+    assert.match(configError({ ...FILE_ENV, DISCOVERY: 'dns' }).message, /^DISCOVERY: must be one of kubernetes, file/);
+  });
+
+  it('rejects namespaces that are not RFC 1123 labels', () => {
+    assert.match(configError({ ...FILE_ENV, POD_NAMESPACE: 'Prod' }).message, /^POD_NAMESPACE:/);
+    assert.match(configError({ ...FILE_ENV, ALLOWED_NAMESPACES: 'ok,not_ok' }).message, /^ALLOWED_NAMESPACES: .*"not_ok"/);
+  });
+
+  describe('choosing where endpoints come from', () => {
+    it('uses kubernetes inside a cluster', () => {
+      assert.equal(loadLookasideConfig({ KUBERNETES_SERVICE_HOST: '10.96.0.1' }, NO_FILES).discovery.kind, 'kubernetes');
+    });
+
+    it('uses kubernetes when KUBECONFIG or ~/.kube/config exists', () => {
+      assert.equal(loadLookasideConfig({ KUBECONFIG: '/missing:/k/config' }, withFiles('/k/config')).discovery.kind, 'kubernetes');
+      assert.equal(loadLookasideConfig({}, withFiles('/home/someone/.kube/config')).discovery.kind, 'kubernetes');
+    });
+
+    it('uses the file when ENDPOINTS_FILE is set, even beside a kubeconfig', () => {
+      const probe = withFiles('/home/someone/.kube/config', '/etc/endpoints.yaml');
+      assert.equal(loadLookasideConfig(FILE_ENV, probe).discovery.kind, 'file');
+    });
+
+    it('lets DISCOVERY decide when set', () => {
+      assert.equal(loadLookasideConfig({ ...FILE_ENV, DISCOVERY: 'kubernetes' }, FILE_PROBE).discovery.kind, 'kubernetes');
+    });
+
+    it('explains what to set when there is neither a cluster nor a file', () => {
+      assert.match(configError({}, NO_FILES).message, /^ENDPOINTS_FILE: is not set, and there is no cluster to watch/);
+    });
+
+    it('requires ENDPOINTS_FILE with DISCOVERY=file, and an existing file', () => {
+      assert.match(configError({ DISCOVERY: 'file' }, NO_FILES).message, /^ENDPOINTS_FILE: is required with DISCOVERY=file/);
+      assert.equal(configError({ ENDPOINTS_FILE: '/nope.yaml' }, NO_FILES).message, 'ENDPOINTS_FILE: no file at /nope.yaml');
+    });
+  });
+});

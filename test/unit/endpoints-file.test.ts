@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+
+import { EndpointsFileError, parseEndpointsFile } from '../../src/lookaside/discovery/endpoints-file.js';
+import { mergeSlices } from '../../src/lookaside/discovery/slices.js';
+
+const EXAMPLE = `
+services:
+  - namespace: default
+    name: greetserver
+    endpoints:
+      - { address: "127.0.0.1:50051", pod: greet-0, zone: local-a }
+      - { address: "127.0.0.1:50052", pod: greet-1, ready: false }
+      - { address: "[::1]:50053", pod: greet-2, node: n1 }
+      - { address: "127.0.0.1:50054", pod: greet-3, terminating: true }
+  - name: other
+    endpoints: []
+`;
+
+function parseError(text: string): string {
+  assert.throws(() => parseEndpointsFile(text), EndpointsFileError);
+  try {
+    parseEndpointsFile(text);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return '';
+}
+
+describe('endpoints file', () => {
+  it('reads the documented YAML shape into slices per Service', () => {
+    const content = parseEndpointsFile(EXAMPLE);
+    assert.deepEqual([...content.keys()], ['default/greetserver', 'default/other']);
+    const snapshot = mergeSlices(content.get('default/greetserver') ?? []);
+    assert.deepEqual(
+      snapshot.readyByPort.get('')?.map((e) => [e.address, e.podName, e.zone, e.nodeName]),
+      [
+        ['127.0.0.1:50051', 'greet-0', 'local-a', ''],
+        ['[::1]:50053', 'greet-2', '', 'n1'],
+      ],
+    );
+    assert.equal(snapshot.notReadyCount, 2);
+  });
+
+  it('reads the same shape in JSON', () => {
+    const content = parseEndpointsFile(
+      JSON.stringify({ services: [{ namespace: 'a', name: 'b', endpoints: [{ address: '10.1.1.1:80', port_name: 'http' }] }] }),
+    );
+    const snapshot = mergeSlices(content.get('a/b') ?? []);
+    assert.deepEqual(snapshot.readyByPort.get('http')?.map((e) => e.address), ['10.1.1.1:80']);
+  });
+
+  it('treats an empty file as no services', () => {
+    assert.equal(parseEndpointsFile('').size, 0);
+    assert.equal(parseEndpointsFile('services: []').size, 0);
+  });
+
+  it('points at the broken entry', () => {
+    assert.match(parseError('services: [ {name: x'), /^not valid YAML or JSON/);
+    assert.equal(parseError('services: 3'), 'services: must be a list');
+    assert.equal(parseError('- 1'), 'the file: must be a mapping');
+    assert.equal(parseError('services: [{endpoints: []}]'), 'services[0].name: is required');
+    assert.equal(
+      parseError('services: [{name: a, endpoints: [{address: "localhost:80"}]}]'),
+      'services[0].endpoints[0].address: "localhost:80" is not "ip:port" (an IPv4 or [IPv6] address and a port from 1 to 65535)',
+    );
+    assert.match(parseError('services: [{name: a, endpoints: [{address: "1.2.3.4:0"}]}]'), /endpoints\[0\]\.address/);
+    assert.match(parseError('services: [{name: a, endpoints: [{address: "1.2.3.4"}]}]'), /endpoints\[0\]\.address/);
+    assert.equal(parseError('services: [{name: a, endpoints: [{address: "1.2.3.4:80", ready: "yes"}]}]'), 'services[0].endpoints[0].ready: must be true or false');
+    assert.equal(parseError('services: [{name: a, endpoints: [{address: "1.2.3.4:80", pod: 7}]}]'), 'services[0].endpoints[0].pod: must be a string');
+    assert.equal(parseError('services: [{name: a}, {name: a, namespace: default}]'), 'services[1]: default/a is listed twice');
+  });
+});
