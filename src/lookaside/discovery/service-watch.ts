@@ -14,7 +14,7 @@ const WATCH_TIMEOUT_MIN_SECONDS = 300;
  * A watch that ends sooner than this without an error is treated as a failure
  * (no tight loops); one that stayed open this long resets the backoff.
  */
-const MIN_HEALTHY_WATCH_MS = 1_000;
+export const MIN_HEALTHY_WATCH_MS = 1_000;
 
 export type RestartReason = 'expired' | 'error' | 'closed';
 
