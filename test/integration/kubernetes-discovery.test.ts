@@ -447,6 +447,19 @@ describe('Kubernetes discovery through @kubernetes/client-node against a fake AP
       assert.ok((await restarts(lookaside, 'error')) >= 2, 'the drop and the failed retries count as restarts');
     });
 
+    it('re-lists after an ERROR event other than 410 and keeps answering meanwhile', async function () {
+      slice({ service: GREET, name: 'greet-aaaaa', endpoints: [{ ip: '10.0.0.1' }] });
+      const lookaside = start();
+      await followGreet(lookaside, '10.0.0.1:50051');
+
+      fake.applySliceSilently(NS, endpointSlice({ service: GREET, name: 'greet-aaaaa', endpoints: [{ ip: '10.0.0.1' }, { ip: '10.0.0.8' }] }));
+      await measureChange(lookaside, 'ERROR 500 event → re-list after backoff', () => fake.failWatches(500), '10.0.0.1:50051,10.0.0.8:50051');
+      assert.equal(fake.listCount, 2);
+      assert.equal(await restarts(lookaside, 'error'), 1);
+      const warning = lookaside.logs.find((line) => line['msg'] === 'endpointslice watch failed; retrying');
+      assert.match(String(warning?.['err']), /watch error event: 500/);
+    });
+
     it('keeps answering from cache through a 500 on re-list, then recovers', async function () {
       slice({ service: GREET, name: 'greet-aaaaa', endpoints: [{ ip: '10.0.0.1' }, { ip: '10.0.0.2' }] });
       const lookaside = start();
@@ -548,6 +561,19 @@ describe('Kubernetes discovery through @kubernetes/client-node against a fake AP
 
       fake.setOutage(false);
       await until(() => servedNow(lookaside) === '10.0.0.1:50051', 'Resolve to answer after the API server came back');
+    });
+
+    it('answers discovery-unavailable once its wait limit runs out when the list hangs', async function () {
+      fake.holdLists();
+      const lookaside = start();
+      const startedMs = performance.now();
+      const outcome = await lookaside.resolver.resolve(query(), 200);
+      const elapsedMs = performance.now() - startedMs;
+
+      assert.ok(!outcome.ok);
+      assert.equal(outcome.reason, 'discovery-unavailable');
+      assert.match(outcome.message, /not known yet: no answer from discovery within 200 ms; still trying/);
+      assert.ok(elapsedMs >= 190 && elapsedMs < 2_000, `answered after ${elapsedMs.toFixed(0)} ms`);
     });
 
     it('answers discovery-forbidden when RBAC refuses to list endpointslices', async function () {

@@ -299,6 +299,22 @@ export class FakeKubeApi {
     }
   }
 
+  /** Sends every open watch an `ERROR` event with a Status of `code` (e.g. 500), then ends it. */
+  failWatches(code: number): void {
+    for (const watch of [...this.watches]) {
+      writeEvent(watch.response, 'ERROR', {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: messageFor(code, 'watch', watch.namespace),
+        reason: reasonFor(code),
+        code,
+      });
+      this.closeWatch(watch);
+    }
+  }
+
   /** Marks history up to now as compacted without touching open watches. */
   compact(): void {
     this.compactedAt = this.version;
