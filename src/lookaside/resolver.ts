@@ -138,21 +138,23 @@ export class Resolver {
         message: `no endpoints known for Service ${namespace}/${service}: ${this.options.describeMissing(namespace, service)}`,
       };
     }
+    const noReadyEndpoint = (port: string): ResolveFailed => ({
+      ...base,
+      ok: false,
+      reason: 'no-ready-endpoints',
+      message:
+        `Service ${namespace}/${service} has no ready endpoint` +
+        `${port === '' ? '' : ` on port "${port}"`} ` +
+        `(${snapshot.sliceCount} EndpointSlice(s), ${snapshot.notReadyCount} endpoint(s) not ready or terminating)`,
+    });
+    // Scaled to zero: the controller's placeholder slice has neither endpoints nor ports.
+    if (snapshot.readyCount === 0 && snapshot.readyByPort.size === 0) return noReadyEndpoint('');
+
     const port = choosePort(snapshot, query.portName, query.anyPort === true);
     if (typeof port !== 'string') return { ...base, ok: false, ...port, message: `${namespace}/${service}: ${port.message}` };
 
     const picker = watched.pickers?.pickerFor(port, policy);
-    if (picker === undefined) {
-      return {
-        ...base,
-        ok: false,
-        reason: 'no-ready-endpoints',
-        message:
-          `Service ${namespace}/${service} has no ready endpoint` +
-          `${port === '' ? '' : ` on port "${port}"`} ` +
-          `(${snapshot.sliceCount} EndpointSlice(s), ${snapshot.notReadyCount} endpoint(s) not ready or terminating)`,
-      };
-    }
+    if (picker === undefined) return noReadyEndpoint(port);
     return {
       ...base,
       ok: true,

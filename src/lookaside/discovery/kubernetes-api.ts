@@ -70,19 +70,33 @@ export function clientNodeSliceApi(kubeConfig: KubeConfig): EndpointSliceApi {
 
 /** Turns an API or network error into a failure a person can act on. */
 export function describeApiError(error: unknown): DiscoveryFailure {
-  if (error instanceof ApiException) {
-    const code = (error as ApiException<unknown>).code;
-    const detail = statusMessage((error as ApiException<unknown>).body) ?? error.message.split('\n')[0];
+  const answer = httpAnswer(error);
+  if (answer !== undefined) {
+    const { code, detail, request } = answer;
     if (code === 401 || code === 403) {
       return {
         kind: 'forbidden',
-        message: `the API server refused to list endpointslices (HTTP ${code}): ${detail}; check the lookaside's RBAC`,
+        message: `the API server refused to ${request} endpointslices (HTTP ${code}): ${detail}; check the lookaside's RBAC`,
       };
     }
-    return { kind: 'unavailable', message: `the API server answered HTTP ${code}: ${detail}` };
+    return { kind: 'unavailable', message: `the API server answered HTTP ${code} to a ${request}: ${detail}` };
   }
   const message = error instanceof Error ? error.message : String(error);
   return { kind: 'unavailable', message: `the API server is unreachable: ${message}` };
+}
+
+/** The HTTP status of a failed list (ApiException) or watch, or undefined when no answer came. */
+function httpAnswer(error: unknown): { code: number; detail: string; request: 'list' | 'watch' } | undefined {
+  if (error instanceof ApiException) {
+    const code = (error as ApiException<unknown>).code;
+    const detail = statusMessage((error as ApiException<unknown>).body) ?? error.message.split('\n')[0] ?? '';
+    return { code, detail, request: 'list' };
+  }
+  // client-node's Watch rejects a non-200 answer with a plain Error carrying
+  // `statusCode` and the status text (it does not read the Status body).
+  const statusCode: unknown = error instanceof Error ? (error as Error & { statusCode?: unknown }).statusCode : undefined;
+  if (typeof statusCode === 'number') return { code: statusCode, detail: (error as Error).message, request: 'watch' };
+  return undefined;
 }
 
 function statusMessage(body: unknown): string | undefined {

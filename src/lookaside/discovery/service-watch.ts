@@ -10,8 +10,11 @@ import type { DiscoveryState, ServiceKey } from './types.js';
 export const LIST_TIMEOUT_MS = 30_000;
 /** Ask the server to end each watch after 5–10 minutes, as client-go does, so none hangs forever. */
 const WATCH_TIMEOUT_MIN_SECONDS = 300;
-/** A watch that ends sooner than this without an error is treated as a failure (no tight loops). */
-const MIN_HEALTHY_WATCH_MS = 1_000;
+/**
+ * A watch that ends sooner than this without an error is treated as a failure
+ * (no tight loops); one that stayed open this long resets the backoff.
+ */
+export const MIN_HEALTHY_WATCH_MS = 1_000;
 
 export type RestartReason = 'expired' | 'error' | 'closed';
 
@@ -41,6 +44,8 @@ export class ServiceWatch {
   /** Bumped by every new list or watch; callbacks of older ones are dropped. */
   private generation = 0;
   private activeWatch: WatchHandle | undefined;
+  /** When the current watch's stream opened; undefined while none is open. */
+  private watchOpenedAtMs: number | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private publishScheduled = false;
@@ -87,7 +92,6 @@ export class ServiceWatch {
     for (const slice of list.items) this.slices.set(sliceName(slice), slice);
     this.resourceVersion = list.resourceVersion;
     this.synced = true;
-    this.backoff.reset();
     this.publish();
     this.scheduleRefresh();
     void this.watch(generation);
@@ -115,8 +119,12 @@ export class ServiceWatch {
       if (generation === this.generation) this.fail(error, 'error');
       return;
     }
-    if (generation === this.generation) this.activeWatch = handle;
-    else handle.abort();
+    if (generation === this.generation) {
+      this.activeWatch = handle;
+      this.watchOpenedAtMs = Date.now();
+    } else {
+      handle.abort();
+    }
   }
 
   private onEvent(type: WatchEventType, object: unknown): void {
@@ -159,8 +167,8 @@ export class ServiceWatch {
   private fail(error: unknown, reason: RestartReason): void {
     if (this.stopped) return;
     const failure = describeApiError(error);
-    const delayMs = this.backoff.next();
     this.beginCycle();
+    const delayMs = this.backoff.next();
     this.options.onRestart(reason);
     this.log.warn(
       { ...this.labels(), reason, err: failure.message, retryInMs: delayMs, serving: this.synced ? 'last known' : 'nothing yet' },
@@ -181,6 +189,12 @@ export class ServiceWatch {
 
   /** Starts a new list/watch cycle: the previous watch is closed and its callbacks ignored. */
   private beginCycle(): number {
+    // Only a watch that stayed up shows the API server is healthy: a list that
+    // succeeds before a watch that fails at once must not reset the backoff.
+    if (this.watchOpenedAtMs !== undefined && Date.now() - this.watchOpenedAtMs >= MIN_HEALTHY_WATCH_MS) {
+      this.backoff.reset();
+    }
+    this.watchOpenedAtMs = undefined;
     this.generation++;
     this.activeWatch?.abort();
     this.activeWatch = undefined;
