@@ -1,6 +1,7 @@
 import { credentials, loadPackageDefinition, status as Status, type Client, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 
+import { killOnExit } from '../support/control-plane.js';
 import { delay, REPO_ROOT, ServiceProcess } from '../support/process.js';
 
 /**
@@ -81,6 +82,7 @@ export class LookasideUnderTest {
       LOG_LEVEL: 'info',
       ...env,
     });
+    killOnExit(child.child);
     const listening = await child.waitUntilListening(30_000);
     const port = Number(listening['port']);
     const definition = loadSync('lookaside/v1/lookaside.proto', {

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { accessSync, closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
-import { homedir, tmpdir } from 'node:os';
+import { constants, homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { KubeClient } from './kube-client.js';
@@ -61,7 +61,7 @@ export function findBinaries(dir = binariesDirectory()): ControlPlaneBinaries | 
 
 function isExecutable(path: string): boolean {
   try {
-    accessSync(path, constants.X_OK);
+    accessSync(path, fsConstants.X_OK);
     return true;
   } catch {
     return false;
@@ -74,11 +74,34 @@ export interface ControlPlaneOptions {
   readonly apiserverArgs?: readonly string[];
 }
 
-/** Every child started by any control plane, killed if the test process exits abruptly. */
+/** Children and temp directories to clean up if the test process exits without stopping them. */
 const liveChildren = new Set<ChildProcess>();
-process.on('exit', () => {
+const liveDirectories = new Set<string>();
+let exitHooksInstalled = false;
+
+function cleanUpNow(): void {
   for (const child of liveChildren) child.kill('SIGKILL');
-});
+  for (const dir of liveDirectories) rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Kills `child` (SIGKILL) if the test process exits, or is interrupted, before
+ * it ended; Node's default SIGINT/SIGTERM handling would leave it running.
+ */
+export function killOnExit(child: ChildProcess): void {
+  if (!exitHooksInstalled) {
+    exitHooksInstalled = true;
+    process.on('exit', cleanUpNow);
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.once(signal, () => {
+        cleanUpNow();
+        process.exit(128 + constants.signals[signal]);
+      });
+    }
+  }
+  liveChildren.add(child);
+  child.once('exit', () => liveChildren.delete(child));
+}
 
 type Component = 'etcd' | `kube-apiserver-${number}`;
 
@@ -195,6 +218,7 @@ export class ControlPlane {
   /** Starts etcd, then kube-apiserver, and waits until /readyz answers ok. */
   static async start(options: ControlPlaneOptions): Promise<ControlPlane> {
     const dir = mkdtempSync(join(tmpdir(), 'lookaside-kube-'));
+    liveDirectories.add(dir);
     const [etcdPort, etcdPeerPort, apiserverPort] = [await freePort(), await freePort(), await freePort()];
     const adminToken = randomBytes(24).toString('hex');
     writeFileSync(join(dir, 'tokens.csv'), `${adminToken},admin,admin,"system:masters"\n`, { mode: 0o600 });
@@ -281,6 +305,7 @@ export class ControlPlane {
     await Promise.all(this.apiservers.map((apiserver) => apiserver.stop()));
     if (this.etcd !== undefined) await terminate(this.etcd);
     this.etcd = undefined;
+    liveDirectories.delete(this.dir);
     if (!options.keepDirectory) rmSync(this.dir, { recursive: true, force: true });
   }
 
@@ -298,8 +323,7 @@ export class ControlPlane {
     const log = openSync(join(this.dir, `${component}.log`), 'a');
     try {
       const child = spawn(binary, args, { cwd: this.dir, stdio: ['ignore', log, log] });
-      liveChildren.add(child);
-      child.on('exit', () => liveChildren.delete(child));
+      killOnExit(child);
       return child;
     } finally {
       closeSync(log);
