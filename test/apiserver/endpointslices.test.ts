@@ -201,6 +201,22 @@ describe('lookaside on a real kube-apiserver: EndpointSlices written through the
     await lookaside.waitForView(namespace, other, readyView(addresses(moved)));
   });
 
+  it('follows 200 Services at once (one list and one watch each) and sees a change in every one', async function () {
+    const count = 200;
+    const services = Array.from({ length: count }, (_, i) => ({ name: `many-${i}`, ips: [podIp(100 + (i % 100), 2 * i), podIp(100 + (i % 100), 2 * i + 1)] }));
+    for (const { name, ips } of services) {
+      await cluster.createService(namespace, name);
+      await cluster.createSlice(endpointSlice(namespace, name, `${name}-a`, ips.map((ip) => ({ ip, ready: true }))));
+    }
+    // Every first Resolve at once: 200 initial lists, then 200 watches.
+    await Promise.all(services.map(({ name, ips }) => lookaside.waitForView(namespace, name, readyView(ips.map(addressOf)), { timeoutMs: 60_000 })));
+
+    for (const { name } of services) await cluster.patchEndpoint(namespace, `${name}-a`, 0, { ready: false });
+    const sinceMs = Date.now();
+    for (const { name, ips } of services) await lookaside.waitForView(namespace, name, readyView([addressOf(ips[1]!)]), { sinceMs });
+    assert.ok((await lookaside.metric('lookaside_watched_services')) >= count);
+  });
+
   it('keeps Services of the same name in two namespaces apart', async function () {
     const service = await newService();
     const otherNamespace = uniqueName('slices-other');
