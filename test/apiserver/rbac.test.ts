@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 
 import type { ControlPlane } from '../support/control-plane.js';
-import { REPO_ROOT } from '../support/process.js';
+import { delay, REPO_ROOT } from '../support/process.js';
 import { controlPlaneFor } from './fixture.js';
 import { LookasideUnderTest, readyView } from './lookaside.js';
 import { addressOf, Cluster, endpointSlice, podIp, uniqueName } from './objects.js';
@@ -134,6 +134,37 @@ describe('lookaside on a real kube-apiserver: least privilege', function () {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'lookaside-scoped-rules' },
     });
     await lookaside.waitForView(forbidden, service, readyView(views.get(forbidden)!), { timeoutMs: 45_000 });
+  });
+
+  // Pending until wip-kube's watch-error fixes are merged (162c004: reset the backoff only after
+  // a watch stayed up; 02d1923: describe a watch's HTTP error as such). It passes with them
+  // applied; without them the lookaside re-lists ~20 times in 10 s, saying "the API server is
+  // unreachable: Forbidden". Turn it into a plain `it` after that merge.
+  it.skip('keeps serving with list but no watch permission, and retries the watch with growing backoff', async function () {
+    const namespace = uniqueName('rbac-nowatch');
+    await cluster.createNamespace(namespace);
+    const account = 'lookaside-list-only';
+    await plane.admin.json('POST', `/api/v1/namespaces/${namespace}/serviceaccounts`, { metadata: { name: account } });
+    await plane.admin.json('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/roles`, {
+      metadata: { name: account },
+      rules: [{ apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list'] }],
+    });
+    await plane.admin.json('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`, {
+      metadata: { name: account },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: account },
+      subjects: [{ kind: 'ServiceAccount', name: account, namespace }],
+    });
+    const lookaside = await startLookaside(plane.writeKubeconfig(account, await serviceAccountToken(plane, namespace, account)));
+    const service = uniqueName('svc');
+    await cluster.createService(namespace, service);
+    await cluster.createSlice(endpointSlice(namespace, service, `${service}-a`, [{ ip: podIp(43, 0), ready: true }]));
+    await lookaside.waitForView(namespace, service, readyView([addressOf(podIp(43, 0))]));
+
+    await delay(10_000);
+    // Backoff 0.5 s, 1 s, 2 s, 4 s, …: a handful of retries in 10 s, not a tight loop.
+    assert.ok((await lookaside.metric('lookaside_watch_restarts_total')) <= 6);
+    await lookaside.process.waitForLog((line) => /refused to watch endpointslices \(HTTP 403\)/.test(String(line['err'])));
+    await lookaside.waitForView(namespace, service, readyView([addressOf(podIp(43, 0))]));
   });
 
   const deploy = deployDirectory();
