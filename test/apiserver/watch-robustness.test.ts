@@ -137,6 +137,40 @@ describe('lookaside on a real kube-apiserver: watch robustness', function () {
     }
   });
 
+  it('still follows changes through its periodic re-list when the watch goes silent', async function () {
+    const proxy = await ApiProxy.start(plane.apiserver.server, plane.apiserver.caCertificate());
+    try {
+      const refreshSeconds = 2;
+      const lookaside = await LookasideUnderTest.start(plane.writeKubeconfig('admin-via-proxy-2', plane.adminToken, proxy.url), {
+        REFRESH_INTERVAL_SECONDS: String(refreshSeconds),
+      });
+      lookasides.push(lookaside);
+      const cluster = new Cluster(plane.admin);
+      const service = uniqueName('svc');
+      await cluster.createService(namespace, service);
+      const endpoints = [0, 1, 2].map((n) => ({ ip: podIp(33, n), ready: true }));
+      const name = `${service}-a`;
+      await cluster.createSlice(endpointSlice(namespace, service, name, endpoints));
+      const all = endpoints.map((e) => addressOf(e.ip));
+      await lookaside.waitForView(namespace, service, readyView(all));
+
+      // Every watch, including the ones opened after each re-list, now delivers nothing (a stalled connection).
+      proxy.holdWatches();
+      const ready = all.map(() => true);
+      const seenMs: number[] = [];
+      for (const [index, value] of [[0, false], [0, true], [2, false]] as const) {
+        const sinceMs = Date.now();
+        await cluster.patchEndpoint(namespace, name, index, { ready: value });
+        ready[index] = value;
+        const expected = readyView(all.filter((_, i) => ready[i]));
+        seenMs.push(await lookaside.waitForView(namespace, service, expected, { sinceMs, timeoutMs: 3 * refreshSeconds * 1000 }));
+      }
+      console.log(`      watch stalled, REFRESH_INTERVAL_SECONDS=${refreshSeconds}: changes seen after ${seenMs.join(', ')} ms`);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('re-lists after its watch expired from compaction (410 Gone) and sees what it missed', async function () {
     const proxy = await ApiProxy.start(second.server, second.caCertificate());
     try {
