@@ -35,3 +35,11 @@ run-lookaside: build ## Run the lookaside against deploy/local/endpoints.yaml
 
 clean: ## Remove build output
 	rm -rf dist
+
+.PHONY: kube-binaries test-apiserver
+
+kube-binaries: ## Build (or reuse) kube-apiserver, etcd and kubectl for the apiserver tests (Go; 10-20 min cold)
+	test/kube/build.sh >/dev/null
+
+test-apiserver: build kube-binaries ## Run the tests against a real kube-apiserver and etcd (builds them first)
+	LOOKASIDE_APISERVER=1 npx mocha 'dist/test/apiserver/**/*.test.js'

@@ -1,0 +1,179 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+
+import type { ControlPlane } from '../support/control-plane.js';
+import { delay, REPO_ROOT } from '../support/process.js';
+import { controlPlaneFor } from './fixture.js';
+import { LookasideUnderTest, readyView } from './lookaside.js';
+import { addressOf, Cluster, endpointSlice, podIp, uniqueName } from './objects.js';
+import { applyRbac, deployDirectory, loadLookasideRbac, serviceAccountToken, type LookasideRbac } from './rbac.js';
+
+const ENDPOINTSLICES = 'endpointslices.discovery.k8s.io';
+
+describe('lookaside on a real kube-apiserver: least privilege', function () {
+  this.timeout(60_000);
+  let plane: ControlPlane;
+  let cluster: Cluster;
+  let rbac: LookasideRbac;
+  /** A kubeconfig holding the deploy/ ServiceAccount's token. */
+  let kubeconfig: string;
+  /** A namespace the deploy/ grant covers. */
+  let granted: string;
+  const lookasides: LookasideUnderTest[] = [];
+
+  before(async function () {
+    plane = await controlPlaneFor(this);
+    cluster = new Cluster(plane.admin);
+    rbac = await loadLookasideRbac(plane);
+    await applyRbac(plane, rbac);
+    const { namespace, name } = rbac.serviceAccount;
+    kubeconfig = plane.writeKubeconfig('lookaside-sa', await serviceAccountToken(plane, namespace, name));
+    granted = rbac.namespaces?.[0] ?? uniqueName('rbac');
+    if (rbac.namespaces === undefined) await cluster.createNamespace(granted);
+    console.log(`      RBAC from ${rbac.origin}: ServiceAccount ${namespace}/${name}, ${rbac.namespaces === undefined ? 'cluster-wide' : `namespaces ${rbac.namespaces.join(', ')}`}`);
+  });
+
+  after(async function () {
+    await Promise.all(lookasides.map((lookaside) => lookaside.stop()));
+  });
+
+  async function startLookaside(config: string): Promise<LookasideUnderTest> {
+    const lookaside = await LookasideUnderTest.start(config);
+    lookasides.push(lookaside);
+    return lookaside;
+  }
+
+  async function canI(config: string, verb: string, resource: string, namespace: string): Promise<boolean> {
+    const answer = await plane.kubectl(['auth', 'can-i', verb, resource, '-n', namespace], { kubeconfig: config });
+    if (answer.code !== 0 && answer.code !== 1) throw new Error(`kubectl auth can-i failed: ${answer.stderr}`);
+    return answer.stdout.trim() === 'yes';
+  }
+
+  it('grants get, list and watch on EndpointSlices, and nothing else', async function () {
+    for (const verb of ['get', 'list', 'watch']) {
+      assert.equal(await canI(kubeconfig, verb, ENDPOINTSLICES, granted), true, `cannot ${verb} endpointslices`);
+    }
+    const refused: Array<[string, string]> = [
+      ['create', ENDPOINTSLICES],
+      ['update', ENDPOINTSLICES],
+      ['patch', ENDPOINTSLICES],
+      ['delete', ENDPOINTSLICES],
+      ['list', 'pods'],
+      ['list', 'services'],
+      ['list', 'endpoints'],
+      ['get', 'secrets'],
+      ['watch', 'configmaps'],
+    ];
+    for (const [verb, resource] of refused) {
+      assert.equal(await canI(kubeconfig, verb, resource, granted), false, `the lookaside may ${verb} ${resource}`);
+    }
+  });
+
+  it('resolves and follows changes with only those permissions', async function () {
+    const lookaside = await startLookaside(kubeconfig);
+    const service = uniqueName('svc');
+    await cluster.createService(granted, service);
+    const endpoints = [0, 1, 2].map((n) => ({ ip: podIp(40, n), ready: true }));
+    await cluster.createSlice(endpointSlice(granted, service, `${service}-a`, endpoints));
+    const all = endpoints.map((e) => addressOf(e.ip));
+    await lookaside.waitForView(granted, service, readyView(all));
+    await cluster.patchEndpoint(granted, `${service}-a`, 2, { ready: false });
+    await lookaside.waitForView(granted, service, readyView(all.slice(0, 2)));
+  });
+
+  it('answers PERMISSION_DENIED with a clear message for a namespace it may not read, keeps serving the others, and recovers once granted', async function () {
+    // The same rules as deploy/, granted in one namespace only (a Role and RoleBinding there).
+    const allowed = uniqueName('rbac-allowed');
+    const forbidden = uniqueName('rbac-forbidden');
+    for (const namespace of [allowed, forbidden]) await cluster.createNamespace(namespace);
+    const account = 'lookaside-scoped';
+    const role = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: account, namespace: allowed }, rules: rbac.rules };
+    const binding = (namespace: string): object => ({
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: account, namespace },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: account },
+      subjects: [{ kind: 'ServiceAccount', name: account, namespace: allowed }],
+    });
+    await plane.admin.json('POST', `/api/v1/namespaces/${allowed}/serviceaccounts`, { metadata: { name: account } });
+    await plane.admin.json('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${allowed}/roles`, role);
+    await plane.admin.json('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${allowed}/rolebindings`, binding(allowed));
+    const scoped = plane.writeKubeconfig('lookaside-scoped', await serviceAccountToken(plane, allowed, account));
+    const lookaside = await startLookaside(scoped);
+
+    const service = uniqueName('svc');
+    const views = new Map<string, string[]>();
+    for (const [i, namespace] of [allowed, forbidden].entries()) {
+      await cluster.createService(namespace, service);
+      const endpoints = [0, 1].map((n) => ({ ip: podIp(41 + i, n), ready: true }));
+      await cluster.createSlice(endpointSlice(namespace, service, `${service}-a`, endpoints));
+      views.set(namespace, endpoints.map((e) => addressOf(e.ip)));
+    }
+    await lookaside.waitForView(allowed, service, readyView(views.get(allowed)!));
+
+    const denied = await lookaside.resolve(forbidden, service);
+    assert.equal(denied.ok, false);
+    if (denied.ok) return;
+    assert.equal(denied.code, 'PERMISSION_DENIED');
+    assert.match(denied.details, new RegExp(`${forbidden}/${service}`));
+    assert.match(denied.details, /forbidden/);
+    assert.match(denied.details, /RBAC/);
+    // Asked again, it stays a clear refusal, and the lookaside keeps running and serving.
+    const again = await lookaside.resolve(forbidden, service);
+    assert.equal(!again.ok && again.code, 'PERMISSION_DENIED');
+    assert.ok(lookaside.running);
+    await lookaside.waitForView(allowed, service, readyView(views.get(allowed)!));
+
+    // Granting the namespace later is picked up by the retries (no restart needed).
+    await plane.admin.json('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', {
+      metadata: { name: 'lookaside-scoped-rules' },
+      rules: rbac.rules,
+    });
+    await plane.admin.json('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${forbidden}/rolebindings`, {
+      ...binding(forbidden),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'lookaside-scoped-rules' },
+    });
+    await lookaside.waitForView(forbidden, service, readyView(views.get(forbidden)!), { timeoutMs: 45_000 });
+  });
+
+  // Pending until wip-kube's watch-error fixes are merged (162c004: reset the backoff only after
+  // a watch stayed up; 02d1923: describe a watch's HTTP error as such). It passes with them
+  // applied; without them the lookaside re-lists ~20 times in 10 s, saying "the API server is
+  // unreachable: Forbidden". Turn it into a plain `it` after that merge.
+  it.skip('keeps serving with list but no watch permission, and retries the watch with growing backoff', async function () {
+    const namespace = uniqueName('rbac-nowatch');
+    await cluster.createNamespace(namespace);
+    const account = 'lookaside-list-only';
+    await plane.admin.json('POST', `/api/v1/namespaces/${namespace}/serviceaccounts`, { metadata: { name: account } });
+    await plane.admin.json('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/roles`, {
+      metadata: { name: account },
+      rules: [{ apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list'] }],
+    });
+    await plane.admin.json('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`, {
+      metadata: { name: account },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: account },
+      subjects: [{ kind: 'ServiceAccount', name: account, namespace }],
+    });
+    const lookaside = await startLookaside(plane.writeKubeconfig(account, await serviceAccountToken(plane, namespace, account)));
+    const service = uniqueName('svc');
+    await cluster.createService(namespace, service);
+    await cluster.createSlice(endpointSlice(namespace, service, `${service}-a`, [{ ip: podIp(43, 0), ready: true }]));
+    await lookaside.waitForView(namespace, service, readyView([addressOf(podIp(43, 0))]));
+
+    await delay(10_000);
+    // Backoff 0.5 s, 1 s, 2 s, 4 s, …: a handful of retries in 10 s, not a tight loop.
+    assert.ok((await lookaside.metric('lookaside_watch_restarts_total')) <= 6);
+    await lookaside.process.waitForLog((line) => /refused to watch endpointslices \(HTTP 403\)/.test(String(line['err'])));
+    await lookaside.waitForView(namespace, service, readyView([addressOf(podIp(43, 0))]));
+  });
+
+  const deploy = deployDirectory();
+  if (deploy === undefined) {
+    it.skip('passes `kubectl apply --dry-run=server -k deploy/…` (pending: deploy/ does not exist yet)');
+  } else {
+    it(`passes kubectl apply --dry-run=server -k ${deploy}`, async function () {
+      const answer = await plane.kubectl(['apply', '--dry-run=server', '-k', join(REPO_ROOT, deploy)]);
+      assert.equal(answer.code, 0, `${answer.stderr}\n${answer.stdout}`);
+    });
+  }
+});
