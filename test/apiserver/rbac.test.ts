@@ -136,11 +136,7 @@ describe('lookaside on a real kube-apiserver: least privilege', function () {
     await lookaside.waitForView(forbidden, service, readyView(views.get(forbidden)!), { timeoutMs: 45_000 });
   });
 
-  // Pending until wip-kube's watch-error fixes are merged (162c004: reset the backoff only after
-  // a watch stayed up; 02d1923: describe a watch's HTTP error as such). It passes with them
-  // applied; without them the lookaside re-lists ~20 times in 10 s, saying "the API server is
-  // unreachable: Forbidden". Turn it into a plain `it` after that merge.
-  it.skip('keeps serving with list but no watch permission, and retries the watch with growing backoff', async function () {
+  it('keeps serving with list but no watch permission, and retries the watch with growing backoff', async function () {
     const namespace = uniqueName('rbac-nowatch');
     await cluster.createNamespace(namespace);
     const account = 'lookaside-list-only';
