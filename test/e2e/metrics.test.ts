@@ -143,10 +143,12 @@ describe('lookaside end to end: /metrics', function () {
   });
 
   describe('IDLE_TIMEOUT_SECONDS', function () {
+    // Idle Services are swept every second at this setting, so one goes 3 to 4 s after its last Resolve;
+    // 3 s rather than 1 leaves room to scrape between a Resolve and the sweep on a loaded machine.
     let lookaside: RunningLookaside;
 
     before(async function () {
-      lookaside = await group.start({ services: STANDARD_SERVICES, env: { ...STANDARD_ENV, IDLE_TIMEOUT_SECONDS: '2' } });
+      lookaside = await group.start({ services: STANDARD_SERVICES, env: { ...STANDARD_ENV, IDLE_TIMEOUT_SECONDS: '3' } });
     });
 
     it('stops watching a Service nobody resolved for IDLE_TIMEOUT_SECONDS, drops its series, and watches it again on demand', async function () {
@@ -160,7 +162,7 @@ describe('lookaside end to end: /metrics', function () {
           const page = await lookaside.scrape();
           return page.value('lookaside_watched_services') === 0 ? page : undefined;
         },
-        5_000,
+        10_000,
         'lookaside_watched_services back to 0',
       );
       assert.equal(idle.find('lookaside_endpoints', { service: 'greet' }).length, 0);
