@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 
 import { REPO_ROOT } from './process.js';
 
@@ -45,4 +45,50 @@ function run(args: string[]): Promise<BufCurlResult> {
       resolve({ exitCode, body, stdout, stderr });
     });
   });
+}
+
+/** A streaming `buf curl` call still running: its output so far, and its end. */
+export interface BufCurlStream {
+  /** Everything printed on stdout so far (one JSON object per streamed message). */
+  output(): string;
+  /** Resolves when buf exits, whatever the outcome. */
+  readonly done: Promise<BufCurlResult>;
+  /** Ends the call if it is still running. */
+  kill(): void;
+}
+
+/**
+ * Starts a server-streaming call (e.g. grpc.health.v1.Health/Watch) and lets the
+ * test read the messages as they arrive instead of only at the end.
+ */
+export function bufCurlStream(target: string, method: string, request: unknown): BufCurlStream {
+  const args = ['curl', '--protocol', 'grpc', '--http2-prior-knowledge', '-d', JSON.stringify(request), `http://${target}/${method}`];
+  const child = spawn(BUF, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const done = new Promise<BufCurlResult>((resolve) => {
+    child.on('close', (code) => {
+      const exitCode = code ?? 1;
+      let body: Record<string, unknown> | undefined;
+      try {
+        body = exitCode === 0 ? undefined : (JSON.parse(stderr) as Record<string, unknown>);
+      } catch {
+        body = undefined;
+      }
+      resolve({ exitCode, body, stdout, stderr });
+    });
+  });
+  return {
+    output: () => stdout,
+    done,
+    kill: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
 }

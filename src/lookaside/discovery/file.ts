@@ -70,7 +70,10 @@ export class FileDiscovery implements DiscoverySource {
   }
 
   describeMissing(service: ServiceKey): string {
-    return `${serviceKeyString(service)} is not listed in the endpoints file ${this.path}`;
+    const id = serviceKeyString(service);
+    return this.content.has(id)
+      ? `${id} is listed in the endpoints file ${this.path} with no endpoints`
+      : `${id} is not listed in the endpoints file ${this.path}`;
   }
 
   follow(service: ServiceKey, onState: Listener): Subscription {
