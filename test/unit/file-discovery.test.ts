@@ -101,6 +101,18 @@ describe('file discovery', () => {
     assert.deepEqual(readyAddresses(followed.latest()), ['10.0.0.9:80']);
   });
 
+  it('treats an emptied file as a write caught half-way and keeps the last good content', async () => {
+    const followed = await follow();
+    await eventually(() => readyAddresses(followed.latest()));
+    await writeFile(path, '');
+    await source?.reload();
+    assert.deepEqual(readyAddresses(followed.latest()), ['10.0.0.1:80', '10.0.0.2:80']);
+    await writeFile(path, 'services: []\n');
+    await source?.reload();
+    const state = followed.latest();
+    assert.equal(state?.kind === 'synced' && state.snapshot.sliceCount, 0, '`services: []` does empty it');
+  });
+
   it('stops delivering after the subscription stops', async () => {
     const followed = await follow();
     await eventually(() => readyAddresses(followed.latest()));

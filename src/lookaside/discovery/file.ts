@@ -163,6 +163,12 @@ export class FileDiscovery implements DiscoverySource {
       return;
     }
     if (text === this.lastText || this.closed) return;
+    if (text.trim() === '') {
+      // Most likely a write caught half-way (truncate, then write); an operator
+      // who means "no services" writes `services: []`.
+      this.logger.warn({ path: this.path }, 'endpoints file is empty; keeping the last good content');
+      return;
+    }
     this.lastText = text;
     let content: EndpointsFileContent;
     try {
