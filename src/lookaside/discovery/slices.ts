@@ -43,7 +43,8 @@ export function formatAddress(ip: string, port: number): string {
  */
 export function mergeSlices(slices: readonly SliceInput[]): ServiceSnapshot {
   const readyByPort = new Map<string, Map<string, Endpoint>>();
-  // An endpoint is an IP serving one set of ports: a pod in Kubernetes, an ip:port in the file.
+  // An endpoint is a pod: named by its targetRef when it has one, else an IP
+  // serving one set of ports (in the file, local processes share 127.0.0.1).
   const ready = new Set<string>();
   const notReady = new Set<string>();
 
@@ -61,7 +62,8 @@ export function mergeSlices(slices: readonly SliceInput[]): ServiceSnapshot {
     for (const endpoint of slice.endpoints ?? []) {
       const ip = endpoint.addresses?.[0];
       if (ip === undefined || isIP(ip) === 0) continue;
-      const identity = `${ip}|${portsSignature}`;
+      const podName = endpoint.targetRef?.name;
+      const identity = podName ? `pod:${podName}` : `${ip}|${portsSignature}`;
       if (!isServable(endpoint)) {
         notReady.add(identity);
         continue;
