@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
 import { pino, type Logger } from 'pino';
@@ -11,7 +10,7 @@ import { LookasideMetrics } from '../../src/lookaside/metrics.js';
 import { Resolver, type ResolveOutcome } from '../../src/lookaside/resolver.js';
 import { WatchedServices } from '../../src/lookaside/watched-services.js';
 import { endpointSlice, fakeKubeConfig, FakeKubeApi, type EndpointSpec, type SliceSpec } from '../support/fake-kube-api.js';
-import { delay, eventually } from '../support/process.js';
+import { delay, eventually, unusedPort } from '../support/process.js';
 
 /**
  * The Kubernetes discovery path end to end inside one process: the real
@@ -154,15 +153,6 @@ function addresses(spec: Pick<EndpointSpec, 'ip'>[], port = 50051): string {
 
 function ips(prefix: string, count: number): EndpointSpec[] {
   return Array.from({ length: count }, (_, i) => ({ ip: `${prefix}.${i + 1}` }));
-}
-
-async function unusedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
 }
 
 describe('Kubernetes discovery through @kubernetes/client-node against a fake API server', function () {

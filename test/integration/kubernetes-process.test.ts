@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { FIRST_LIST_WAIT_LIMIT_MS } from '../../src/lookaside/resolver.js';
 import { bufCurl } from '../support/buf-curl.js';
 import { endpointSlice, FakeKubeApi, writeKubeconfigFile } from '../support/fake-kube-api.js';
-import { eventually, ServiceProcess } from '../support/process.js';
+import { eventually, ServiceProcess, unusedPort } from '../support/process.js';
 
 /**
  * The built lookaside process (`DISCOVERY=kubernetes`, a kubeconfig file)
@@ -16,15 +15,6 @@ import { eventually, ServiceProcess } from '../support/process.js';
 
 const V1_RESOLVE = 'lookaside.v1.Lookaside/Resolve';
 const SEED_RESOLVE = 'lookaside.Lookaside/Resolve';
-
-async function unusedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 describe('the lookaside process with DISCOVERY=kubernetes', function () {
   let fake: FakeKubeApi;

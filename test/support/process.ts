@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 /** The repository root, from dist/test/support/. */
@@ -112,4 +113,14 @@ export async function eventually<T>(check: () => T | undefined | Promise<T | und
     }
     await delay(10);
   }
+}
+
+/** A loopback port nobody listens on (free a moment ago), for "server unreachable" tests. */
+export async function unusedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
 }
