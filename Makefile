@@ -33,6 +33,11 @@ test-e2e: build ## Run the end-to-end tests (built processes, buf curl)
 test-greet: build ## Run the greet server and gateway tests only (unit, then end to end)
 	npx mocha --no-config --timeout 20000 'dist/test/unit/greet/**/*.test.js' 'dist/test/e2e/greet/**/*.test.js'
 
+demo: ## Run the local demo: 3 greet servers, the lookaside (DISCOVERY=file) and the gateway on :9091
+	@[ -d node_modules ] || npm ci --no-audit --no-fund
+	npx tsc -p tsconfig.json
+	node dist/src/demo/main.js
+
 run-lookaside: build ## Run the lookaside against deploy/local/endpoints.yaml
 	ENDPOINTS_FILE=$${ENDPOINTS_FILE:-deploy/local/endpoints.yaml} node dist/src/lookaside/main.js
 
