@@ -38,6 +38,11 @@ demo: ## Run the local demo: 3 greet servers, the lookaside (DISCOVERY=file) and
 	npx tsc -p tsconfig.json
 	node dist/src/demo/main.js
 
+bench-gateway: ## Benchmark the gateway's BALANCING modes (lookaside, round_robin, none) against the same 3 greet servers
+	@[ -d node_modules ] || npm ci --no-audit --no-fund
+	npx tsc -p tsconfig.json
+	node dist/bench/gateway.js
+
 run-lookaside: build ## Run the lookaside against deploy/local/endpoints.yaml
 	ENDPOINTS_FILE=$${ENDPOINTS_FILE:-deploy/local/endpoints.yaml} node dist/src/lookaside/main.js
 
