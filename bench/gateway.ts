@@ -13,11 +13,11 @@ import autocannon, { type Result } from 'autocannon';
 import {
   EndpointsFile,
   lookasideGatewayEnv,
+  Processes,
   startGateway,
   startGreetServer,
   startLookaside,
   staticTarget,
-  stopAll,
   type GreetServerHandle,
   type ListeningProcess,
 } from '../test/support/greet-stack.js';
@@ -132,14 +132,17 @@ function say(text: string): void {
 async function main(): Promise<void> {
   const settings = readSettings();
   say(`bench-gateway: ${settings.rounds} rounds x ${MODES.length} modes x ${settings.durationS}s, ${settings.connections} connections, autocannon`);
-  const servers = await Promise.all(['greet-0', 'greet-1', 'greet-2'].map((name) => startGreetServer(name)));
-  const file = await EndpointsFile.create('greetserver', servers);
-  const lookaside = await startLookaside(file);
-  const gateways = new Map<Mode, ListeningProcess>();
+  const processes = new Processes();
+  let file: EndpointsFile | undefined;
   try {
-    gateways.set('lookaside', await startGateway(lookasideGatewayEnv(lookaside)));
-    gateways.set('round_robin', await startGateway({ BALANCING: 'round_robin', GRPC_TARGET: staticTarget(servers) }));
-    gateways.set('none', await startGateway({ BALANCING: 'none', GRPC_TARGET: staticTarget(servers) }));
+    const servers = await Promise.all(['greet-0', 'greet-1', 'greet-2'].map((name) => startGreetServer(processes, name)));
+    file = await EndpointsFile.create('greetserver', servers);
+    const lookaside = await startLookaside(processes, file);
+    const gateways = new Map<Mode, ListeningProcess>([
+      ['lookaside', await startGateway(processes, lookasideGatewayEnv(lookaside))],
+      ['round_robin', await startGateway(processes, { BALANCING: 'round_robin', GRPC_TARGET: staticTarget(servers) })],
+      ['none', await startGateway(processes, { BALANCING: 'none', GRPC_TARGET: staticTarget(servers) })],
+    ]);
 
     for (const mode of MODES) await load((gateways.get(mode) as ListeningProcess).port, settings.connections, settings.warmupS);
 
@@ -158,8 +161,8 @@ async function main(): Promise<void> {
     }
     report(results, settings);
   } finally {
-    await stopAll([...[...gateways.values()].map((gateway) => gateway.process), lookaside.process, ...servers.map((server) => server.process)]);
-    await file.remove();
+    await processes.stopAll();
+    await file?.remove();
   }
 }
 

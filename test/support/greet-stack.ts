@@ -4,6 +4,26 @@ import { join } from 'node:path';
 
 import { ServiceProcess } from './process.js';
 
+/**
+ * Every process a suite or the benchmark starts, registered the moment it is
+ * spawned, so one `stopAll()` stops them all even when a start-up failed
+ * half-way (a Promise.all that rejected, a listening line that never came).
+ */
+export class Processes {
+  private readonly started: ServiceProcess[] = [];
+
+  add(process: ServiceProcess): ServiceProcess {
+    this.started.push(process);
+    return process;
+  }
+
+  /** Stops every process still running, in parallel. */
+  async stopAll(): Promise<void> {
+    const running = this.started.splice(0);
+    await Promise.all(running.map((process) => process.stop()));
+  }
+}
+
 /** Fast shutdowns: tests stop and restart processes often. */
 const QUICK_EXIT = { SHUTDOWN_DRAIN_MS: '0', SHUTDOWN_GRACE_SECONDS: '2' };
 
@@ -22,8 +42,8 @@ export interface ListeningProcess {
 }
 
 /** Starts one greet server on 127.0.0.1, any free port. */
-export async function startGreetServer(podName: string, env: Record<string, string> = {}): Promise<GreetServerHandle> {
-  const process = ServiceProcess.start('src/greet/server/main.js', {
+export async function startGreetServer(processes: Processes, podName: string, env: Record<string, string> = {}): Promise<GreetServerHandle> {
+  const process = processes.add(ServiceProcess.start('src/greet/server/main.js', {
     GRPC_HOST: '127.0.0.1',
     GRPC_PORT: '0',
     METRICS_PORT: '0',
@@ -31,20 +51,20 @@ export async function startGreetServer(podName: string, env: Record<string, stri
     POD_IP: '127.0.0.1',
     ...QUICK_EXIT,
     ...env,
-  });
+  }));
   const listening = await process.waitUntilListening(20_000);
   const port = Number(listening['port']);
   return { process, podName, port, metricsPort: Number(listening['metricsPort']), address: `127.0.0.1:${port}` };
 }
 
 /** Starts a gateway on 127.0.0.1, any free port; `env` picks the mode and the backends. */
-export async function startGateway(env: Record<string, string>): Promise<ListeningProcess> {
-  const process = ServiceProcess.start('src/greet/gateway/main.js', {
+export async function startGateway(processes: Processes, env: Record<string, string>): Promise<ListeningProcess> {
+  const process = processes.add(ServiceProcess.start('src/greet/gateway/main.js', {
     GATEWAY_HOST: '127.0.0.1',
     GATEWAY_PORT: '0',
     ...QUICK_EXIT,
     ...env,
-  });
+  }));
   const listening = await process.waitUntilListening(20_000);
   const port = Number(listening['port']);
   return { process, port, metricsPort: port };
@@ -87,15 +107,15 @@ export class EndpointsFile {
 }
 
 /** Starts the lookaside over an endpoints file; `port` 0 = any free port. */
-export async function startLookaside(file: EndpointsFile, port = 0): Promise<ListeningProcess> {
-  const process = ServiceProcess.start('src/lookaside/main.js', {
+export async function startLookaside(processes: Processes, file: EndpointsFile, port = 0): Promise<ListeningProcess> {
+  const process = processes.add(ServiceProcess.start('src/lookaside/main.js', {
     DISCOVERY: 'file',
     ENDPOINTS_FILE: file.path,
     LB_HOST: '127.0.0.1',
     LB_PORT: String(port),
     METRICS_PORT: '0',
     SHUTDOWN_GRACE_SECONDS: '2',
-  });
+  }));
   const listening = await process.waitUntilListening(20_000);
   return { process, port: Number(listening['port']), metricsPort: Number(listening['metricsPort']) };
 }
@@ -108,9 +128,4 @@ export function lookasideGatewayEnv(lookaside: ListeningProcess, extra: Record<s
 /** A grpc-js target naming every server, for BALANCING=round_robin and none. */
 export function staticTarget(servers: readonly GreetServerHandle[]): string {
   return `ipv4:${servers.map((server) => server.address).join(',')}`;
-}
-
-/** Stops processes in parallel, ignoring ones already gone. */
-export async function stopAll(processes: ReadonlyArray<ServiceProcess | undefined>): Promise<void> {
-  await Promise.all(processes.map((process) => process?.stop()));
 }

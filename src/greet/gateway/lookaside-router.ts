@@ -12,7 +12,7 @@ import { greetFailure, type GreetRouter, type Readiness, type RouteOutcome } fro
 /** How often a degraded gateway asks the lookaside whether it is back. */
 export const DEGRADED_PROBE_INTERVAL_MS = 500;
 /** A retry asks the lookaside this many times for a pod other than the one that failed. */
-const RESOLVES_FOR_ANOTHER_POD = 3;
+const RESOLVES_FOR_ANOTHER_POD = 2;
 
 /** The part of LookasideClient the router uses; a fake in tests. */
 export interface Resolving {
@@ -126,9 +126,16 @@ export class LookasideRouter<C> implements GreetRouter {
 
   /** The pod for the next call: the lookaside's choice, or the local rotation while degraded. */
   private async pick(exclude: string | undefined): Promise<Pick> {
-    if (this.state !== 'degraded') {
+    // Degraded with nothing to fall back on: asking costs little and may find the lookaside back.
+    if (this.state !== 'degraded' || this.options.fallback.usableCount() === 0) {
       const asked = await this.askLookaside(exclude);
-      if (asked !== 'unreachable') return asked;
+      if (asked !== 'unreachable' && asked !== 'only-excluded') return asked;
+      if (asked === 'only-excluded') {
+        // Under concurrency the shared rotation can hand one request the same pod every
+        // time; another pod the lookaside returned recently is as good a choice.
+        const other = this.options.fallback.next(exclude);
+        return other === undefined ? noBackend(`the lookaside knows no pod other than ${exclude ?? ''}`) : { ok: true, address: other };
+      }
     }
     const address = this.options.fallback.next(exclude);
     if (address !== undefined) return { ok: true, address };
@@ -138,15 +145,18 @@ export class LookasideRouter<C> implements GreetRouter {
     );
   }
 
-  /** The lookaside's choice, other than `exclude`; 'unreachable' sends the caller to the fallback. */
-  private async askLookaside(exclude: string | undefined): Promise<Pick | 'unreachable'> {
+  /**
+   * The lookaside's choice other than `exclude`; 'unreachable' when it cannot
+   * be asked, 'only-excluded' when it kept answering `exclude`.
+   */
+  private async askLookaside(exclude: string | undefined): Promise<Pick | 'unreachable' | 'only-excluded'> {
     const attempts = exclude === undefined ? 1 : RESOLVES_FOR_ANOTHER_POD;
     for (let attempt = 0; attempt < attempts; attempt += 1) {
       const resolved = await this.resolve();
       if (!resolved.ok) return resolved.reachable ? noBackend(`lookaside: ${resolved.message}`) : 'unreachable';
       if (resolved.address !== exclude) return { ok: true, address: resolved.address };
     }
-    return noBackend(`the lookaside returned only ${exclude ?? 'nothing'}, ${attempts} times`);
+    return 'only-excluded';
   }
 
   private async resolve(): Promise<ResolveResult> {

@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import {
   EndpointsFile,
   lookasideGatewayEnv,
+  Processes,
   startGateway,
   startGreetServer,
   startLookaside,
   staticTarget,
-  stopAll,
   type GreetServerHandle,
   type ListeningProcess,
 } from '../../support/greet-stack.js';
@@ -32,27 +32,25 @@ async function distribution(port: number, count: number, concurrency = 4): Promi
 
 describe('gateway balancing modes (3 greet servers + lookaside + gateways, real processes)', function () {
   this.timeout(60_000);
+  const processes = new Processes();
   const servers: GreetServerHandle[] = [];
   let file: EndpointsFile | undefined;
   let lookaside: ListeningProcess | undefined;
-  const gateways: ListeningProcess[] = [];
 
   before(async function () {
     this.timeout(90_000);
-    servers.push(...(await Promise.all(['greet-0', 'greet-1', 'greet-2'].map((name) => startGreetServer(name)))));
+    servers.push(...(await Promise.all(['greet-0', 'greet-1', 'greet-2'].map((name) => startGreetServer(processes, name)))));
     file = await EndpointsFile.create('greetserver', servers);
-    lookaside = await startLookaside(file);
+    lookaside = await startLookaside(processes, file);
   });
 
   after(async () => {
-    await stopAll([...gateways.map((gateway) => gateway.process), lookaside?.process, ...servers.map((server) => server.process)]);
+    await processes.stopAll();
     await file?.remove();
   });
 
-  async function gateway(env: Record<string, string>): Promise<ListeningProcess> {
-    const started = await startGateway(env);
-    gateways.push(started);
-    return started;
+  function gateway(env: Record<string, string>): Promise<ListeningProcess> {
+    return startGateway(processes, env);
   }
 
   it('lookaside mode, round_robin policy: 300 requests give exactly 100 to each pod', async () => {
@@ -100,7 +98,7 @@ describe('gateway balancing modes (3 greet servers + lookaside + gateways, real 
     // The seed API has no ports, so only the pod on GRPC_SERVER_PORT can be reached this way.
     const only = servers[1] as GreetServerHandle;
     const seedFile = await EndpointsFile.create('greetserver', [only]);
-    const seedLookaside = await startLookaside(seedFile);
+    const seedLookaside = await startLookaside(processes, seedFile);
     try {
       const { port } = await gateway(
         lookasideGatewayEnv(seedLookaside, { LB_API: 'seed', GRPC_SERVER_PORT: String(only.port) }),

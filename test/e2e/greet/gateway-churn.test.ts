@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import {
   EndpointsFile,
   lookasideGatewayEnv,
+  Processes,
   startGateway,
   startGreetServer,
   startLookaside,
-  stopAll,
   type GreetServerHandle,
   type ListeningProcess,
 } from '../../support/greet-stack.js';
@@ -17,6 +17,8 @@ interface Answered {
   readonly atMs: number;
   readonly status: number;
   readonly pod: string;
+  /** The error, for a failed request. */
+  readonly error?: unknown;
 }
 
 /** Sends greetings one after another until `untilMs` (Date.now() time); returns each answer. */
@@ -24,7 +26,12 @@ async function greetUntil(port: number, untilMs: number): Promise<Answered[]> {
   const answers: Answered[] = [];
   while (Date.now() < untilMs) {
     const answer = await postGreet(port);
-    answers.push({ atMs: Date.now(), status: answer.status, pod: String(answer.json?.['pod_name']) });
+    answers.push({
+      atMs: Date.now(),
+      status: answer.status,
+      pod: String(answer.json?.['pod_name']),
+      ...(answer.status === 200 ? {} : { error: answer.json?.['error'] ?? answer.text }),
+    });
   }
   return answers;
 }
@@ -43,6 +50,7 @@ async function countPods(port: number, count: number): Promise<Record<string, nu
 
 describe('gateway under churn: endpoints file edits (real processes)', function () {
   this.timeout(60_000);
+  const processes = new Processes();
   const servers: GreetServerHandle[] = [];
   let file: EndpointsFile | undefined;
   let lookaside: ListeningProcess | undefined;
@@ -50,14 +58,14 @@ describe('gateway under churn: endpoints file edits (real processes)', function 
 
   before(async function () {
     this.timeout(90_000);
-    servers.push(...(await Promise.all(['greet-0', 'greet-1', 'greet-2', 'greet-3'].map((name) => startGreetServer(name)))));
+    servers.push(...(await Promise.all(['greet-0', 'greet-1', 'greet-2', 'greet-3'].map((name) => startGreetServer(processes, name)))));
     file = await EndpointsFile.create('greetserver', servers.slice(0, 3));
-    lookaside = await startLookaside(file);
-    gateway = await startGateway(lookasideGatewayEnv(lookaside, { CHANNEL_IDLE_MS: '500' }));
+    lookaside = await startLookaside(processes, file);
+    gateway = await startGateway(processes, lookasideGatewayEnv(lookaside, { CHANNEL_IDLE_MS: '500' }));
   });
 
   after(async () => {
-    await stopAll([gateway?.process, lookaside?.process, ...servers.map((server) => server.process)]);
+    await processes.stopAll();
     await file?.remove();
   });
 
@@ -101,6 +109,7 @@ describe('gateway under churn: endpoints file edits (real processes)', function 
 
 describe('gateway under failures: killed greet server, killed lookaside (real processes)', function () {
   this.timeout(60_000);
+  const processes = new Processes();
   const servers: GreetServerHandle[] = [];
   let file: EndpointsFile | undefined;
   let lookaside: ListeningProcess | undefined;
@@ -110,15 +119,15 @@ describe('gateway under failures: killed greet server, killed lookaside (real pr
     this.timeout(90_000);
     // A little latency keeps several calls in flight on every server at any moment.
     servers.push(
-      ...(await Promise.all(['greet-0', 'greet-1', 'greet-2'].map((name) => startGreetServer(name, { GREET_DELAY_MS: '20' })))),
+      ...(await Promise.all(['greet-0', 'greet-1', 'greet-2'].map((name) => startGreetServer(processes, name, { GREET_DELAY_MS: '20' })))),
     );
     file = await EndpointsFile.create('greetserver', servers);
-    lookaside = await startLookaside(file);
-    gateway = await startGateway(lookasideGatewayEnv(lookaside, { RESOLVE_TIMEOUT_MS: '200' }));
+    lookaside = await startLookaside(processes, file);
+    gateway = await startGateway(processes, lookasideGatewayEnv(lookaside, { RESOLVE_TIMEOUT_MS: '200' }));
   });
 
   after(async () => {
-    await stopAll([gateway?.process, lookaside?.process, ...servers.map((server) => server.process)]);
+    await processes.stopAll();
     await file?.remove();
   });
 
@@ -169,7 +178,7 @@ describe('gateway under failures: killed greet server, killed lookaside (real pr
     const unreachableLogs = (gateway as ListeningProcess).process.logs.filter((line) => String(line.msg).startsWith('lookaside unreachable'));
     assert.equal(unreachableLogs.length, 1, 'the state change is logged once, not per request');
 
-    lookaside = await startLookaside(file as EndpointsFile, lookasidePort);
+    lookaside = await startLookaside(processes, file as EndpointsFile, lookasidePort);
     await eventually(
       async () => {
         const body = (await (await fetch(`http://127.0.0.1:${port}/readyz`)).json()) as Record<string, unknown>;

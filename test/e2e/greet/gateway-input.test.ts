@@ -4,10 +4,10 @@ import { connect } from 'node:net';
 import {
   EndpointsFile,
   lookasideGatewayEnv,
+  Processes,
   startGateway,
   startGreetServer,
   startLookaside,
-  stopAll,
   type GreetServerHandle,
   type ListeningProcess,
 } from '../../support/greet-stack.js';
@@ -126,23 +126,26 @@ function assertJsonError(answer: HttpAnswer, status: number, code: string, messa
 
 describe('gateway HTTP edge: bad input, errors, probes (real processes)', function () {
   this.timeout(60_000);
+  const processes = new Processes();
   let server: GreetServerHandle | undefined;
   let slowServer: GreetServerHandle | undefined;
   let file: EndpointsFile | undefined;
   let lookaside: ListeningProcess | undefined;
   let gateway: ListeningProcess | undefined;
-  const others: ListeningProcess[] = [];
 
   before(async function () {
     this.timeout(90_000);
-    [server, slowServer] = await Promise.all([startGreetServer('greet-0'), startGreetServer('greet-slow', { GREET_DELAY_MS: '2000' })]);
+    [server, slowServer] = await Promise.all([
+      startGreetServer(processes, 'greet-0'),
+      startGreetServer(processes, 'greet-slow', { GREET_DELAY_MS: '2000' }),
+    ]);
     file = await EndpointsFile.create('greetserver', [server]);
-    lookaside = await startLookaside(file);
-    gateway = await startGateway(lookasideGatewayEnv(lookaside));
+    lookaside = await startLookaside(processes, file);
+    gateway = await startGateway(processes, lookasideGatewayEnv(lookaside));
   });
 
   after(async () => {
-    await stopAll([gateway?.process, ...others.map((other) => other.process), lookaside?.process, server?.process, slowServer?.process]);
+    await processes.stopAll();
     await file?.remove();
   });
 
@@ -161,21 +164,18 @@ describe('gateway HTTP edge: bad input, errors, probes (real processes)', functi
   });
 
   it('answers 503 NO_BACKEND when the lookaside knows no such Service', async () => {
-    const other = await startGateway(lookasideGatewayEnv(lookaside as ListeningProcess, { GRPC_SVC: 'nosuchservice' }));
-    others.push(other);
+    const other = await startGateway(processes, lookasideGatewayEnv(lookaside as ListeningProcess, { GRPC_SVC: 'nosuchservice' }));
     assertJsonError(await postGreet(other.port), 503, 'NO_BACKEND', /nosuchservice/);
   });
 
   it('answers 503 NO_BACKEND when no lookaside was ever reachable, and says why in /readyz', async () => {
-    const other = await startGateway({ BALANCING: 'lookaside', LB_ADDR: '127.0.0.1:1', RESOLVE_TIMEOUT_MS: '200' });
-    others.push(other);
+    const other = await startGateway(processes, { BALANCING: 'lookaside', LB_ADDR: '127.0.0.1:1', RESOLVE_TIMEOUT_MS: '200' });
     assertJsonError(await postGreet(other.port), 503, 'NO_BACKEND', /unreachable/);
     assertJsonError(await httpCall(other.port, 'GET', '/readyz'), 503, 'NOT_READY', /unreachable/);
   });
 
   it('answers 504 BACKEND_TIMEOUT when the greet server is slower than GREET_TIMEOUT_MS', async () => {
-    const other = await startGateway({ BALANCING: 'none', GRPC_TARGET: `ipv4:${(slowServer as GreetServerHandle).address}`, GREET_TIMEOUT_MS: '300' });
-    others.push(other);
+    const other = await startGateway(processes, { BALANCING: 'none', GRPC_TARGET: `ipv4:${(slowServer as GreetServerHandle).address}`, GREET_TIMEOUT_MS: '300' });
     assertJsonError(await postGreet(other.port), 504, 'BACKEND_TIMEOUT');
   });
 
@@ -199,13 +199,13 @@ describe('gateway HTTP edge: bad input, errors, probes (real processes)', functi
   });
 
   it('refuses a bad setting at start-up, naming the variable', async () => {
-    const process = ServiceProcess.start('src/greet/gateway/main.js', { BALANCING: 'magic' });
+    const process = processes.add(ServiceProcess.start('src/greet/gateway/main.js', { BALANCING: 'magic' }));
     assert.equal(await process.waitForExit(), 1);
     assert.match(process.stderr, /BALANCING: must be one of lookaside, round_robin, none/);
   });
 
   it('on SIGTERM fails /readyz during the drain window, then exits 0', async () => {
-    const other = await startGateway({ ...lookasideGatewayEnv(lookaside as ListeningProcess), SHUTDOWN_DRAIN_MS: '1500' });
+    const other = await startGateway(processes, { ...lookasideGatewayEnv(lookaside as ListeningProcess), SHUTDOWN_DRAIN_MS: '1500' });
     assert.equal((await postGreet(other.port)).status, 200);
     other.process.child.kill('SIGTERM');
     await other.process.waitForLog((line) => line.msg === 'shutting down');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 
 import { bufCurl, bufListMethods } from '../../support/buf-curl.js';
-import { startGreetServer, type GreetServerHandle } from '../../support/greet-stack.js';
+import { Processes, startGreetServer, type GreetServerHandle } from '../../support/greet-stack.js';
 import { metricValue, scrape } from '../../support/http.js';
 import { eventually, ServiceProcess } from '../../support/process.js';
 
@@ -10,15 +10,16 @@ const HEALTH = 'grpc.health.v1.Health/Check';
 
 describe('greet server (built process, buf curl over reflection)', function () {
   this.timeout(60_000);
+  const processes = new Processes();
   let server: GreetServerHandle | undefined;
 
   afterEach(async () => {
-    await server?.process.stop();
+    await processes.stopAll();
     server = undefined;
   });
 
   it('answers with the exact greeting, naming its pod and IP', async () => {
-    server = await startGreetServer('greet-test-0');
+    server = await startGreetServer(processes, 'greet-test-0');
     const result = await bufCurl(`127.0.0.1:${server.port}`, GREET, { first_name: 'Ada', last_name: 'Lovelace' });
     assert.equal(result.exitCode, 0, result.stderr);
     assert.deepEqual(result.body, {
@@ -29,14 +30,14 @@ describe('greet server (built process, buf curl over reflection)', function () {
   });
 
   it('lists GreetService and the health service through reflection', async () => {
-    server = await startGreetServer('greet-test-0');
+    server = await startGreetServer(processes, 'greet-test-0');
     const methods = await bufListMethods(`127.0.0.1:${server.port}`);
     assert.ok(methods.includes('greet.v1.GreetService/Greet'), methods.join(', '));
     assert.ok(methods.includes('grpc.health.v1.Health/Check'), methods.join(', '));
   });
 
   it('refuses a missing or over-long name with INVALID_ARGUMENT', async () => {
-    server = await startGreetServer('greet-test-0');
+    server = await startGreetServer(processes, 'greet-test-0');
     // proto3 cannot tell a missing string from an empty one.
     const missing = await bufCurl(`127.0.0.1:${server.port}`, GREET, { last_name: 'Lovelace' });
     assert.equal(missing.body?.['code'], 'invalid_argument', missing.stderr);
@@ -46,7 +47,7 @@ describe('greet server (built process, buf curl over reflection)', function () {
   });
 
   it('counts calls with go-grpc-prometheus names', async () => {
-    server = await startGreetServer('greet-test-0');
+    server = await startGreetServer(processes, 'greet-test-0');
     await bufCurl(`127.0.0.1:${server.port}`, GREET, { first_name: 'Ada', last_name: 'Lovelace' });
     const page = await scrape(server.metricsPort);
     const labels = { grpc_service: 'greet.v1.GreetService', grpc_method: 'Greet', grpc_type: 'unary' };
@@ -55,7 +56,7 @@ describe('greet server (built process, buf curl over reflection)', function () {
   });
 
   it('on SIGTERM reports NOT_SERVING, keeps answering through the drain window, finishes in-flight calls, exits 0', async () => {
-    server = await startGreetServer('greet-test-0', { SHUTDOWN_DRAIN_MS: '1500', GREET_DELAY_MS: '3000' });
+    server = await startGreetServer(processes, 'greet-test-0', { SHUTDOWN_DRAIN_MS: '1500', GREET_DELAY_MS: '3000' });
     const target = `127.0.0.1:${server.port}`;
     const metricsPort = server.metricsPort;
     assert.equal((await bufCurl(target, HEALTH, {})).body?.['status'], 'SERVING');
@@ -79,7 +80,7 @@ describe('greet server (built process, buf curl over reflection)', function () {
   });
 
   it('adds GREET_DELAY_MS to every call', async () => {
-    server = await startGreetServer('greet-test-0', { GREET_DELAY_MS: '400' });
+    server = await startGreetServer(processes, 'greet-test-0', { GREET_DELAY_MS: '400' });
     // buf curl's own start-up dominates a fast call; compare a slow call against the delay.
     const startedMs = Date.now();
     const result = await bufCurl(`127.0.0.1:${server.port}`, GREET, { first_name: 'Ada', last_name: 'Lovelace' });
@@ -98,14 +99,12 @@ describe('greet server (built process, buf curl over reflection)', function () {
   });
 
   it('defaults POD_NAME to the host name and POD_IP to an address of this machine', async () => {
-    const process = ServiceProcess.start('src/greet/server/main.js', { GRPC_HOST: '127.0.0.1', GRPC_PORT: '0', METRICS_PORT: '0', SHUTDOWN_DRAIN_MS: '0' });
-    try {
-      const listening = await process.waitUntilListening(20_000);
-      assert.notEqual(String(listening['podName']), '');
-      assert.match(String(listening['podIp']), /^\d+\.\d+\.\d+\.\d+$/);
-    } finally {
-      await process.stop();
-    }
+    const process = processes.add(
+      ServiceProcess.start('src/greet/server/main.js', { GRPC_HOST: '127.0.0.1', GRPC_PORT: '0', METRICS_PORT: '0', SHUTDOWN_DRAIN_MS: '0' }),
+    );
+    const listening = await process.waitUntilListening(20_000);
+    assert.notEqual(String(listening['podName']), '');
+    assert.match(String(listening['podIp']), /^\d+\.\d+\.\d+\.\d+$/);
   });
 });
 

@@ -98,6 +98,18 @@ describe('LookasideRouter', () => {
     router.close();
   });
 
+  it('retries on another recently returned pod when the lookaside keeps handing back the failed one', async () => {
+    const { router, greeted, down, script } = makeRouter([at('b:1'), at('a:1')]);
+    assert.ok((await router.greet(REQUEST)).ok);
+    script([at('a:1')]);
+    down.add('a:1');
+    const outcome = await router.greet(REQUEST);
+    assert.ok(outcome.ok);
+    assert.equal(outcome.address, 'b:1');
+    assert.deepEqual(greeted, ['b:1', 'a:1', 'b:1']);
+    router.close();
+  });
+
   it('gives up with no-backend when the lookaside knows no other pod', async () => {
     const { router, down } = makeRouter([at('a:1')]);
     down.add('a:1');
@@ -158,6 +170,18 @@ describe('LookasideRouter', () => {
     while (router.readiness().detail['degraded'] === true && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
     assert.equal(router.readiness().detail['lookaside'], 'reachable');
     assert.equal(await degradedGauge(), 0);
+    router.close();
+  });
+
+  it('degraded with no pod to fall back on, still asks the lookaside on each request', async () => {
+    const { router, script, resolves } = makeRouter([UNREACHABLE]);
+    assert.equal((await router.greet(REQUEST)).ok, false);
+    script([at('a:1')]);
+    const before = resolves.length;
+    const outcome = await router.greet(REQUEST);
+    assert.ok(outcome.ok);
+    assert.equal(resolves.length, before + 1);
+    assert.equal(router.readiness().detail['lookaside'], 'reachable');
     router.close();
   });
 
