@@ -69,7 +69,8 @@ export class LookasideRouter<C> implements GreetRouter {
     if (result.ok) return { ok: true, response: result.response, address: first.address };
     if (result.code !== Status.UNAVAILABLE) return greetFailure(first.address, result.code, result.message);
 
-    // The pod is gone or draining: the call did not run there, so it is safe to send elsewhere.
+    // The pod is gone or draining. Greet has no side effects, so sending it again is
+    // safe even when the connection dropped after the pod had started on it.
     this.options.fallback.forget(first.address);
     this.options.metrics.countRetry();
     const second = await this.pick(first.address);
@@ -129,20 +130,23 @@ export class LookasideRouter<C> implements GreetRouter {
     // Degraded with nothing to fall back on: asking costs little and may find the lookaside back.
     if (this.state !== 'degraded' || this.options.fallback.usableCount() === 0) {
       const asked = await this.askLookaside(exclude);
-      if (asked !== 'unreachable' && asked !== 'only-excluded') return asked;
+      if (typeof asked === 'object') return asked;
       if (asked === 'only-excluded') {
         // Under concurrency the shared rotation can hand one request the same pod every
         // time; another pod the lookaside returned recently is as good a choice.
-        const other = this.options.fallback.next(exclude);
-        return other === undefined ? noBackend(`the lookaside knows no pod other than ${exclude ?? ''}`) : { ok: true, address: other };
+        return this.fromFallback(exclude, `the lookaside knows no pod other than ${exclude ?? ''}`);
       }
     }
-    const address = this.options.fallback.next(exclude);
-    if (address !== undefined) return { ok: true, address };
-    return noBackend(
+    return this.fromFallback(
+      exclude,
       `the lookaside is unreachable (${this.degradedReason}) and no ` +
         `${exclude === undefined ? '' : 'other '}pod was seen in the last ${this.options.fallbackMaxAgeMs} ms`,
     );
+  }
+
+  private fromFallback(exclude: string | undefined, whyNone: string): Pick {
+    const address = this.options.fallback.next(exclude);
+    return address === undefined ? noBackend(whyNone) : { ok: true, address };
   }
 
   /**
