@@ -28,7 +28,11 @@ const FAILURE_STATUS: Readonly<Record<RouteFailureKind, { status: number; code: 
 
 const JSON_HEADERS = { 'content-type': 'application/json' } as const;
 
-type Reply = (status: number, body: string, headers?: Readonly<Record<string, string>>) => void;
+type Headers = Readonly<Record<string, string>>;
+/** Sends one answer and records it in the HTTP metrics. */
+type Reply = (status: number, body: string, headers?: Headers) => void;
+/** Sends one `{"error": …}` answer. */
+type Fail = (problem: HttpProblem, headers?: Headers) => void;
 
 /**
  * The gateway's HTTP side: `POST /greet`, `/healthz`, `/readyz`, `/metrics`.
@@ -91,7 +95,7 @@ export class HttpEdge {
       }
       this.options.metrics.observeHttp(route, method, status, (performance.now() - startedMs) / 1000);
     };
-    const fail = (problem: HttpProblem, headers: Readonly<Record<string, string>> = JSON_HEADERS): void =>
+    const fail: Fail = (problem, headers = JSON_HEADERS) =>
       reply(problem.status, errorBody(problem.code, problem.message), headers);
 
     try {
@@ -120,7 +124,7 @@ export class HttpEdge {
     }
   }
 
-  private greet(request: IncomingMessage, reply: Reply, fail: (problem: HttpProblem, headers?: Record<string, string>) => void): void {
+  private greet(request: IncomingMessage, reply: Reply, fail: Fail): void {
     const headerProblem = checkGreetHeaders(request.headers);
     if (headerProblem !== undefined) {
       // Do not read a body we are refusing; closing the connection discards the rest of it.
@@ -152,7 +156,7 @@ export class HttpEdge {
     ).catch((error: unknown) => this.internalError(error, fail));
   }
 
-  private readyz(reply: Reply, fail: (problem: HttpProblem) => void): void {
+  private readyz(reply: Reply, fail: Fail): void {
     if (this.draining) {
       fail({ status: 503, code: 'NOT_READY', message: 'shutting down' });
       return;
@@ -166,14 +170,14 @@ export class HttpEdge {
     reply(200, JSON.stringify({ status, message: readiness.summary, ...readiness.detail }));
   }
 
-  private metrics(reply: Reply, fail: (problem: HttpProblem) => void): void {
+  private metrics(reply: Reply, fail: Fail): void {
     this.options.registry.metrics().then(
       (text) => reply(200, text, { 'content-type': this.options.registry.contentType }),
       (error: unknown) => this.internalError(error, fail),
     );
   }
 
-  private internalError(error: unknown, fail: (problem: HttpProblem) => void): void {
+  private internalError(error: unknown, fail: Fail): void {
     this.options.logger.error({ err: error }, 'request failed unexpectedly');
     fail({ status: 500, code: 'INTERNAL', message: 'internal error; see the gateway log' });
   }
@@ -183,7 +187,7 @@ function isGetOrHead(request: IncomingMessage): boolean {
   return request.method === 'GET' || request.method === 'HEAD';
 }
 
-function methodNotAllowed(fail: (problem: HttpProblem, headers?: Record<string, string>) => void, allow: string, path: string): void {
+function methodNotAllowed(fail: Fail, allow: string, path: string): void {
   fail(
     { status: 405, code: 'METHOD_NOT_ALLOWED', message: `${path} accepts ${allow}` },
     { ...JSON_HEADERS, allow },
