@@ -50,7 +50,7 @@ function greetCodec(): GreetCodec {
  * (lookaside mode) or a resolver target such as `dns:///greetserver:50051`.
  */
 export function openGreetChannel(target: string, extraOptions: ChannelOptions = {}): Client {
-  greetCodec();
+  greetCodec(); // load the proto now, not on the first request
   return new Client(target, credentials.createInsecure(), { ...COMMON_CHANNEL_OPTIONS, ...extraOptions });
 }
 
