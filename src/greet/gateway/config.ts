@@ -1,0 +1,131 @@
+import { isIP } from 'node:net';
+
+import {
+  ConfigError,
+  readChoice,
+  readInteger,
+  readLogLevel,
+  readOptionalString,
+  readPort,
+  readString,
+  type Env,
+  type LogLevel,
+} from '../../common/config.js';
+
+export const DEFAULT_GATEWAY_PORT = 9_091;
+export const DEFAULT_LB_PORT = 50_055;
+export const DEFAULT_GRPC_SERVER_PORT = 50_051;
+
+export const BALANCING_MODES = ['lookaside', 'round_robin', 'none'] as const;
+/**
+ * The original article's three stages: `none` dials the Service once (every
+ * call sticks to one pod), `round_robin` is grpc-js's client-side balancing,
+ * `lookaside` asks the lookaside before every call.
+ */
+export type BalancingMode = (typeof BALANCING_MODES)[number];
+
+export const LOOKASIDE_APIS = ['v1', 'seed'] as const;
+/** `v1` is lookaside.v1 (address with port); `seed` is the original unversioned API (IP only). */
+export type LookasideApi = (typeof LOOKASIDE_APIS)[number];
+
+export type ResolvePolicy = 'round_robin' | 'random';
+
+export interface LookasideSettings {
+  /** `host:port` of the lookaside's gRPC server. */
+  readonly target: string;
+  readonly api: LookasideApi;
+  readonly policy: ResolvePolicy;
+  readonly resolveTimeoutMs: number;
+  /** Channels not used for this long are closed (the lookaside stopped returning them). */
+  readonly channelIdleMs: number;
+  readonly maxChannels: number;
+  /** While the lookaside is unreachable, addresses it returned within this window stay usable. */
+  readonly fallbackMaxAgeMs: number;
+}
+
+export interface GatewayConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly logLevel: LogLevel;
+  readonly balancing: BalancingMode;
+  /** The greet Service's name, as the lookaside knows it. */
+  readonly service: string;
+  readonly namespace: string;
+  /** The greet servers' port, used when the lookaside answers with an IP only (seed API). */
+  readonly serverPort: number;
+  /** grpc-js target for `round_robin` and `none`. */
+  readonly directTarget: string;
+  /** Undefined unless BALANCING=lookaside. */
+  readonly lookaside: LookasideSettings | undefined;
+  readonly greetTimeoutMs: number;
+  /** How long /readyz says "shutting down" before the HTTP server stops taking connections. */
+  readonly drainMs: number;
+  readonly shutdownGraceMs: number;
+}
+
+/** Reads and checks every setting once, at start-up; throws ConfigError naming the variable. */
+export function loadGatewayConfig(env: Env): GatewayConfig {
+  const balancing = readChoice(env, 'BALANCING', BALANCING_MODES, 'lookaside');
+  const service = readString(env, 'GRPC_SVC', 'greetserver');
+  const namespace = readString(env, 'POD_NAMESPACE', 'default');
+  checkDnsLabel('GRPC_SVC', service);
+  checkDnsLabel('POD_NAMESPACE', namespace);
+  const serverPort = readInteger(env, 'GRPC_SERVER_PORT', DEFAULT_GRPC_SERVER_PORT, { min: 1, max: 65_535 });
+
+  return {
+    host: readString(env, 'GATEWAY_HOST', '0.0.0.0'),
+    port: readPort(env, 'GATEWAY_PORT', DEFAULT_GATEWAY_PORT),
+    logLevel: readLogLevel(env),
+    balancing,
+    service,
+    namespace,
+    serverPort,
+    // The headless Service's DNS name; `.svc` lets the pod's search list add the cluster domain.
+    directTarget: readString(env, 'GRPC_TARGET', `dns:///${service}.${namespace}.svc:${serverPort}`),
+    lookaside: balancing === 'lookaside' ? readLookaside(env) : undefined,
+    greetTimeoutMs: readInteger(env, 'GREET_TIMEOUT_MS', 2_000, { min: 1, max: 600_000 }),
+    drainMs: readInteger(env, 'SHUTDOWN_DRAIN_MS', 2_000, { min: 0, max: 600_000 }),
+    shutdownGraceMs: readInteger(env, 'SHUTDOWN_GRACE_SECONDS', 10, { min: 0, max: 3_600 }) * 1000,
+  };
+}
+
+function readLookaside(env: Env): LookasideSettings {
+  return {
+    target: readLookasideTarget(env),
+    api: readChoice(env, 'LB_API', LOOKASIDE_APIS, 'v1'),
+    policy: readChoice(env, 'LB_POLICY', ['round_robin', 'random'] as const, 'round_robin'),
+    resolveTimeoutMs: readInteger(env, 'RESOLVE_TIMEOUT_MS', 250, { min: 1, max: 60_000 }),
+    channelIdleMs: readInteger(env, 'CHANNEL_IDLE_MS', 30_000, { min: 10, max: 86_400_000 }),
+    maxChannels: readInteger(env, 'MAX_CHANNELS', 100, { min: 1, max: 10_000 }),
+    fallbackMaxAgeMs: readInteger(env, 'FALLBACK_MAX_AGE_MS', 120_000, { min: 0, max: 86_400_000 }),
+  };
+}
+
+/** LB_ADDR wins; otherwise LB_SVC_NAME and LB_PORT, as the original gateway had them. */
+function readLookasideTarget(env: Env): string {
+  const address = readOptionalString(env, 'LB_ADDR');
+  if (address !== undefined) {
+    const match = /^(\[[^\]]+\]|[^:[\]]+):(\d+)$/.exec(address);
+    const port = Number(match?.[2]);
+    if (match === null || port < 1 || port > 65_535) {
+      throw new ConfigError('LB_ADDR', `must be "host:port" (IPv6 as "[addr]:port"), got "${address}"`);
+    }
+    return address;
+  }
+  const name = readOptionalString(env, 'LB_SVC_NAME');
+  if (name === undefined) {
+    throw new ConfigError('LB_ADDR', 'BALANCING=lookaside needs the lookaside: set LB_ADDR=host:port, or LB_SVC_NAME (and LB_PORT)');
+  }
+  if (isIP(name) === 0 && !/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i.test(name)) {
+    throw new ConfigError('LB_SVC_NAME', `must be a host name or an IP address, got "${name}"`);
+  }
+  const port = readInteger(env, 'LB_PORT', DEFAULT_LB_PORT, { min: 1, max: 65_535 });
+  return isIP(name) === 6 ? `[${name}]:${port}` : `${name}:${port}`;
+}
+
+/** Kubernetes names are RFC 1123 labels; catching a typo here beats a NOT_FOUND on every request. */
+function checkDnsLabel(variable: string, value: string): void {
+  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(value)) {
+    throw new ConfigError(variable, `must be a DNS label (lower-case letters, digits, "-", at most 63), got "${value}"`);
+  }
+}

@@ -1,0 +1,76 @@
+import {
+  Client,
+  credentials,
+  status as Status,
+  type ChannelOptions,
+  type ServiceError,
+} from '@grpc/grpc-js';
+
+import { loadProtos, serviceConstructor } from '../../common/grpc.js';
+import { GREET_PROTO_FILES, GREET_SERVICE, type GreetRequest, type GreetResponse } from '../api.js';
+
+const GREET_PATH = `/${GREET_SERVICE}/Greet`;
+
+/**
+ * Options for every channel to a greet server, whatever the balancing mode,
+ * so the modes differ only in how they pick the server.
+ */
+const COMMON_CHANNEL_OPTIONS: ChannelOptions = {
+  // Pods come and go; do not wait long to notice that one is back.
+  'grpc.initial_reconnect_backoff_ms': 200,
+  'grpc.max_reconnect_backoff_ms': 2_000,
+};
+
+export type GreetCallResult =
+  | { readonly ok: true; readonly response: GreetResponse; readonly peer: string }
+  | { readonly ok: false; readonly code: Status; readonly message: string };
+
+/** Serializers for GreetService.Greet, taken once from the proto. */
+interface GreetCodec {
+  readonly serialize: (request: GreetRequest) => Buffer;
+  readonly deserialize: (bytes: Buffer) => GreetResponse;
+}
+
+let codec: GreetCodec | undefined;
+
+function greetCodec(): GreetCodec {
+  if (codec === undefined) {
+    const method = serviceConstructor(loadProtos(GREET_PROTO_FILES).grpcObject, GREET_SERVICE).service['Greet'];
+    if (method === undefined) throw new Error(`${GREET_SERVICE} has no Greet method`);
+    codec = {
+      serialize: method.requestSerialize as (request: GreetRequest) => Buffer,
+      deserialize: method.responseDeserialize as (bytes: Buffer) => GreetResponse,
+    };
+  }
+  return codec;
+}
+
+/**
+ * Opens a grpc-js channel to greet servers. `target` is one pod's `ip:port`
+ * (lookaside mode) or a resolver target such as `dns:///greetserver:50051`.
+ */
+export function openGreetChannel(target: string, extraOptions: ChannelOptions = {}): Client {
+  greetCodec(); // load the proto now, not on the first request
+  return new Client(target, credentials.createInsecure(), { ...COMMON_CHANNEL_OPTIONS, ...extraOptions });
+}
+
+/** One Greet call with a deadline. Never rejects: failures come back as data. */
+export function callGreet(client: Client, request: GreetRequest, timeoutMs: number): Promise<GreetCallResult> {
+  const { serialize, deserialize } = greetCodec();
+  return new Promise((resolve) => {
+    const call = client.makeUnaryRequest(
+      GREET_PATH,
+      serialize,
+      deserialize,
+      request,
+      { deadline: Date.now() + timeoutMs },
+      (error: ServiceError | null, response?: GreetResponse) => {
+        if (error !== null || response === undefined) {
+          resolve({ ok: false, code: error?.code ?? Status.INTERNAL, message: error?.details ?? 'empty response' });
+        } else {
+          resolve({ ok: true, response, peer: call.getPeer() });
+        }
+      },
+    );
+  });
+}

@@ -1,0 +1,225 @@
+import { status as Status } from '@grpc/grpc-js';
+
+import type { Logger } from '../../common/logging.js';
+import type { GreetRequest } from '../api.js';
+import type { ChannelPool } from './channel-pool.js';
+import type { RecentAddresses } from './fallback.js';
+import type { GreetCallResult } from './greet-client.js';
+import type { ResolveResult } from './lookaside-client.js';
+import type { GatewayMetrics } from './metrics.js';
+import { greetFailure, type GreetRouter, type Readiness, type RouteOutcome } from './router.js';
+
+/** How often a degraded gateway asks the lookaside whether it is back. */
+export const DEGRADED_PROBE_INTERVAL_MS = 500;
+/** A retry asks the lookaside this many times for a pod other than the one that failed. */
+const RESOLVES_FOR_ANOTHER_POD = 2;
+
+/** The part of LookasideClient the router uses; a fake in tests. */
+export interface Resolving {
+  resolve(): Promise<ResolveResult>;
+  close(): void;
+}
+
+export interface LookasideRouterOptions<C> {
+  readonly lookaside: Resolving;
+  readonly pool: ChannelPool<C>;
+  readonly fallback: RecentAddresses;
+  readonly callGreet: (channel: C, request: GreetRequest, timeoutMs: number) => Promise<GreetCallResult>;
+  readonly greetTimeoutMs: number;
+  readonly fallbackMaxAgeMs: number;
+  readonly metrics: GatewayMetrics;
+  readonly logger: Logger;
+  readonly probeIntervalMs?: number;
+}
+
+/**
+ * - `connecting`: no answer from the lookaside yet.
+ * - `reachable`: every request asks the lookaside.
+ * - `degraded`: the lookaside cannot be asked; requests rotate over recently
+ *   seen addresses while a probe waits for the lookaside to come back.
+ */
+type LookasideState = 'connecting' | 'reachable' | 'degraded';
+
+type Pick = { readonly ok: true; readonly address: string } | { readonly ok: false; readonly outcome: RouteOutcome };
+
+/**
+ * BALANCING=lookaside: Resolve, then Greet over the pooled channel to the pod
+ * the lookaside chose. A pod that answers UNAVAILABLE gets the call retried
+ * once on another pod.
+ */
+export class LookasideRouter<C> implements GreetRouter {
+  readonly mode = 'lookaside' as const;
+  private state: LookasideState = 'connecting';
+  private degradedReason = '';
+  private probeTimer: NodeJS.Timeout | undefined;
+  private probing = false;
+  private closed = false;
+
+  constructor(private readonly options: LookasideRouterOptions<C>) {}
+
+  /** Asks the lookaside once, so /readyz knows whether it is reachable before the first request. */
+  start(): void {
+    void this.probe();
+  }
+
+  async greet(request: GreetRequest): Promise<RouteOutcome> {
+    const first = await this.pick(undefined);
+    if (!first.ok) return first.outcome;
+    const result = await this.call(first.address, request);
+    if (result.ok) return { ok: true, response: result.response, address: first.address };
+    if (result.code !== Status.UNAVAILABLE) return greetFailure(first.address, result.code, result.message);
+
+    // The pod is gone or draining. Greet has no side effects, so sending it again is
+    // safe even when the connection dropped after the pod had started on it.
+    this.options.fallback.forget(first.address);
+    this.options.metrics.countRetry();
+    const second = await this.pick(first.address);
+    if (!second.ok) {
+      const reason = second.outcome.ok ? '' : second.outcome.message;
+      return { ok: false, kind: 'no-backend', message: `greet server ${first.address}: ${result.message}; no other pod to retry on: ${reason}` };
+    }
+    const retried = await this.call(second.address, request);
+    if (retried.ok) return { ok: true, response: retried.response, address: second.address };
+    if (retried.code === Status.UNAVAILABLE) this.options.fallback.forget(second.address);
+    return greetFailure(second.address, retried.code, `${retried.message} (after ${first.address} was unavailable)`);
+  }
+
+  readiness(): Readiness {
+    const channels = this.options.pool.size;
+    if (this.state === 'reachable') {
+      return {
+        ready: true,
+        summary: 'the lookaside is reachable',
+        detail: { mode: this.mode, lookaside: 'reachable', degraded: false, channels },
+      };
+    }
+    if (this.state === 'connecting') {
+      return {
+        ready: false,
+        summary: 'no answer from the lookaside yet',
+        detail: { mode: this.mode, lookaside: 'connecting', degraded: false, channels },
+      };
+    }
+    const fallbackAddresses = this.options.fallback.usableCount();
+    return {
+      ready: fallbackAddresses > 0,
+      summary:
+        fallbackAddresses > 0
+          ? `the lookaside is unreachable (${this.degradedReason}); balancing locally over ${fallbackAddresses} recently seen pod(s)`
+          : `the lookaside is unreachable (${this.degradedReason}) and no pod was seen in the last ${this.options.fallbackMaxAgeMs} ms`,
+      detail: {
+        mode: this.mode,
+        lookaside: 'unreachable',
+        degraded: true,
+        reason: this.degradedReason,
+        fallback_addresses: fallbackAddresses,
+        channels,
+      },
+    };
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.probeTimer);
+    this.options.pool.close();
+    this.options.lookaside.close();
+  }
+
+  /** The pod for the next call: the lookaside's choice, or the local rotation while degraded. */
+  private async pick(exclude: string | undefined): Promise<Pick> {
+    // Degraded with nothing to fall back on: asking costs little and may find the lookaside back.
+    if (this.state !== 'degraded' || this.options.fallback.usableCount() === 0) {
+      const asked = await this.askLookaside(exclude);
+      if (typeof asked === 'object') return asked;
+      if (asked === 'only-excluded') {
+        // Under concurrency the shared rotation can hand one request the same pod every
+        // time; another pod the lookaside returned recently is as good a choice.
+        return this.fromFallback(exclude, `the lookaside knows no pod other than ${exclude ?? ''}`);
+      }
+    }
+    return this.fromFallback(
+      exclude,
+      `the lookaside is unreachable (${this.degradedReason}) and no ` +
+        `${exclude === undefined ? '' : 'other '}pod was seen in the last ${this.options.fallbackMaxAgeMs} ms`,
+    );
+  }
+
+  private fromFallback(exclude: string | undefined, whyNone: string): Pick {
+    const address = this.options.fallback.next(exclude);
+    return address === undefined ? noBackend(whyNone) : { ok: true, address };
+  }
+
+  /**
+   * The lookaside's choice other than `exclude`; 'unreachable' when it cannot
+   * be asked, 'only-excluded' when it kept answering `exclude`.
+   */
+  private async askLookaside(exclude: string | undefined): Promise<Pick | 'unreachable' | 'only-excluded'> {
+    const attempts = exclude === undefined ? 1 : RESOLVES_FOR_ANOTHER_POD;
+    for (let attempt = 0; attempt < attempts; attempt += 1) {
+      const resolved = await this.resolve();
+      if (!resolved.ok) return resolved.reachable ? noBackend(`lookaside: ${resolved.message}`) : 'unreachable';
+      if (resolved.address !== exclude) return { ok: true, address: resolved.address };
+    }
+    return 'only-excluded';
+  }
+
+  private async resolve(): Promise<ResolveResult> {
+    const startedMs = performance.now();
+    const result = await this.options.lookaside.resolve();
+    this.options.metrics.observeResolve((performance.now() - startedMs) / 1000, result.ok ? undefined : result.code);
+    if (result.ok) this.options.fallback.seen(result.address);
+    if (result.ok || result.reachable) this.markReachable();
+    else this.markUnreachable(result.message);
+    return result;
+  }
+
+  private async call(address: string, request: GreetRequest): Promise<GreetCallResult> {
+    const entry = this.options.pool.acquire(address);
+    let result: GreetCallResult;
+    try {
+      result = await this.options.callGreet(entry.channel, request, this.options.greetTimeoutMs);
+    } finally {
+      this.options.pool.release(entry);
+    }
+    this.options.metrics.countBackendCall(address, result.ok ? Status.OK : result.code);
+    return result;
+  }
+
+  private markReachable(): void {
+    if (this.state === 'reachable' || this.closed) return;
+    const wasDegraded = this.state === 'degraded';
+    this.state = 'reachable';
+    clearInterval(this.probeTimer);
+    this.probeTimer = undefined;
+    this.options.metrics.setDegraded(false);
+    if (wasDegraded) this.options.logger.info('lookaside reachable again; balancing through it');
+    else this.options.logger.info('lookaside reachable');
+  }
+
+  private markUnreachable(reason: string): void {
+    if (this.state === 'degraded' || this.closed) return;
+    this.state = 'degraded';
+    this.degradedReason = reason;
+    this.options.metrics.setDegraded(true);
+    this.options.logger.warn(
+      { reason, fallbackAddresses: this.options.fallback.usableCount() },
+      'lookaside unreachable; degraded to local round robin over recently seen pods',
+    );
+    this.probeTimer = setInterval(() => void this.probe(), this.options.probeIntervalMs ?? DEGRADED_PROBE_INTERVAL_MS);
+    this.probeTimer.unref();
+  }
+
+  private async probe(): Promise<void> {
+    if (this.probing || this.closed) return;
+    this.probing = true;
+    try {
+      await this.resolve();
+    } finally {
+      this.probing = false;
+    }
+  }
+}
+
+function noBackend(message: string): Pick {
+  return { ok: false, outcome: { ok: false, kind: 'no-backend', message } };
+}

@@ -1,0 +1,109 @@
+import type { Client } from '@grpc/grpc-js';
+import type { Registry } from 'prom-client';
+
+import { createRootLogger, type Logger } from '../../common/logging.js';
+import { createMetricsRegistry } from '../../common/metrics.js';
+import { exitOnSignals, failStartup } from '../../common/shutdown.js';
+import { ChannelPool } from './channel-pool.js';
+import { loadGatewayConfig, type GatewayConfig, type LookasideSettings } from './config.js';
+import { DirectRouter } from './direct-router.js';
+import { RecentAddresses } from './fallback.js';
+import { callGreet, openGreetChannel } from './greet-client.js';
+import { HttpEdge } from './http-edge.js';
+import { LookasideClient } from './lookaside-client.js';
+import { LookasideRouter } from './lookaside-router.js';
+import { GatewayMetrics } from './metrics.js';
+import type { GreetRouter } from './router.js';
+
+async function main(): Promise<void> {
+  let config: GatewayConfig;
+  try {
+    config = loadGatewayConfig(process.env);
+  } catch (error) {
+    failStartup(error);
+  }
+  const logger = createRootLogger('greet-gateway', config.logLevel);
+  try {
+    await run(config, logger);
+  } catch (error) {
+    failStartup(error, logger);
+  }
+}
+
+async function run(config: GatewayConfig, logger: Logger): Promise<void> {
+  const registry: Registry = createMetricsRegistry('greet-gateway');
+  const metrics = new GatewayMetrics(registry);
+  const router =
+    config.lookaside === undefined
+      ? new DirectRouter({
+          mode: config.balancing === 'round_robin' ? 'round_robin' : 'none',
+          target: config.directTarget,
+          greetTimeoutMs: config.greetTimeoutMs,
+          metrics,
+          logger: logger.child({ module: 'router' }),
+        })
+      : lookasideRouter(config, config.lookaside, metrics, logger.child({ module: 'router' }));
+  const edge = new HttpEdge({ router, registry, metrics, logger: logger.child({ module: 'http' }) });
+  const port = await edge.listen(config.host, config.port);
+  logger.info(
+    {
+      port,
+      host: config.host,
+      balancing: config.balancing,
+      service: `${config.namespace}/${config.service}`,
+      lookaside: config.lookaside?.target,
+      target: config.lookaside === undefined ? config.directTarget : undefined,
+    },
+    'listening',
+  );
+
+  exitOnSignals(logger, async () => {
+    edge.startDraining();
+    await new Promise((resolve) => setTimeout(resolve, config.drainMs));
+    const result = await edge.close(config.shutdownGraceMs);
+    logger.info({ result }, 'http server stopped');
+    router.close();
+  });
+}
+
+function lookasideRouter(config: GatewayConfig, settings: LookasideSettings, metrics: GatewayMetrics, logger: Logger): GreetRouter {
+  const pool = new ChannelPool<Client>({
+    factory: { open: (address) => openGreetChannel(address), close: (client) => client.close() },
+    maxChannels: settings.maxChannels,
+    idleMs: settings.channelIdleMs,
+    events: {
+      opened: (address, size) => {
+        metrics.setChannels(size);
+        logger.info({ address, channels: size }, 'channel opened');
+      },
+      closed: (address, reason, size) => {
+        metrics.setChannels(size);
+        metrics.countChannelClosed(reason);
+        metrics.forgetAddress(address);
+        logger.info({ address, reason, channels: size }, 'channel closed');
+      },
+    },
+  });
+  const router = new LookasideRouter<Client>({
+    lookaside: new LookasideClient({
+      target: settings.target,
+      api: settings.api,
+      service: config.service,
+      namespace: config.namespace,
+      policy: settings.policy,
+      defaultPort: config.serverPort,
+      timeoutMs: settings.resolveTimeoutMs,
+    }),
+    pool,
+    fallback: new RecentAddresses({ maxAgeMs: settings.fallbackMaxAgeMs, maxAddresses: settings.maxChannels }),
+    callGreet,
+    greetTimeoutMs: config.greetTimeoutMs,
+    fallbackMaxAgeMs: settings.fallbackMaxAgeMs,
+    metrics,
+    logger,
+  });
+  router.start();
+  return router;
+}
+
+void main();

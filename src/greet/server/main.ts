@@ -1,0 +1,54 @@
+import { GrpcServerMetrics } from '../../common/grpc-metrics.js';
+import { bindServer, shutdownServer } from '../../common/grpc.js';
+import { createRootLogger, type Logger } from '../../common/logging.js';
+import { createMetricsRegistry, startMetricsServer } from '../../common/metrics.js';
+import { exitOnSignals, failStartup } from '../../common/shutdown.js';
+import { loadGreetServerConfig, type GreetServerConfig } from './config.js';
+import { createGreetServer } from './server.js';
+
+async function main(): Promise<void> {
+  let config: GreetServerConfig;
+  try {
+    config = loadGreetServerConfig(process.env);
+  } catch (error) {
+    failStartup(error);
+  }
+  const logger = createRootLogger('greet-server', config.logLevel);
+  try {
+    await run(config, logger);
+  } catch (error) {
+    failStartup(error, logger);
+  }
+}
+
+async function run(config: GreetServerConfig, logger: Logger): Promise<void> {
+  const registry = createMetricsRegistry('greet-server');
+  const { server, health } = createGreetServer({
+    podName: config.podName,
+    podIp: config.podIp,
+    delayMs: config.delayMs,
+    grpcMetrics: new GrpcServerMetrics(registry),
+    logger: logger.child({ module: 'server' }),
+  });
+  const port = await bindServer(server, config.host, config.port);
+  const metricsEndpoint = await startMetricsServer(registry, config.host, config.metricsPort, logger.child({ module: 'metrics' }));
+  health.setAll('SERVING');
+  logger.info(
+    { port, host: config.host, metricsPort: metricsEndpoint.port, podName: config.podName, podIp: config.podIp, delayMs: config.delayMs },
+    'listening',
+  );
+
+  exitOnSignals(logger, async () => {
+    // Rolling update: say NOT_SERVING first and keep answering while the
+    // endpoint is taken out of rotation, then stop taking calls and let the
+    // in-flight ones finish.
+    health.setAll('NOT_SERVING');
+    logger.info({ drainMs: config.drainMs }, 'draining: health is NOT_SERVING, still answering');
+    await new Promise((resolve) => setTimeout(resolve, config.drainMs));
+    const result = await shutdownServer(server, config.shutdownGraceMs);
+    logger.info({ result }, 'grpc server stopped');
+    await metricsEndpoint.close();
+  });
+}
+
+void main();

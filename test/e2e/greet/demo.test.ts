@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { postGreet } from '../../support/http.js';
+import { eventually, ServiceProcess } from '../../support/process.js';
+
+/** PIDs of the launcher's children (Linux `ps`). */
+function childPids(parentPid: number): number[] {
+  try {
+    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(parentPid)], { encoding: 'utf8' })
+      .split('\n')
+      .map((line) => Number(line.trim()))
+      .filter((pid) => pid > 0);
+  } catch {
+    return []; // ps exits 1 when there are none
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('the local demo launcher (make demo)', function () {
+  this.timeout(60_000);
+  let directory = '';
+  let demo: ServiceProcess | undefined;
+
+  beforeEach(async () => {
+    directory = await mkdtemp(join(tmpdir(), 'greet-demo-'));
+  });
+
+  afterEach(async () => {
+    if (demo !== undefined) {
+      const pid = demo.child.pid ?? 0;
+      const children = childPids(pid);
+      await demo.stop();
+      for (const child of children) if (isAlive(child)) process.kill(child, 'SIGKILL');
+    }
+    demo = undefined;
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  /** Starts the launcher on free ports and returns the gateway's port once the banner is out. */
+  async function startDemo(): Promise<{ process: ServiceProcess; gatewayPort: number; endpointsFile: string }> {
+    const endpointsFile = join(directory, 'endpoints.yaml');
+    demo = ServiceProcess.start('src/demo/main.js', { GREET_PORTS: '0,0,0', LB_PORT: '0', GATEWAY_PORT: '0', ENDPOINTS_FILE: endpointsFile });
+    const banner = await demo.waitForLog((line) => String(line.msg).includes('curl -s -X POST http://localhost:'), 30_000);
+    const gatewayPort = Number(/localhost:(\d+)\/greet/.exec(String(banner.msg))?.[1]);
+    return { process: demo, gatewayPort, endpointsFile };
+  }
+
+  it('starts three pods behind the gateway, each request answered by the next pod', async () => {
+    const { gatewayPort } = await startDemo();
+    const pods = [];
+    for (let i = 0; i < 3; i += 1) pods.push((await postGreet(gatewayPort)).json?.['pod_name']);
+    assert.deepEqual([...pods].sort(), ['greet-1', 'greet-2', 'greet-3']);
+  });
+
+  it('changes the rotation live when the endpoints file is edited', async () => {
+    const { gatewayPort, endpointsFile } = await startDemo();
+    const text = await readFile(endpointsFile, 'utf8');
+    await writeFile(endpointsFile, text.split('\n').filter((line) => !line.includes('pod: greet-2')).join('\n'));
+    await eventually(
+      async () => {
+        const pods = new Set<unknown>();
+        for (let i = 0; i < 6; i += 1) pods.add((await postGreet(gatewayPort)).json?.['pod_name']);
+        return pods.has('greet-2') ? undefined : pods;
+      },
+      5_000,
+      'greet-2 to leave the rotation',
+    );
+  });
+
+  it('stops every child on SIGINT and exits 0, leaving no process behind', async () => {
+    const { process: launcher } = await startDemo();
+    const children = childPids(launcher.child.pid ?? 0);
+    assert.equal(children.length, 5, `expected 3 greet servers, the lookaside and the gateway, got ${children.length}`);
+    launcher.child.kill('SIGINT');
+    assert.equal(await launcher.waitForExit(20_000), 0);
+    assert.deepEqual(children.filter(isAlive), []);
+  });
+
+  it('stops the rest and exits non-zero when one child dies', async () => {
+    const { process: launcher } = await startDemo();
+    const children = childPids(launcher.child.pid ?? 0);
+    process.kill(children[0] as number, 'SIGKILL');
+    assert.equal(await launcher.waitForExit(20_000), 1);
+    assert.deepEqual(children.filter(isAlive), []);
+    assert.ok(launcher.logs.some((line) => String(line.msg).includes('exited unexpectedly')));
+  });
+});

@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+
+import { Server, ServerCredentials, status as Status, type ServiceError, type sendUnaryData } from '@grpc/grpc-js';
+
+import { loadProtos, serviceConstructor } from '../../../src/common/grpc.js';
+import { frameMessage, GrpcUnaryClient } from '../../../src/greet/gateway/grpc-unary-client.js';
+
+const SERVICE = 'lookaside.v1.Lookaside';
+const PATH = `/${SERVICE}/Resolve`;
+
+interface Answer {
+  address: string;
+}
+
+/** A real grpc-js server whose Resolve does whatever the test sets in `behaviour`. */
+async function startServer(port = 0): Promise<{ server: Server; port: number; behaviour: { answer: (callback: sendUnaryData<Answer>) => void } }> {
+  const { grpcObject } = loadProtos(['lookaside/v1/lookaside.proto']);
+  const server = new Server();
+  const behaviour = { answer: (callback: sendUnaryData<Answer>) => callback(null, { address: '10.0.0.1:50051' }) };
+  server.addService(serviceConstructor(grpcObject, SERVICE).service, {
+    Resolve: (_call: unknown, callback: sendUnaryData<Answer>) => behaviour.answer(callback),
+  });
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (error, boundPort) => (error ? reject(error) : resolve(boundPort))),
+  );
+  return { server, port: bound, behaviour };
+}
+
+function requestFrame(): Buffer {
+  const { grpcObject } = loadProtos(['lookaside/v1/lookaside.proto']);
+  const method = serviceConstructor(grpcObject, SERVICE).service['Resolve'];
+  return frameMessage(method?.requestSerialize({ service: 'greetserver' }) ?? Buffer.alloc(0));
+}
+
+function decode(message: Buffer): Answer {
+  const { grpcObject } = loadProtos(['lookaside/v1/lookaside.proto']);
+  return serviceConstructor(grpcObject, SERVICE).service['Resolve']?.responseDeserialize(message) as Answer;
+}
+
+describe('GrpcUnaryClient (Resolve over plain node:http2)', () => {
+  let server: Server | undefined;
+  let client: GrpcUnaryClient | undefined;
+
+  afterEach(() => {
+    client?.close();
+    server?.forceShutdown();
+    client = undefined;
+    server = undefined;
+  });
+
+  it('returns the answer of a successful call, reusing one connection', async () => {
+    const started = await startServer();
+    server = started.server;
+    client = new GrpcUnaryClient({ authority: `127.0.0.1:${started.port}`, maxResponseBytes: 1024 });
+    for (let i = 0; i < 3; i += 1) {
+      const result = await client.call(PATH, requestFrame(), 1_000);
+      assert.ok(result.ok, JSON.stringify(result));
+      assert.equal(decode(result.message).address, '10.0.0.1:50051');
+    }
+    assert.equal(client.connected, true);
+  });
+
+  it('reports a status the server sent, with its message, as coming from the server', async () => {
+    const started = await startServer();
+    server = started.server;
+    started.behaviour.answer = (callback) =>
+      callback({ code: Status.UNAVAILABLE, details: 'Service default/greetserver has no ready endpoint (é)' } as ServiceError);
+    client = new GrpcUnaryClient({ authority: `127.0.0.1:${started.port}`, maxResponseBytes: 1024 });
+    const result = await client.call(PATH, requestFrame(), 1_000);
+    assert.deepEqual(result, {
+      ok: false,
+      code: Status.UNAVAILABLE,
+      details: 'Service default/greetserver has no ready endpoint (é)',
+      fromServer: true,
+    });
+  });
+
+  it('reports UNIMPLEMENTED from the server for a method it does not have', async () => {
+    const started = await startServer();
+    server = started.server;
+    client = new GrpcUnaryClient({ authority: `127.0.0.1:${started.port}`, maxResponseBytes: 1024 });
+    const result = await client.call('/lookaside.v1.Lookaside/Nope', requestFrame(), 1_000);
+    assert.equal(result.ok, false);
+    assert.equal(result.ok ? 0 : result.code, Status.UNIMPLEMENTED);
+    assert.equal(result.ok ? undefined : result.fromServer, true);
+  });
+
+  it('fails with DEADLINE_EXCEEDED, not from the server, when no answer comes in time', async () => {
+    const started = await startServer();
+    server = started.server;
+    started.behaviour.answer = () => undefined;
+    client = new GrpcUnaryClient({ authority: `127.0.0.1:${started.port}`, maxResponseBytes: 1024 });
+    const startedMs = Date.now();
+    const result = await client.call(PATH, requestFrame(), 100);
+    assert.equal(result.ok ? 0 : result.code, Status.DEADLINE_EXCEEDED);
+    assert.equal(result.ok ? undefined : result.fromServer, false);
+    assert.ok(Date.now() - startedMs < 1_000);
+  });
+
+  it('fails with UNAVAILABLE, not from the server, when nothing listens', async () => {
+    const started = await startServer();
+    started.server.forceShutdown();
+    client = new GrpcUnaryClient({ authority: `127.0.0.1:${started.port}`, maxResponseBytes: 1024 });
+    const result = await client.call(PATH, requestFrame(), 1_000);
+    assert.equal(result.ok ? 0 : result.code, Status.UNAVAILABLE);
+    assert.equal(result.ok ? undefined : result.fromServer, false);
+  });
+
+  it('refuses an answer larger than maxResponseBytes', async () => {
+    const started = await startServer();
+    server = started.server;
+    started.behaviour.answer = (callback) => callback(null, { address: 'x'.repeat(5_000) });
+    client = new GrpcUnaryClient({ authority: `127.0.0.1:${started.port}`, maxResponseBytes: 1024 });
+    const result = await client.call(PATH, requestFrame(), 1_000);
+    assert.equal(result.ok ? 0 : result.code, Status.RESOURCE_EXHAUSTED);
+  });
+
+  it('connects again after the server went away and came back on the same port', async () => {
+    const first = await startServer();
+    client = new GrpcUnaryClient({ authority: `127.0.0.1:${first.port}`, maxResponseBytes: 1024 });
+    assert.ok((await client.call(PATH, requestFrame(), 1_000)).ok);
+    first.server.forceShutdown();
+    const whileDown = await client.call(PATH, requestFrame(), 1_000);
+    assert.equal(whileDown.ok, false);
+    const second = await startServer(first.port);
+    server = second.server;
+    const deadline = Date.now() + 5_000;
+    let result = await client.call(PATH, requestFrame(), 1_000);
+    while (!result.ok && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      result = await client.call(PATH, requestFrame(), 1_000);
+    }
+    assert.ok(result.ok, JSON.stringify(result));
+  });
+
+  it('answers UNAVAILABLE after close() without touching the network', async () => {
+    client = new GrpcUnaryClient({ authority: '127.0.0.1:1', maxResponseBytes: 1024 });
+    client.close();
+    const result = await client.call(PATH, requestFrame(), 1_000);
+    assert.deepEqual(result, { ok: false, code: Status.UNAVAILABLE, details: 'the client is closed', fromServer: false });
+  });
+});
