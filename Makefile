@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 NODE_MODULES := node_modules/.package-lock.json
 
-.PHONY: help install build test test-unit test-integration test-e2e lint run-lookaside bench-resolve clean test-greet demo bench-gateway
+.PHONY: help install build test test-unit test-integration test-e2e test-greet demo bench-gateway run-lookaside clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -31,16 +31,12 @@ test-e2e: build ## Run the end-to-end tests (built processes, buf curl)
 	npx mocha 'dist/test/e2e/**/*.test.js'
 
 test-greet: build ## Run the greet server and gateway tests only (unit, then end to end)
-	npx mocha --no-config --timeout 20000 'dist/test/unit/greet/**/*.test.js' 'dist/test/e2e/greet/**/*.test.js'
+	npx mocha 'dist/test/unit/greet/**/*.test.js' 'dist/test/e2e/greet/**/*.test.js'
 
-demo: ## Run the local demo: 3 greet servers, the lookaside (DISCOVERY=file) and the gateway on :9091
-	@[ -d node_modules ] || npm ci --no-audit --no-fund
-	npx tsc -p tsconfig.json
+demo: build ## Run the local demo: 3 greet servers, the lookaside (DISCOVERY=file) and the gateway on :9091
 	node dist/src/demo/main.js
 
-bench-gateway: ## Benchmark the gateway's BALANCING modes (lookaside, round_robin, none) against the same 3 greet servers
-	@[ -d node_modules ] || npm ci --no-audit --no-fund
-	npx tsc -p tsconfig.json
+bench-gateway: build ## Benchmark the gateway's BALANCING modes (lookaside, round_robin, none) against the same 3 greet servers
 	node dist/bench/gateway.js
 
 run-lookaside: build ## Run the lookaside against deploy/local/endpoints.yaml
