@@ -19,7 +19,7 @@ import {
   workdir,
   type Dockerfile,
 } from './support/dockerfile.js';
-import { containerEnv, named, render, type Deployment, type KubeObject } from './support/manifests.js';
+import { containerEnv, named, render, requireKubectl, type Deployment, type KubeObject } from './support/manifests.js';
 import { programRunning } from './support/programs.js';
 
 /**
@@ -80,6 +80,7 @@ describe('the container image, assembled without Docker from the Dockerfile', fu
   let minikube: KubeObject[];
 
   before(function () {
+    requireKubectl(this);
     // Outside the repository: from inside it, Node would find the dev dependencies in its node_modules.
     scratch = mkdtempSync(join(tmpdir(), 'lookaside-image-'));
     app = assembleRuntime(IMAGE, join(scratch, 'root'), stageFilesIn(scratch, IMAGE));

@@ -15,6 +15,7 @@ import {
   ofKind,
   programSource,
   render,
+  requireKubectl,
   type Container,
   type Deployment,
   type KubeObject,
@@ -88,6 +89,10 @@ function backends(service: Service, objects: readonly KubeObject[]): Deployment[
 }
 
 describe('deploy/: the rendered manifests agree with Kubernetes and with the code', function () {
+  before(function () {
+    requireKubectl(this);
+  });
+
   it('finds the env variables the code reads by scanning config.ts (the scan is not empty)', function () {
     for (const program of PROGRAMS) {
       const names = envNamesReadBy(programSource(program.script));
