@@ -60,7 +60,7 @@ kube-binaries: ## Build (or reuse) kube-apiserver, etcd and kubectl for the apis
 test-apiserver: build kube-binaries ## Run the tests against a real kube-apiserver and etcd (builds them first)
 	LOOKASIDE_APISERVER=1 npx mocha 'dist/test/apiserver/**/*.test.js'
 
-.PHONY: node24 test-deploy image minikube-demo minikube-clean
+.PHONY: node24 test-deploy image minikube-demo minikube-requests minikube-clean
 
 
 $(NODE24): test/node24/package.json test/node24/package-lock.json
@@ -77,6 +77,9 @@ image: ## Build the image into minikube's Docker (IMAGE=lookaside:dev)
 
 minikube-demo: image ## On minikube: apply deploy/overlays/minikube, wait for the rollouts, count the answers per pod
 	OVERLAY=$(MINIKUBE_OVERLAY) deploy/minikube-demo.sh
+
+minikube-requests: ## On minikube: send REQUESTS (30) through the gateway and count the answers per pod, changing nothing
+	APPLY=0 deploy/minikube-demo.sh
 
 minikube-clean: ## Delete the minikube demo's objects
 	kubectl delete -k $(MINIKUBE_OVERLAY) --ignore-not-found

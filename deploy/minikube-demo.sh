@@ -2,8 +2,10 @@
 # make minikube-demo, after make image: applies the minikube overlay, waits for
 # the rollouts, sends requests through the gateway (kubectl port-forward to
 # Service greetclient) and prints how many each greet server pod answered.
-#   OVERLAY   kustomization to apply     (deploy/overlays/minikube)
-#   REQUESTS  how many POST /greet       (30)
+# make minikube-requests (APPLY=0) only sends and counts, e.g. after kubectl scale.
+#   OVERLAY    kustomization to apply     (deploy/overlays/minikube)
+#   APPLY      0 = leave the cluster as it is, only send requests (1)
+#   REQUESTS   how many POST /greet       (30)
 #   LOCAL_PORT where the gateway is forwarded to on this machine (9091)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,16 +15,18 @@ requests=${REQUESTS:-30}
 local_port=${LOCAL_PORT:-9091}
 deployments=(lookaside greetserver greetclient)
 
-# A second run rebuilt the image under the same tag: restart so the pods pick it
-# up (a rolling update, lossless for the greet servers).
-existing=$(kubectl get deployment "${deployments[@]}" -o name --ignore-not-found)
-kubectl apply -k "$overlay"
-if [[ -n $existing ]]; then
-  kubectl rollout restart "${deployments[@]/#/deployment/}"
+if [[ ${APPLY:-1} != 0 ]]; then
+  # A second run rebuilt the image under the same tag: restart so the pods pick
+  # it up (a rolling update, lossless for the greet servers).
+  existing=$(kubectl get deployment "${deployments[@]}" -o name --ignore-not-found)
+  kubectl apply -k "$overlay"
+  if [[ -n $existing ]]; then
+    kubectl rollout restart "${deployments[@]/#/deployment/}"
+  fi
+  for deployment in "${deployments[@]}"; do
+    kubectl rollout status "deployment/$deployment" --timeout=180s
+  done
 fi
-for deployment in "${deployments[@]}"; do
-  kubectl rollout status "deployment/$deployment" --timeout=180s
-done
 
 kubectl port-forward service/greetclient "$local_port:9091" >/dev/null &
 forward=$!

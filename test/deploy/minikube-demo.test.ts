@@ -51,8 +51,8 @@ describe('make minikube-demo (deploy/minikube-demo.sh), kubectl stubbed, gateway
     if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
   });
 
-  async function demo(existing: boolean): Promise<{ stdout: string; kubectl: string[] }> {
-    const log = join(scratch, `kubectl-${existing ? 'again' : 'first'}.log`);
+  async function demo(existing: boolean, extra: Record<string, string> = {}): Promise<{ stdout: string; kubectl: string[] }> {
+    const log = join(scratch, `kubectl-${Object.keys(extra).length}-${existing ? 'again' : 'first'}.log`);
     const { stdout } = await run('bash', [join(REPO_ROOT, 'deploy/minikube-demo.sh')], {
       env: {
         PATH: `${scratch}:${process.env['PATH'] ?? ''}`,
@@ -60,6 +60,7 @@ describe('make minikube-demo (deploy/minikube-demo.sh), kubectl stubbed, gateway
         KUBECTL_EXISTING: existing ? '1' : '',
         LOCAL_PORT: String(gatewayPort),
         REQUESTS: '6',
+        ...extra,
       },
       timeout: 20_000,
     });
@@ -88,5 +89,11 @@ describe('make minikube-demo (deploy/minikube-demo.sh), kubectl stubbed, gateway
     assert.equal(kubectl[1], 'apply -k deploy/overlays/minikube');
     assert.equal(kubectl[2], 'rollout restart deployment/lookaside deployment/greetserver deployment/greetclient');
     assert.equal(kubectl[3], 'rollout status deployment/lookaside --timeout=180s');
+  });
+
+  it('only sends and counts with APPLY=0 (make minikube-requests), leaving a scaled Deployment as it is', async function () {
+    const { stdout, kubectl } = await demo(true, { APPLY: '0' });
+    assert.deepEqual(kubectl.map((line) => line.split(' ')[0]), ['port-forward']);
+    assert.equal([...stdout.matchAll(/^\s+(\d+) (\S+)$/gm)].length, PODS.length, stdout);
   });
 });

@@ -130,9 +130,9 @@ export function copies(stage: Stage): Copy[] {
 }
 
 /**
- * .dockerignore as Docker reads it: patterns in order, `!` re-includes, the
- * last matching pattern wins; a path is also excluded when a parent directory
- * is and no later `!` pattern re-includes it or something inside it.
+ * .dockerignore as Docker reads it (moby/patternmatcher): patterns in order,
+ * `!` re-includes, and the last pattern that matches the path or one of its
+ * parent directories decides.
  */
 export class DockerIgnore {
   private readonly rules: ReadonlyArray<{ readonly exclude: boolean; readonly pattern: RegExp }>;
@@ -156,17 +156,12 @@ export class DockerIgnore {
   /** Whether a context path (relative, with `/`) reaches the build. */
   includes(path: string): boolean {
     const parts = path.split('/');
-    // A path is in when neither it nor any parent directory is excluded.
-    for (let depth = 1; depth <= parts.length; depth++) {
-      if (this.excludes(parts.slice(0, depth).join('/'))) return false;
-    }
-    return true;
-  }
-
-  private excludes(path: string): boolean {
+    const selfAndParents = parts.map((_, index) => parts.slice(0, index + 1).join('/'));
     let excluded = false;
-    for (const rule of this.rules) if (rule.pattern.test(path)) excluded = rule.exclude;
-    return excluded;
+    for (const rule of this.rules) {
+      if (selfAndParents.some((candidate) => rule.pattern.test(candidate))) excluded = rule.exclude;
+    }
+    return !excluded;
   }
 }
 
