@@ -3,8 +3,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 NODE_MODULES := node_modules/.package-lock.json
-# The image that `make image` builds and deploy/overlays/minikube runs.
-IMAGE ?= lookaside:dev
+# The image that `make image` builds; deploy/overlays/minikube runs this tag
+# (test/deploy checks that they agree).
+IMAGE := lookaside:dev
 MINIKUBE_OVERLAY := deploy/overlays/minikube
 # Node 24, the image's Node, for test/deploy (the built output must start under it).
 # Its own package: the npm `node` package links node_modules/.bin/node, which in
@@ -62,7 +63,6 @@ test-apiserver: build kube-binaries ## Run the tests against a real kube-apiserv
 
 .PHONY: node24 test-deploy image minikube-demo minikube-requests minikube-clean
 
-
 $(NODE24): test/node24/package.json test/node24/package-lock.json
 	npm ci --prefix test/node24 --no-audit --no-fund
 	@touch $@
@@ -72,7 +72,7 @@ node24: $(NODE24) ## Install Node 24 (the image's Node) into test/node24/ for th
 test-deploy: build $(NODE24) ## Check the Dockerfile and deploy/ without Docker or a cluster (also runs in make test)
 	npx mocha 'dist/test/deploy/**/*.test.js'
 
-image: ## Build the image into minikube's Docker (IMAGE=lookaside:dev)
+image: ## Build the image (lookaside:dev) into minikube's Docker
 	eval $$(minikube docker-env) && docker build -t $(IMAGE) .
 
 minikube-demo: image ## On minikube: apply deploy/overlays/minikube, wait for the rollouts, count the answers per pod

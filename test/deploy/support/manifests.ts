@@ -194,9 +194,9 @@ function configFilesUnder(dir: string): string[] {
     .map((entry) => join(entry.parentPath, entry.name));
 }
 
-/** The Makefile's `IMAGE ?= …`: the tag `make image` builds. */
+/** The Makefile's `IMAGE := …`: the tag `make image` builds. */
 export function makefileImage(): string {
-  const match = /^IMAGE\s*\?=\s*(\S+)\s*$/m.exec(readFileSync(join(REPO_ROOT, 'Makefile'), 'utf8'));
-  if (match?.[1] === undefined) throw new Error('the Makefile sets no IMAGE ?= …');
+  const match = /^IMAGE\s*[:?]?=\s*(\S+)\s*$/m.exec(readFileSync(join(REPO_ROOT, 'Makefile'), 'utf8'));
+  if (match?.[1] === undefined) throw new Error('the Makefile sets no IMAGE := …');
   return match[1];
 }
