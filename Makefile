@@ -3,6 +3,14 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 NODE_MODULES := node_modules/.package-lock.json
+# The image that `make image` builds; deploy/overlays/minikube runs this tag
+# (test/deploy checks that they agree).
+IMAGE := lookaside:dev
+MINIKUBE_OVERLAY := deploy/overlays/minikube
+# Node 24, the image's Node, for test/deploy (the built output must start under it).
+# Its own package: the npm `node` package links node_modules/.bin/node, which in
+# the root package would move every npm script and npx command onto it.
+NODE24 := test/node24/node_modules/.package-lock.json
 
 .PHONY: help install build test test-unit test-integration test-e2e test-greet demo bench-gateway run-lookaside clean
 
@@ -18,7 +26,7 @@ install: $(NODE_MODULES) ## Install npm dependencies (npm ci)
 build: $(NODE_MODULES) ## Compile TypeScript into dist/
 	rm -rf dist && npx tsc -p tsconfig.json
 
-test: build ## Run every test (unit, integration, end to end)
+test: build $(NODE24) ## Run every test (unit, integration, end to end, deploy/ checks)
 	npx mocha 'dist/test/**/*.test.js'
 
 test-unit: build ## Run the fast unit tests only
@@ -52,3 +60,26 @@ kube-binaries: ## Build (or reuse) kube-apiserver, etcd and kubectl for the apis
 
 test-apiserver: build kube-binaries ## Run the tests against a real kube-apiserver and etcd (builds them first)
 	LOOKASIDE_APISERVER=1 npx mocha 'dist/test/apiserver/**/*.test.js'
+
+.PHONY: node24 test-deploy image minikube-demo minikube-requests minikube-clean
+
+$(NODE24): test/node24/package.json test/node24/package-lock.json
+	npm ci --prefix test/node24 --no-audit --no-fund
+	@touch $@
+
+node24: $(NODE24) ## Install Node 24 (the image's Node) into test/node24/ for the deploy checks
+
+test-deploy: build $(NODE24) ## Check the Dockerfile and deploy/ without Docker or a cluster (also runs in make test)
+	npx mocha 'dist/test/deploy/**/*.test.js'
+
+image: ## Build the image (lookaside:dev) into minikube's Docker
+	eval $$(minikube docker-env) && docker build -t $(IMAGE) .
+
+minikube-demo: image ## On minikube: apply deploy/overlays/minikube, wait for the rollouts, count the answers per pod
+	OVERLAY=$(MINIKUBE_OVERLAY) deploy/minikube-demo.sh
+
+minikube-requests: ## On minikube: send REQUESTS (30) through the gateway and count the answers per pod, changing nothing
+	APPLY=0 deploy/minikube-demo.sh
+
+minikube-clean: ## Delete the minikube demo's objects
+	kubectl delete -k $(MINIKUBE_OVERLAY) --ignore-not-found

@@ -2,11 +2,13 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 
 import type { ControlPlane } from '../support/control-plane.js';
-import { delay, REPO_ROOT } from '../support/process.js';
+import { KubeApiError } from '../support/kube-client.js';
+import { delay, eventually, REPO_ROOT } from '../support/process.js';
+import { containerEnv, kustomizations, named, render, type Deployment } from '../deploy/support/manifests.js';
 import { controlPlaneFor } from './fixture.js';
 import { LookasideUnderTest, readyView } from './lookaside.js';
 import { addressOf, Cluster, endpointSlice, podIp, uniqueName } from './objects.js';
-import { applyRbac, deployDirectory, loadLookasideRbac, serviceAccountToken, type LookasideRbac } from './rbac.js';
+import { applyRbac, ensureNamespace, loadLookasideRbac, serviceAccountToken, type LookasideRbac } from './rbac.js';
 
 const ENDPOINTSLICES = 'endpointslices.discovery.k8s.io';
 
@@ -37,8 +39,8 @@ describe('lookaside on a real kube-apiserver: least privilege', function () {
     await Promise.all(lookasides.map((lookaside) => lookaside.stop()));
   });
 
-  async function startLookaside(config: string): Promise<LookasideUnderTest> {
-    const lookaside = await LookasideUnderTest.start(config);
+  async function startLookaside(config: string, env: Record<string, string> = {}): Promise<LookasideUnderTest> {
+    const lookaside = await LookasideUnderTest.start(config, env);
     lookasides.push(lookaside);
     return lookaside;
   }
@@ -163,13 +165,67 @@ describe('lookaside on a real kube-apiserver: least privilege', function () {
     await lookaside.waitForView(namespace, service, readyView([addressOf(podIp(43, 0))]));
   });
 
-  const deploy = deployDirectory();
-  if (deploy === undefined) {
-    it.skip('passes `kubectl apply --dry-run=server -k deploy/…` (pending: deploy/ does not exist yet)');
-  } else {
-    it(`passes kubectl apply --dry-run=server -k ${deploy}`, async function () {
-      const answer = await plane.kubectl(['apply', '--dry-run=server', '-k', join(REPO_ROOT, deploy)]);
+  it('runs the lookaside with the environment deploy/base gives it: serves its own namespace, refuses the others', async function () {
+    const deployment = named<Deployment>(render('deploy/base'), 'Deployment', 'lookaside');
+    const container = deployment.spec.template.spec.containers[0];
+    assert.ok(container !== undefined);
+    // As in a pod of the granted namespace; the ports are any free ones on loopback here.
+    const { LB_PORT: _port, METRICS_PORT: _metricsPort, ...env } = containerEnv(container, { name: 'lookaside-0', namespace: granted, ip: '127.0.0.1' });
+    const lookaside = await startLookaside(kubeconfig, env);
+    const service = uniqueName('svc');
+    await cluster.createService(granted, service);
+    await cluster.createSlice(endpointSlice(granted, service, `${service}-a`, [{ ip: podIp(44, 0), ready: true }]));
+    await lookaside.waitForView(granted, service, readyView([addressOf(podIp(44, 0))]));
+
+    const refused = await lookaside.resolve(uniqueName('rbac-elsewhere'), service);
+    assert.equal(!refused.ok && refused.code, 'PERMISSION_DENIED');
+    assert.match(!refused.ok ? refused.details : '', /ALLOWED_NAMESPACES/);
+  });
+
+  for (const dir of kustomizations()) {
+    it(`passes kubectl apply --dry-run=server --validate=strict -k ${dir}`, async function () {
+      const objects = render(dir);
+      if (objects.some((object) => object.kind === 'ServiceMonitor')) await installServiceMonitorCrd(plane);
+      for (const namespace of new Set(objects.flatMap((object) => object.metadata.namespace ?? []))) await ensureNamespace(plane, namespace);
+      const args = ['apply', '--dry-run=server', '--validate=strict', '-k', join(REPO_ROOT, dir)];
+      let answer = await plane.kubectl(args);
+      // A CRD just created may not be in kubectl's discovery yet.
+      for (let attempt = 0; answer.code !== 0 && /no matches for kind/.test(answer.stderr) && attempt < 20; attempt++) {
+        await delay(500);
+        answer = await plane.kubectl(args);
+      }
       assert.equal(answer.code, 0, `${answer.stderr}\n${answer.stdout}`);
+      for (const object of objects) {
+        assert.match(answer.stdout, new RegExp(`/${object.metadata.name} .*\\(server dry run\\)`, 'i'), `${object.kind} ${object.metadata.name} was not sent`);
+      }
     });
   }
 });
+
+/**
+ * prometheus-operator's ServiceMonitor kind, with no schema of its own: enough
+ * for the API server to take the monitoring overlay (its objects' fields are
+ * checked against the operator's schema in test/deploy/).
+ */
+async function installServiceMonitorCrd(plane: ControlPlane): Promise<void> {
+  const name = 'servicemonitors.monitoring.coreos.com';
+  try {
+    await plane.admin.json('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', {
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name },
+      spec: {
+        group: 'monitoring.coreos.com',
+        scope: 'Namespaced',
+        names: { kind: 'ServiceMonitor', listKind: 'ServiceMonitorList', plural: 'servicemonitors', singular: 'servicemonitor' },
+        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
+      },
+    });
+  } catch (error) {
+    if (!(error instanceof KubeApiError && error.status === 409)) throw error;
+  }
+  await eventually(async () => {
+    const crd = await plane.admin.json<{ status?: { conditions?: Array<{ type: string; status: string }> } }>('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
+    return crd.status?.conditions?.some((condition) => condition.type === 'Established' && condition.status === 'True') === true ? true : undefined;
+  }, 20_000, `CRD ${name} established`);
+}

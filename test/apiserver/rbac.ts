@@ -1,4 +1,3 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { parseAllDocuments } from 'yaml';
@@ -7,13 +6,9 @@ import type { ControlPlane } from '../support/control-plane.js';
 import { KubeApiError } from '../support/kube-client.js';
 import { REPO_ROOT } from '../support/process.js';
 
-/**
- * The lookaside's RBAC as deploy/ renders it, applied to the test control
- * plane. Until deploy/base exists, test/apiserver/fixtures/rbac.yaml stands in.
- */
+/** The lookaside's RBAC as deploy/base renders it, applied to the test control plane. */
 
 const RBAC_KINDS = new Set(['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
-export const FIXTURE = 'test/apiserver/fixtures/rbac.yaml';
 
 export interface KubeObject {
   readonly apiVersion: string;
@@ -39,30 +34,12 @@ export interface LookasideRbac {
   readonly namespaces: readonly string[] | undefined;
 }
 
-/** The deploy/ directory kubectl should dry-run: the minikube overlay when present, else the base. */
-export function deployDirectory(): string | undefined {
-  return ['deploy/overlays/minikube', 'deploy/base'].find((dir) => hasKustomization(join(REPO_ROOT, dir)));
-}
-
-function hasKustomization(dir: string): boolean {
-  return ['kustomization.yaml', 'kustomization.yml', 'Kustomization'].some((file) => existsSync(join(dir, file)));
-}
-
-/** Renders deploy/base (or reads the fixture) and keeps the RBAC objects. */
+/** Renders deploy/base and keeps the RBAC objects. */
 export async function loadLookasideRbac(plane: ControlPlane): Promise<LookasideRbac> {
-  const base = join(REPO_ROOT, 'deploy/base');
-  let text: string;
-  let origin: string;
-  if (hasKustomization(base)) {
-    const rendered = await plane.kubectl(['kustomize', base]);
-    if (rendered.code !== 0) throw new Error(`kubectl kustomize deploy/base failed: ${rendered.stderr}`);
-    text = rendered.stdout;
-    origin = 'kubectl kustomize deploy/base';
-  } else {
-    text = readFileSync(join(REPO_ROOT, FIXTURE), 'utf8');
-    origin = `${FIXTURE} (deploy/base does not exist yet)`;
-  }
-  const objects = parseAllDocuments(text)
+  const rendered = await plane.kubectl(['kustomize', join(REPO_ROOT, 'deploy/base')]);
+  if (rendered.code !== 0) throw new Error(`kubectl kustomize deploy/base failed: ${rendered.stderr}`);
+  const origin = 'kubectl kustomize deploy/base';
+  const objects = parseAllDocuments(rendered.stdout)
     .map((document) => document.toJSON() as KubeObject | null)
     .filter((object): object is KubeObject => object !== null && RBAC_KINDS.has(object.kind));
 
@@ -78,7 +55,8 @@ export async function loadLookasideRbac(plane: ControlPlane): Promise<LookasideR
         (subject) =>
           subject.kind === 'ServiceAccount' &&
           subject.name === serviceAccount.name &&
-          (subject.namespace ?? object.metadata.namespace) === serviceAccount.namespace,
+          // Unset namespaces are the binding's, and the binding's is kubectl's (default).
+          (subject.namespace ?? object.metadata.namespace ?? 'default') === serviceAccount.namespace,
       ),
   );
   if (bindings.length === 0) throw new Error(`${origin} binds no role to ServiceAccount ${serviceAccount.namespace}/${serviceAccount.name}`);

@@ -44,6 +44,11 @@ export class ServiceProcess {
         this.exitCode = code;
         resolve(code);
       });
+      child.on('error', (error) => {
+        this.stderr += `cannot start: ${error.message}\n`;
+        this.exitCode = null;
+        resolve(null);
+      });
     });
   }
 
@@ -54,6 +59,17 @@ export class ServiceProcess {
       env: { PATH: process.env['PATH'] ?? '', HOME: '/nonexistent', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    return new ServiceProcess(child);
+  }
+
+  /**
+   * Starts `argv` in `cwd` with exactly `env`, as a container runtime would
+   * start an image's command (test/deploy/ runs the image's programs this way).
+   */
+  static spawn(argv: readonly string[], options: { readonly cwd: string; readonly env: Record<string, string> }): ServiceProcess {
+    const [command, ...args] = argv;
+    if (command === undefined) throw new Error('nothing to start');
+    const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
     return new ServiceProcess(child);
   }
 

@@ -1,0 +1,347 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { REPO_ROOT } from '../support/process.js';
+import { loadGatewayConfig } from '../../src/greet/gateway/config.js';
+import { loadLookasideConfig } from '../../src/lookaside/config.js';
+import { containerArgv, copies, instructions, readDockerfile } from './support/dockerfile.js';
+import {
+  containerEnv,
+  envNamesReadBy,
+  kustomizations,
+  makefileImage,
+  named,
+  ofKind,
+  programSource,
+  render,
+  requireKubectl,
+  type Container,
+  type Deployment,
+  type KubeObject,
+  type PodFacts,
+  type Service,
+} from './support/manifests.js';
+import { PROGRAMS, programRunning, type LoadedProgram, type Program } from './support/programs.js';
+import { validateObject } from './support/schemas.js';
+
+/**
+ * deploy/ checked without a cluster: every kustomization renders, every object
+ * passes the Kubernetes OpenAPI schemas, and the objects agree with the code:
+ * the variables they set are the ones the programs read, the ports are the
+ * programs' defaults, the commands are programs in the build output, the RBAC
+ * is exactly what the lookaside needs. The API server itself checks the same
+ * objects in test/apiserver/rbac.test.ts (kubectl apply --dry-run=server).
+ */
+
+const IMAGE = readDockerfile();
+/** What the kubelet adds to every container even with enableServiceLinks: false. */
+const KUBELET_ENV = { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' };
+const READ_ONLY_ENDPOINTSLICES = { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] };
+
+/** One container of one Deployment, with the program it runs and that program's view of its environment. */
+interface Workload {
+  readonly deployment: Deployment;
+  readonly container: Container;
+  readonly program: Program;
+  readonly env: Record<string, string>;
+  readonly facts: PodFacts;
+}
+
+function workloadsOf(objects: readonly KubeObject[]): Workload[] {
+  return ofKind<Deployment>(objects, 'Deployment').flatMap((deployment) =>
+    deployment.spec.template.spec.containers.map((container) => {
+      const argv = containerArgv(container, IMAGE);
+      assert.equal(argv.length, 2, `${deployment.metadata.name}: runs ${JSON.stringify(argv)}, expected node and one script`);
+      assert.equal(argv[0], 'node', `${deployment.metadata.name}: runs ${JSON.stringify(argv)}`);
+      const facts: PodFacts = {
+        name: `${deployment.metadata.name}-5d8f7c9b4-x7k2p`,
+        namespace: deployment.metadata.namespace ?? 'default',
+        ip: '10.244.0.17',
+      };
+      return { deployment, container, program: programRunning(argv[1] as string), env: containerEnv(container, facts), facts };
+    }),
+  );
+}
+
+function only<T>(items: readonly T[], what: string): T {
+  assert.equal(items.length, 1, `expected exactly one ${what}, found ${items.length}`);
+  return items[0] as T;
+}
+
+function load(workload: Workload): LoadedProgram {
+  return workload.program.load({ ...KUBELET_ENV, ...workload.env });
+}
+
+function containerPort(container: Container, name: string): number {
+  const port = container.ports?.find((candidate) => candidate.name === name);
+  assert.ok(port !== undefined, `${container.name} declares no container port named ${name}`);
+  return port.containerPort;
+}
+
+function selects(selector: Readonly<Record<string, string>> | undefined, labels: Readonly<Record<string, string>>): boolean {
+  return selector !== undefined && Object.entries(selector).every(([key, value]) => labels[key] === value);
+}
+
+/** The Deployments a Service sends to. */
+function backends(service: Service, objects: readonly KubeObject[]): Deployment[] {
+  return ofKind<Deployment>(objects, 'Deployment').filter((deployment) => selects(service.spec.selector, deployment.spec.template.metadata.labels));
+}
+
+describe('deploy/: the rendered manifests agree with Kubernetes and with the code', function () {
+  before(function () {
+    requireKubectl(this);
+  });
+
+  it('finds the env variables the code reads by scanning config.ts (the scan is not empty)', function () {
+    for (const program of PROGRAMS) {
+      const names = envNamesReadBy(programSource(program.script));
+      for (const name of [...program.portVariables, 'LOG_LEVEL']) {
+        assert.ok(names.has(name), `scanning ${programSource(program.script)}/**/config.ts found no ${name}: ${[...names].join(', ')}`);
+      }
+    }
+  });
+
+  it('the schema check is live: it rejects what the API server would (a grpc probe on a named port)', async function () {
+    const objects = render('deploy/base');
+    const deployment = structuredClone(named<Deployment>(objects, 'Deployment', 'greetserver'));
+    const container = deployment.spec.template.spec.containers[0] as { readinessProbe: unknown };
+    container.readinessProbe = { grpc: { port: 'grpc' } };
+    await assert.rejects(validateObject(deployment), /readinessProbe\/grpc\/port must be integer/);
+  });
+
+  for (const dir of kustomizations()) {
+    describe(dir, function () {
+      let objects: KubeObject[];
+      let workloads: Workload[];
+
+      before(function () {
+        objects = render(dir);
+        workloads = workloadsOf(objects);
+      });
+
+      it('renders, with one object per kind and name', function () {
+        assert.ok(objects.length > 0);
+        const keys = objects.map((object) => `${object.kind} ${object.metadata.namespace ?? ''}/${object.metadata.name}`);
+        assert.equal(new Set(keys).size, keys.length, `duplicates in ${keys.join(', ')}`);
+        assert.deepEqual(workloads.map((w) => w.program.title).sort(), PROGRAMS.map((p) => p.title).sort());
+      });
+
+      it('validates every object against the Kubernetes OpenAPI schemas', async function () {
+        const failures: string[] = [];
+        for (const object of objects) {
+          await validateObject(object).catch((error: unknown) => failures.push(`${object.kind} ${object.metadata.name}: ${String(error)}`));
+        }
+        assert.deepEqual(failures, []);
+      });
+
+      it('lets the lookaside get, list and watch EndpointSlices, and nothing else, in its own namespace', function () {
+        const roles = objects.filter((object) => object.kind === 'Role' || object.kind === 'ClusterRole');
+        const role = only(roles, 'Role or ClusterRole');
+        assert.equal(role.kind, 'Role', 'the grant should be namespaced');
+        const rules = role['rules'] as Array<Record<string, string[]>>;
+        assert.deepEqual(
+          rules.map((rule) => ({ ...rule, verbs: [...(rule['verbs'] ?? [])].sort() })),
+          [READ_ONLY_ENDPOINTSLICES],
+        );
+
+        const lookaside = only(workloads.filter((w) => w.program.title === 'lookaside'), 'lookaside');
+        const account = lookaside.deployment.spec.template.spec.serviceAccountName;
+        assert.ok(account !== undefined, 'the lookaside runs as the default ServiceAccount');
+        named(objects, 'ServiceAccount', account);
+        const bindings = objects.filter((object) => object.kind === 'RoleBinding' || object.kind === 'ClusterRoleBinding');
+        const binding = only(bindings, 'RoleBinding');
+        assert.equal(binding.kind, 'RoleBinding');
+        assert.deepEqual(binding['roleRef'], { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name });
+        const subjects = binding['subjects'] as Array<{ kind: string; name: string; namespace?: string }>;
+        assert.deepEqual(
+          subjects.map((subject) => ({ ...subject, namespace: subject.namespace ?? binding.metadata.namespace })),
+          [{ kind: 'ServiceAccount', name: account, namespace: lookaside.deployment.metadata.namespace }],
+        );
+
+        // It refuses, with a clear status, the namespaces it could not read anyway.
+        const config = loadLookasideConfig({ ...KUBELET_ENV, ...lookaside.env }, { fileExists: () => false, homeDirectory: '/' });
+        assert.deepEqual(config.allowedNamespaces, [lookaside.facts.namespace]);
+
+        // Nothing else talks to the API server.
+        for (const other of workloads.filter((w) => w !== lookaside)) {
+          const spec = other.deployment.spec.template.spec;
+          assert.equal(spec.serviceAccountName, undefined, `${other.deployment.metadata.name} has a ServiceAccount`);
+          assert.equal(spec.automountServiceAccountToken, false, `${other.deployment.metadata.name} mounts an API token`);
+        }
+      });
+
+      it('gives every container probes, requests and limits, and the restricted securityContext', function () {
+        for (const { deployment, container } of workloads) {
+          const where = `${deployment.metadata.name}/${container.name}`;
+          assert.ok(container.readinessProbe !== undefined, `${where}: no readinessProbe`);
+          assert.ok(container.livenessProbe !== undefined, `${where}: no livenessProbe`);
+          for (const kind of ['requests', 'limits'] as const) {
+            for (const resource of ['cpu', 'memory']) {
+              assert.ok(container.resources?.[kind]?.[resource] !== undefined, `${where}: no ${resource} ${kind}`);
+            }
+          }
+          assert.deepEqual(container.securityContext, {
+            runAsNonRoot: true,
+            readOnlyRootFilesystem: true,
+            allowPrivilegeEscalation: false,
+            capabilities: { drop: ['ALL'] },
+            seccompProfile: { type: 'RuntimeDefault' },
+          }, where);
+          const pod = deployment.spec.template.spec;
+          assert.equal(pod.enableServiceLinks, false, `${where}: service links would inject LOOKASIDE_PORT=tcp://… and the like`);
+          // The image's USER, stated so runAsNonRoot can be checked before the image is pulled.
+          const user = (instructions(IMAGE.runtime, 'USER').at(-1) ?? '').split(':');
+          assert.equal(pod.securityContext?.['runAsUser'], Number(user[0]), `${where}: runAsUser is not the image's USER`);
+          assert.equal(pod.securityContext?.['runAsGroup'], Number(user[1]), `${where}: runAsGroup is not the image's USER group`);
+        }
+      });
+
+      it('sets only env variables its program reads (read…(env, NAME) in its config.ts)', function () {
+        for (const { deployment, container, program } of workloads) {
+          const read = envNamesReadBy(programSource(program.script));
+          const unknown = (container.env ?? []).map((variable) => variable.name).filter((name) => !read.has(name));
+          assert.deepEqual(unknown, [], `${deployment.metadata.name} sets variables ${program.title} never reads`);
+        }
+      });
+
+      it('sets every variable a program needs, from the downward API where only the pod knows it, and the config loads', function () {
+        for (const workload of workloads) {
+          const { deployment, container, program } = workload;
+          const set = new Map((container.env ?? []).map((variable) => [variable.name, variable]));
+          for (const name of program.required) assert.ok(set.has(name), `${deployment.metadata.name} does not set ${name}`);
+          for (const [name, fieldPath] of Object.entries(program.downward)) {
+            assert.equal(set.get(name)?.valueFrom?.fieldRef?.fieldPath, fieldPath, `${deployment.metadata.name}: ${name} should come from ${fieldPath}`);
+          }
+          assert.doesNotThrow(() => load(workload), `${deployment.metadata.name}: its environment does not load`);
+        }
+        const lookaside = only(workloads.filter((w) => w.program.title === 'lookaside'), 'lookaside');
+        const config = loadLookasideConfig({ ...KUBELET_ENV, ...lookaside.env }, { fileExists: () => false, homeDirectory: '/' });
+        assert.equal(config.discovery.kind, 'kubernetes');
+        assert.equal(config.ownNamespace, lookaside.facts.namespace);
+      });
+
+      it("declares the code's default ports, binds them, and probes, Services and scrape annotations use them", function () {
+        for (const workload of workloads) {
+          const { deployment, container, program } = workload;
+          const where = deployment.metadata.name;
+          const bound = load(workload).ports;
+          assert.deepEqual(
+            Object.fromEntries((container.ports ?? []).map((port) => [port.name, port.containerPort])),
+            program.defaultPorts,
+            `${where}: container ports`,
+          );
+          assert.deepEqual(bound, program.defaultPorts, `${where}: the ports its config binds`);
+          for (const probe of [container.readinessProbe, container.livenessProbe]) {
+            if (probe?.grpc !== undefined) {
+              assert.equal(probe.grpc.port, containerPort(container, 'grpc'), `${where}: gRPC probe port`);
+              assert.equal(probe.grpc.service, undefined, `${where}: probe the server's overall health ("")`);
+            } else {
+              assert.ok(probe?.httpGet !== undefined, `${where}: probes are grpc or httpGet`);
+              const port = probe.httpGet.port;
+              assert.equal(typeof port === 'string' ? containerPort(container, port) : port, program.defaultPorts['http'], `${where}: HTTP probe port`);
+            }
+          }
+          const annotations = deployment.spec.template.metadata.annotations ?? {};
+          assert.equal(annotations['prometheus.io/scrape'], 'true', `${where}: scrape annotation`);
+          assert.equal(annotations['prometheus.io/port'], String(bound[program.metricsPort]), `${where}: scrape port`);
+          assert.equal(annotations['prometheus.io/path'], '/metrics', `${where}: scrape path`);
+        }
+        for (const service of ofKind<Service>(objects, 'Service')) {
+          const targets = backends(service, objects);
+          assert.ok(targets.length > 0, `Service ${service.metadata.name} selects no Deployment`);
+          for (const port of service.spec.ports) {
+            for (const target of targets) {
+              const container = only(target.spec.template.spec.containers, 'container');
+              const targetPort = port.targetPort ?? port.port;
+              const number = typeof targetPort === 'string' ? containerPort(container, targetPort) : targetPort;
+              assert.equal(number, port.port, `Service ${service.metadata.name} port ${port.name ?? port.port}: the container port differs`);
+            }
+          }
+        }
+      });
+
+      it('rolls every Deployment without loss: a new pod before an old one goes, a grace period longer than the drain and shutdown', function () {
+        for (const workload of workloads) {
+          const { deployment, container } = workload;
+          const where = deployment.metadata.name;
+          assert.equal(deployment.spec.strategy?.rollingUpdate?.maxUnavailable, 0, `${where}: maxUnavailable`);
+          assert.ok((deployment.spec.strategy?.rollingUpdate?.maxSurge ?? 0) !== 0, `${where}: maxSurge`);
+          const timing = load(workload);
+          const graceMs = (deployment.spec.template.spec.terminationGracePeriodSeconds ?? 30) * 1000;
+          assert.ok(graceMs > timing.stopMs, `${where}: terminationGracePeriodSeconds ${graceMs / 1000} s is not more than drain + shutdown (${timing.stopMs} ms)`);
+          // Readiness fails (health NOT_SERVING, /readyz 503) before the drain ends and the process stops taking calls.
+          const readiness = container.readinessProbe;
+          const noticedMs = (readiness?.periodSeconds ?? 10) * (readiness?.failureThreshold ?? 3) * 1000;
+          if (timing.drainMs > 0) assert.ok(noticedMs <= timing.drainMs, `${where}: readiness notices the drain after ${noticedMs} ms, the drain lasts ${timing.drainMs} ms`);
+        }
+        const greet = only(workloads.filter((w) => w.program.title === 'greet server'), 'greet server');
+        assert.ok(load(greet).drainMs > 0, 'the greet server must keep answering while it leaves the rotation (SHUTDOWN_DRAIN_MS)');
+      });
+
+      it('runs 3 greet servers behind the headless Service greetserver, port named grpc', function () {
+        const greet = only(workloads.filter((w) => w.program.title === 'greet server'), 'greet server');
+        assert.equal(greet.deployment.metadata.name, 'greetserver');
+        assert.equal(greet.deployment.spec.replicas, 3);
+        const service = named<Service>(objects, 'Service', 'greetserver');
+        assert.equal(service.spec.clusterIP, 'None');
+        assert.deepEqual(backends(service, objects).map((d) => d.metadata.name), ['greetserver']);
+        assert.equal(service.spec.ports.find((port) => port.name === 'grpc')?.port, greet.program.defaultPorts['grpc']);
+      });
+
+      it('points the gateway at the lookaside Service and the greet Service, and exposes it as greetclient:9091 and greet.com', function () {
+        const gateway = only(workloads.filter((w) => w.program.title === 'gateway'), 'gateway');
+        const config = loadGatewayConfig({ ...KUBELET_ENV, ...gateway.env });
+        assert.equal(config.balancing, 'lookaside');
+        assert.equal(config.namespace, gateway.facts.namespace);
+        const [host, port] = (config.lookaside?.target ?? '').split(':');
+        const lookasideService = named<Service>(objects, 'Service', host as string);
+        assert.deepEqual(backends(lookasideService, objects).map((d) => d.metadata.name), ['lookaside']);
+        assert.ok(lookasideService.spec.ports.some((p) => p.port === Number(port) && p.name === 'grpc'), `LB_ADDR ${config.lookaside?.target}: no such Service port`);
+        const greetService = named<Service>(objects, 'Service', config.service);
+        assert.ok(greetService.spec.ports.some((p) => p.port === config.serverPort), 'GRPC_SERVER_PORT is not a port of the greet Service');
+
+        const service = named<Service>(objects, 'Service', 'greetclient');
+        assert.deepEqual(backends(service, objects).map((d) => d.metadata.name), [gateway.deployment.metadata.name]);
+        assert.ok(service.spec.ports.some((p) => p.port === gateway.program.defaultPorts['http']));
+        const ingress = named(objects, 'Ingress', 'greetclient');
+        const rules = (ingress['spec'] as { rules: Array<{ host: string; http: { paths: Array<{ backend: { service: { name: string; port: { name?: string; number?: number } } } }> } }> }).rules;
+        const rule = only(rules, 'Ingress rule');
+        assert.equal(rule.host, 'greet.com');
+        const backend = only(rule.http.paths, 'Ingress path').backend.service;
+        assert.equal(backend.name, 'greetclient');
+        assert.ok(service.spec.ports.some((p) => p.name === backend.port.name || p.port === backend.port.number), 'the Ingress names no port of greetclient');
+      });
+
+      it("runs programs that are in the image's build output, from the image make image builds", function () {
+        const copied = copies(IMAGE.runtime).map((copy) => copy.destination.replace(/^\.\//, '').replace(/\/$/, ''));
+        for (const { deployment, container, program } of workloads) {
+          assert.ok(existsSync(join(REPO_ROOT, program.script)), `${program.script} is not in the build output (make build)`);
+          assert.ok(copied.some((dir) => program.script.startsWith(`${dir}/`)), `${program.script}: no COPY puts it in the image`);
+          const image = makefileImage();
+          if (dir === 'deploy/base') assert.equal(container.image, image.split(':')[0], `${deployment.metadata.name}: image`);
+          else assert.equal(container.image, image, `${deployment.metadata.name}: not the image make image builds`);
+          assert.notEqual(container.imagePullPolicy, 'Always', `${deployment.metadata.name}: minikube's image is local, never pulled`);
+        }
+      });
+
+      it('scrapes, with any ServiceMonitor, only ports the selected Services have', function () {
+        for (const monitor of ofKind(objects, 'ServiceMonitor')) {
+          const spec = monitor['spec'] as { selector: { matchExpressions?: Array<{ key: string; operator: string; values: string[] }> }; endpoints: Array<{ port: string }> };
+          const selected = ofKind<Service>(objects, 'Service').filter((service) =>
+            (spec.selector.matchExpressions ?? []).every(
+              (expression) => expression.operator === 'In' && expression.values.includes(service.metadata.labels?.[expression.key] ?? ''),
+            ),
+          );
+          assert.deepEqual(selected.map((s) => s.metadata.name).sort(), ['greetclient', 'greetserver', 'lookaside']);
+          for (const service of selected) {
+            const metricsPorts = service.spec.ports.filter((port) => spec.endpoints.some((endpoint) => endpoint.port === port.name));
+            assert.equal(metricsPorts.length, 1, `ServiceMonitor ${monitor.metadata.name} scrapes ${metricsPorts.length} ports of Service ${service.metadata.name}`);
+            const program = only(workloads.filter((w) => backends(service, objects).includes(w.deployment)), 'workload').program;
+            assert.equal(metricsPorts[0]?.port, program.defaultPorts[program.metricsPort], `Service ${service.metadata.name}: the scraped port is not /metrics`);
+          }
+        }
+      });
+    });
+  }
+});
