@@ -138,7 +138,14 @@ describe('lookaside end to end: /metrics', function () {
     it('passes `promtool check metrics` (when promtool is installed)', function () {
       const promtool = spawnSync('promtool', ['check', 'metrics'], { input: page.text, encoding: 'utf8' });
       if (promtool.error !== undefined) this.skip();
-      assert.equal(promtool.status, 0, `${promtool.stdout}${promtool.stderr}`);
+      // prom-client's default process metrics name three gauges *_total; they are
+      // not ours to rename, so only those lint lines are tolerated. A parse error
+      // or any other lint finding fails.
+      const problems = `${promtool.stdout}${promtool.stderr}`
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .filter((line) => !/^nodejs_active_(handles|requests|resources)_total non-counter metrics should not have "_total" suffix$/.test(line));
+      assert.deepEqual(problems, []);
     });
   });
 
