@@ -50,6 +50,10 @@ bench-gateway: build ## Benchmark the gateway's BALANCING modes (lookaside, roun
 run-lookaside: build ## Run the lookaside against deploy/local/endpoints.yaml
 	ENDPOINTS_FILE=$${ENDPOINTS_FILE:-deploy/local/endpoints.yaml} node dist/src/lookaside/main.js
 
+bench-resolve: build ## Benchmark Resolve against an empty grpc-js handler with h2load (installs nghttp2-client if needed)
+	command -v h2load >/dev/null || (apt-get update && apt-get install -y nghttp2-client)
+	node dist/bench/resolve-bench.js
+
 clean: ## Remove build output
 	rm -rf dist
 

@@ -1,5 +1,7 @@
 import { status as Status, type handleUnaryCall, type ServiceError } from '@grpc/grpc-js';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Histogram, type Registry } from 'prom-client';
+
+import { BufferedCounter, type BufferedCounterChild } from './metrics.js';
 
 /** gRPC status codes as go-grpc-prometheus spells them in its `grpc_code` label. */
 const CODE_NAMES: Readonly<Record<number, string>> = {
@@ -31,23 +33,25 @@ const HANDLING_BUCKETS_SECONDS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ];
 
+type CallLabel = 'grpc_type' | 'grpc_service' | 'grpc_method';
+
 /**
  * Server-side call metrics with go-grpc-prometheus's names and labels, recorded
  * by wrapping each unary handler (cheaper than a generic interceptor).
  */
 export class GrpcServerMetrics {
-  private readonly started: Counter<'grpc_type' | 'grpc_service' | 'grpc_method'>;
-  private readonly handled: Counter<'grpc_type' | 'grpc_service' | 'grpc_method' | 'grpc_code'>;
-  private readonly handling: Histogram<'grpc_type' | 'grpc_service' | 'grpc_method'>;
+  private readonly started: BufferedCounter<CallLabel>;
+  private readonly handled: BufferedCounter<CallLabel | 'grpc_code'>;
+  private readonly handling: Histogram<CallLabel>;
 
   constructor(registry: Registry) {
-    this.started = new Counter({
+    this.started = new BufferedCounter({
       name: 'grpc_server_started_total',
       help: 'Total number of RPCs started on the server.',
       labelNames: ['grpc_type', 'grpc_service', 'grpc_method'],
       registers: [registry],
     });
-    this.handled = new Counter({
+    this.handled = new BufferedCounter({
       name: 'grpc_server_handled_total',
       help: 'Total number of RPCs completed on the server, regardless of success or failure.',
       labelNames: ['grpc_type', 'grpc_service', 'grpc_method', 'grpc_code'],
@@ -71,13 +75,14 @@ export class GrpcServerMetrics {
     method: string,
     handler: handleUnaryCall<Request, Response>,
   ): handleUnaryCall<Request, Response> {
-    const started = this.started.labels('unary', service, method);
-    const timer = this.handling.labels('unary', service, method);
-    const handledByCode = new Map<number, Counter.Internal>();
-    const handledFor = (code: number): Counter.Internal => {
+    const labels = { grpc_type: 'unary', grpc_service: service, grpc_method: method };
+    const started = this.started.child(labels);
+    const timer = this.handling.labels(labels);
+    const handledByCode = new Map<number, BufferedCounterChild<CallLabel | 'grpc_code'>>();
+    const handledFor = (code: number): BufferedCounterChild<CallLabel | 'grpc_code'> => {
       let counter = handledByCode.get(code);
       if (counter === undefined) {
-        counter = this.handled.labels('unary', service, method, grpcCodeName(code));
+        counter = this.handled.child({ ...labels, grpc_code: grpcCodeName(code) });
         handledByCode.set(code, counter);
       }
       return counter;

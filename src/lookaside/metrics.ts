@@ -1,6 +1,10 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 
+import { BufferedCounter, type BufferedCounterChild } from '../common/metrics.js';
+
 import type { ServiceKey, ServiceSnapshot } from './discovery/types.js';
+
+type ResolveLabel = 'namespace' | 'service' | 'policy' | 'code';
 
 /** Label value for calls that never reached a watched Service, keeping label sets bounded. */
 export const UNWATCHED_LABEL = '_unwatched';
@@ -11,15 +15,15 @@ export const UNWATCHED_LABEL = '_unwatched';
  * so label sets stay bounded however many names clients try.
  */
 export class LookasideMetrics {
-  private readonly resolves: Counter<'namespace' | 'service' | 'policy' | 'code'>;
+  private readonly resolves: BufferedCounter<ResolveLabel>;
   private readonly endpoints: Gauge<'namespace' | 'service'>;
   private readonly lastChange: Gauge<'namespace' | 'service'>;
   private readonly watched: Gauge;
   private readonly watchRestarts: Counter<'reason'>;
-  private readonly resolveCounters = new Map<string, Counter.Internal>();
+  private readonly resolveCounters = new Map<string, BufferedCounterChild<ResolveLabel>>();
 
   constructor(registry: Registry) {
-    this.resolves = new Counter({
+    this.resolves = new BufferedCounter({
       name: 'lookaside_resolve_total',
       help: 'Resolve calls by Service, policy and gRPC code.',
       labelNames: ['namespace', 'service', 'policy', 'code'],
@@ -55,7 +59,7 @@ export class LookasideMetrics {
     const cacheKey = `${namespace}\u0000${service}\u0000${policy}\u0000${code}`;
     let counter = this.resolveCounters.get(cacheKey);
     if (counter === undefined) {
-      counter = this.resolves.labels(namespace, service, policy, code);
+      counter = this.resolves.child({ namespace, service, policy, code });
       this.resolveCounters.set(cacheKey, counter);
     }
     counter.inc();
@@ -74,11 +78,10 @@ export class LookasideMetrics {
     this.endpoints.remove(service.namespace, service.name);
     this.lastChange.remove(service.namespace, service.name);
     const prefix = `${service.namespace}\u0000${service.name}\u0000`;
-    for (const cacheKey of this.resolveCounters.keys()) {
+    for (const [cacheKey, counter] of this.resolveCounters) {
       if (!cacheKey.startsWith(prefix)) continue;
       this.resolveCounters.delete(cacheKey);
-      const [namespace = '', name = '', policy = '', code = ''] = cacheKey.split('\u0000');
-      this.resolves.remove(namespace, name, policy, code);
+      this.resolves.remove(counter);
     }
   }
 

@@ -155,8 +155,13 @@ export class Resolver {
 
     const picker = watched.pickers?.pickerFor(port, policy);
     if (picker === undefined) return noReadyEndpoint(port);
+    // Spelled out rather than `{ ...base, … }`: this runs on every call, and V8
+    // builds a spread-then-extended literal on a slow path (µs per call).
     return {
-      ...base,
+      namespace,
+      service,
+      policy,
+      watched: true,
       ok: true,
       endpoint: picker.pick(),
       readyEndpoints: snapshot.readyByPort.get(port)?.length ?? 0,
@@ -168,10 +173,13 @@ type PortChoice = string | { reason: 'invalid-argument' | 'no-ready-endpoints'; 
 
 function choosePort(snapshot: ServiceSnapshot, requested: string, anyPort: boolean): PortChoice {
   const ports = snapshot.readyByPort;
+  // The usual answers first, without building anything: this runs on every call.
+  if (requested !== '' && ports.has(requested)) return requested;
+  if (requested === '' && ports.size === 1) return ports.keys().next().value as string;
+
   const names = [...ports.keys()];
   const listed = names.map((name) => (name === '' ? '(unnamed)' : name)).join(', ');
   if (requested !== '') {
-    if (ports.has(requested)) return requested;
     return {
       reason: 'invalid-argument',
       message: `no port named ${quoteInput(requested)}; the Service's ports are: ${listed || 'none'}`,
@@ -180,7 +188,6 @@ function choosePort(snapshot: ServiceSnapshot, requested: string, anyPort: boole
   if (names.length === 0) {
     return { reason: 'no-ready-endpoints', message: 'its EndpointSlices declare no ports' };
   }
-  if (names.length === 1) return names[0] as string;
   if (ports.has('grpc')) return 'grpc';
   if (anyPort) return names.find((name) => (ports.get(name)?.length ?? 0) > 0) ?? (names[0] as string);
   return {

@@ -52,9 +52,9 @@ export class ServiceProcess {
     });
   }
 
-  /** Starts `dist/<script>` with `env` added to a minimal environment. */
-  static start(script: string, env: Record<string, string>): ServiceProcess {
-    const child = spawn(process.execPath, [`${REPO_ROOT}dist/${script}`], {
+  /** Starts `dist/<script>` with `env` added to a minimal environment; `nodeArgs` go before the script. */
+  static start(script: string, env: Record<string, string>, nodeArgs: readonly string[] = []): ServiceProcess {
+    const child = spawn(process.execPath, [...nodeArgs, `${REPO_ROOT}dist/${script}`], {
       cwd: REPO_ROOT,
       env: { PATH: process.env['PATH'] ?? '', HOME: '/nonexistent', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

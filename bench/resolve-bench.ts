@@ -1,0 +1,498 @@
+/**
+ * `make bench-resolve`: the throughput and latency of lookaside.v1 Resolve
+ * (3 endpoints, round robin) next to an empty grpc-js handler of the same
+ * method, both loaded by h2load with the same settings on this machine.
+ *
+ * Order: several sessions, each with fresh server processes (one process's GC
+ * heuristics can settle faster or slower than another's); in each, a warm-up
+ * run against each target, then runs in ABBA order (empty, resolve, resolve,
+ * empty, …) so a drift on a shared machine favours neither side. Besides the
+ * ratio of the mean throughputs it prints the median of the per-pair ratios
+ * and the servers' CPU time per request, which other load disturbs less.
+ *
+ * Every response is checked: h2load counts HTTP 200 even for gRPC errors, so
+ * the request body is first sent once to each target with a raw HTTP/2 call
+ * (grpc-status must be 0), a grpc-js client checks the round robin, and after
+ * every run the lookaside's grpc_server_handled_total{grpc_code="OK"} must
+ * have grown by exactly the number of requests sent.
+ *
+ * Exits 1 when the bench cannot run or a response was wrong; a missed goal is
+ * reported, not failed.
+ *
+ * Env (all optional): BENCH_SESSIONS (fresh pairs of server processes, 3),
+ * BENCH_ROUNDS (runs per target per session, 4), BENCH_REQUESTS (requests per
+ * run, 50000), BENCH_WARMUP_REQUESTS (30000), BENCH_CLIENTS (8), BENCH_STREAMS
+ * (32), BENCH_PIN (1: both servers on CPU 0 and h2load on CPU 1, with taskset,
+ * when there are 2+ CPUs; 0: let the kernel place them), BENCH_CPU_PROF (a
+ * directory: both servers write --cpu-prof profiles there).
+ */
+import { connect } from 'node:http2';
+import { createServer, type AddressInfo } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+import { credentials, status as Status, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
+
+import { loadProtos, serviceConstructor } from '../src/common/grpc.js';
+import { delay, ServiceProcess } from '../test/support/process.js';
+import { mergeSorted, percentile, runH2load, type H2loadRun, type H2loadSettings } from './h2load.js';
+
+const SERVICE = 'lookaside.v1.Lookaside';
+const PATH = `/${SERVICE}/Resolve`;
+const REQUEST = { service: 'greetserver', namespace: '', policy: 'ROUND_ROBIN', port_name: '' };
+const ENDPOINTS = ['10.1.0.1:50051', '10.1.0.2:50051', '10.1.0.3:50051'];
+const GOAL = 0.9;
+/** With BENCH_PIN (the default on 2+ CPUs), both servers share this CPU and h2load gets the other. */
+const SERVER_CPU = 0;
+const LOAD_CPU = 1;
+/** Kernel clock ticks per second, the unit of /proc/<pid>/stat's CPU times. */
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+type TargetName = 'empty' | 'resolve';
+
+interface Target {
+  readonly name: TargetName;
+  readonly process: ServiceProcess;
+  readonly port: number;
+  readonly url: string;
+}
+
+interface Measured {
+  readonly run: H2loadRun;
+  /** CPU time (user + system) the server process used during the run, per request, in µs. */
+  readonly cpuUsPerRequest: number;
+}
+
+interface RoundResult extends Measured {
+  readonly target: TargetName;
+}
+
+class BenchError extends Error {
+  override name = 'BenchError';
+}
+
+function envInteger(name: string, fallback: number, min = 1): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) throw new BenchError(`${name}=${raw}: expected an integer ≥ ${min}`);
+  return value;
+}
+
+interface BenchSettings {
+  readonly sessions: number;
+  readonly rounds: number;
+  readonly requests: number;
+  readonly warmupRequests: number;
+  readonly pin: boolean;
+  readonly nodeArgs: readonly string[];
+  readonly dir: string;
+  readonly endpointsFile: string;
+  readonly body: Buffer;
+  readonly h2load: (count: number) => H2loadSettings;
+  readonly Lookaside: ServiceClientConstructor;
+  readonly deserializeResponse: (bytes: Buffer) => unknown;
+}
+
+async function main(): Promise<void> {
+  const sessions = envInteger('BENCH_SESSIONS', 3);
+  const rounds = envInteger('BENCH_ROUNDS', 4);
+  const clients = envInteger('BENCH_CLIENTS', 8);
+  const streams = envInteger('BENCH_STREAMS', 32);
+  const warmupRequests = envInteger('BENCH_WARMUP_REQUESTS', 30_000);
+  const requests = envInteger('BENCH_REQUESTS', 50_000);
+  const cpuProfDir = process.env['BENCH_CPU_PROF'];
+  const pin = process.env['BENCH_PIN'] !== '0' && availableParallelism() >= 2 && spawnSync('taskset', ['-V']).status === 0;
+
+  const version = spawnSync('h2load', ['--version'], { encoding: 'utf8' });
+  if (version.error !== undefined || version.status !== 0) {
+    throw new BenchError('h2load not found: install it with `apt-get install nghttp2-client` (make bench-resolve does)');
+  }
+
+  const dir = await mkdtemp(join(tmpdir(), 'bench-resolve-'));
+  try {
+    const endpointsFile = join(dir, 'endpoints.yaml');
+    await writeFile(endpointsFile, endpointsYaml());
+
+    const { grpcObject } = loadProtos(['lookaside/v1/lookaside.proto']);
+    const Lookaside = serviceConstructor(grpcObject, SERVICE);
+    const method = Lookaside.service['Resolve'];
+    if (method === undefined) throw new BenchError(`no Resolve in ${SERVICE}`);
+    // The gRPC frame h2load sends: 0 (not compressed), the length (big-endian), the message.
+    const payload = method.requestSerialize(REQUEST);
+    const body = Buffer.alloc(5 + payload.length);
+    body.writeUInt8(0, 0);
+    body.writeUInt32BE(payload.length, 1);
+    payload.copy(body, 5);
+    const bodyFile = join(dir, 'resolve-request.bin');
+    await writeFile(bodyFile, body);
+
+    const settings: BenchSettings = {
+      sessions,
+      rounds,
+      requests,
+      warmupRequests,
+      pin,
+      nodeArgs: cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`],
+      dir,
+      endpointsFile,
+      body,
+      h2load: (count) => ({
+        requests: count,
+        clients,
+        streams,
+        threads: 1,
+        bodyFile,
+        headers: ['content-type: application/grpc', 'te: trailers'],
+        cpu: pin ? LOAD_CPU : undefined,
+      }),
+      Lookaside,
+      deserializeResponse: method.responseDeserialize,
+    };
+    console.log(
+      `${version.stdout.trim()}; -c ${clients} -m ${streams} -t 1; ${ENDPOINTS.length} endpoints; ` +
+        `request body ${body.length} bytes (ResolveRequest ${JSON.stringify({ service: REQUEST.service, policy: REQUEST.policy })}); ` +
+        `${pin ? `both servers on CPU ${SERVER_CPU}, h2load on CPU ${LOAD_CPU}` : 'not pinned to CPUs'}`,
+    );
+    console.log(
+      `${sessions} session(s) of fresh server processes; each: warm-up ${warmupRequests} requests per target, ` +
+        `then ${rounds} runs per target of ${requests} requests in ABBA order`,
+    );
+
+    const results: RoundResult[] = [];
+    for (let session = 1; session <= sessions; session += 1) {
+      results.push(...(await runSession(session, settings)));
+    }
+    report(results, requests);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Starts both servers, checks them, warms them up, runs the ABBA rounds and stops them. */
+async function runSession(session: number, settings: BenchSettings): Promise<RoundResult[]> {
+  const targets: Target[] = [];
+  try {
+    const empty = await startTarget('empty', 'bench/empty-server.js', { LB_HOST: '127.0.0.1', LB_PORT: '0' }, settings.nodeArgs);
+    targets.push(empty);
+    // At LOG_LEVEL=warn the lookaside does not log its "listening" line (info),
+    // so it cannot report a port 0 choice: the bench picks two free ports for it.
+    const [lookasidePort, metricsPort] = [await freePort(), await freePort()];
+    const lookaside = await startLookaside(
+      lookasidePort,
+      metricsPort,
+      {
+        LB_HOST: '127.0.0.1',
+        LB_PORT: String(lookasidePort),
+        METRICS_PORT: String(metricsPort),
+        LOG_LEVEL: 'warn',
+        ENDPOINTS_FILE: settings.endpointsFile,
+      },
+      settings.nodeArgs,
+    );
+    targets.push(lookaside);
+    if (settings.pin) for (const target of targets) pinToCpu(target, SERVER_CPU);
+
+    // Correctness before load: a real client, then the exact bytes h2load will send.
+    await checkWithClient(settings.Lookaside, empty, lookaside);
+    let expectedOk = ENDPOINTS.length;
+    for (const target of [empty, lookaside]) {
+      const address = await checkRawCall(target, settings.body, settings.deserializeResponse);
+      if (target.name === 'resolve' && !ENDPOINTS.includes(address)) {
+        throw new BenchError(`raw HTTP/2 Resolve answered address ${JSON.stringify(address)}, not one of ${ENDPOINTS.join(', ')}`);
+      }
+    }
+    expectedOk += 1;
+    await expectHandled(metricsPort, expectedOk, 'after the pre-checks');
+
+    const runOn = async (target: Target, count: number): Promise<Measured> => {
+      const cpuBefore = cpuSeconds(target);
+      const run = await runH2load(target.url, settings.h2load(count), join(settings.dir, `${target.name}.log`));
+      const cpuUsPerRequest = ((cpuSeconds(target) - cpuBefore) * 1e6) / count;
+      if (target.name === 'resolve') {
+        expectedOk += count;
+        await expectHandled(metricsPort, expectedOk, `after ${count} more requests`);
+      }
+      return { run, cpuUsPerRequest };
+    };
+
+    const warmEmpty = await runOn(empty, settings.warmupRequests);
+    const warmResolve = await runOn(lookaside, settings.warmupRequests);
+    console.log(
+      `\nsession ${session}: warm-up empty ${fmtRate(warmEmpty.run.summary.requestsPerSecond)} req/s, ` +
+        `resolve ${fmtRate(warmResolve.run.summary.requestsPerSecond)} req/s`,
+    );
+
+    const results: RoundResult[] = [];
+    for (let index = 0; index < settings.rounds * 2; index += 1) {
+      // ABBA: empty, resolve, resolve, empty, empty, resolve, …
+      const target = (index + 1) % 4 < 2 ? empty : lookaside;
+      const measured = await runOn(target, settings.requests);
+      results.push({ target: target.name, ...measured });
+      const { run } = measured;
+      console.log(
+        `  run ${String(index + 1).padStart(2)}  ${target.name.padEnd(8)} ${fmtRate(run.summary.requestsPerSecond).padStart(7)} req/s` +
+          `  p50 ${fmtMs(percentile(run.latenciesUs, 0.5)).padStart(6)} ms  p99 ${fmtMs(percentile(run.latenciesUs, 0.99)).padStart(6)} ms` +
+          `  server CPU ${measured.cpuUsPerRequest.toFixed(1).padStart(5)} µs/req`,
+      );
+    }
+    return results;
+  } finally {
+    await Promise.all(targets.map((target) => target.process.stop()));
+  }
+}
+
+function endpointsYaml(): string {
+  const lines = ['services:', '  - namespace: default', '    name: greetserver', '    endpoints:'];
+  ENDPOINTS.forEach((address, index) => {
+    lines.push(`      - { address: "${address}", pod: greetserver-${index}, zone: bench-a }`);
+  });
+  return `${lines.join('\n')}\n`;
+}
+
+/** Starts a server that logs a "listening" line with its port. */
+async function startTarget(name: TargetName, script: string, env: Record<string, string>, nodeArgs: readonly string[]): Promise<Target> {
+  const child = ServiceProcess.start(script, env, nodeArgs);
+  let listening;
+  try {
+    listening = await child.waitUntilListening(20_000);
+  } catch (error) {
+    await child.stop();
+    throw new BenchError(`${name} server (${script}) did not start: ${(error as Error).message}`);
+  }
+  const port = Number(listening['port']);
+  if (!Number.isInteger(port) || port <= 0) throw new BenchError(`${name} server logged no port: ${JSON.stringify(listening)}`);
+  return { name, process: child, port, url: `http://127.0.0.1:${port}${PATH}` };
+}
+
+/** A port free right now on 127.0.0.1 (the OS picks it; it is released at once for the child to bind). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts the lookaside on the given ports and waits until its /metrics answers (it binds gRPC first). */
+async function startLookaside(
+  port: number,
+  metricsPort: number,
+  env: Record<string, string>,
+  nodeArgs: readonly string[],
+): Promise<Target> {
+  const child = ServiceProcess.start('src/lookaside/main.js', env, nodeArgs);
+  const target: Target = { name: 'resolve', process: child, port, url: `http://127.0.0.1:${port}${PATH}` };
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.child.exitCode !== null) {
+      throw new BenchError(`the lookaside exited (${child.child.exitCode}) at start-up: ${child.stderr}${JSON.stringify(child.logs)}`);
+    }
+    try {
+      if ((await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).ok) return target;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await child.stop();
+      throw new BenchError(`the lookaside did not serve /metrics on port ${metricsPort} within 20 s: ${child.stderr}`);
+    }
+    await delay(50);
+  }
+}
+
+/** One Resolve per endpoint through grpc-js: all OK, and round robin hands out each endpoint once. */
+async function checkWithClient(Lookaside: ServiceClientConstructor, empty: Target, lookaside: Target): Promise<void> {
+  const call = (target: Target): Promise<{ address?: string }> => {
+    const client = new Lookaside(`127.0.0.1:${target.port}`, credentials.createInsecure());
+    return new Promise<{ address?: string }>((resolve, reject) => {
+      const resolveMethod = client['Resolve'] as (
+        request: unknown,
+        options: { deadline: number },
+        callback: (error: ServiceError | null, response: { address?: string }) => void,
+      ) => void;
+      resolveMethod.call(client, REQUEST, { deadline: Date.now() + 5_000 }, (error, response) => {
+        if (error) reject(new BenchError(`${target.name}: Resolve failed: ${Status[error.code]} ${error.details}`));
+        else resolve(response);
+      });
+    }).finally(() => client.close());
+  };
+  await call(empty);
+  const seen: string[] = [];
+  for (let i = 0; i < ENDPOINTS.length; i += 1) seen.push((await call(lookaside)).address ?? '');
+  if ([...seen].sort().join(',') !== [...ENDPOINTS].sort().join(',')) {
+    throw new BenchError(`round robin over ${ENDPOINTS.join(', ')} answered ${seen.join(', ')}`);
+  }
+}
+
+/**
+ * Sends h2load's request body once over plain HTTP/2 and checks the gRPC
+ * status in the trailers; returns the decoded response's address.
+ */
+function checkRawCall(target: Target, body: Buffer, deserialize: (bytes: Buffer) => unknown): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const session = connect(`http://127.0.0.1:${target.port}`);
+    const fail = (message: string): void => {
+      session.destroy();
+      reject(new BenchError(`${target.name}: raw HTTP/2 call with the h2load body: ${message}`));
+    };
+    session.on('error', (error) => fail(error.message));
+    const request = session.request({
+      ':method': 'POST',
+      ':path': PATH,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    let httpStatus: number | undefined;
+    let grpcStatus: string | undefined;
+    let grpcMessage: string | undefined;
+    const chunks: Buffer[] = [];
+    request.on('response', (headers) => {
+      httpStatus = Number(headers[':status']);
+      grpcStatus = headers['grpc-status'] as string | undefined;
+      grpcMessage = headers['grpc-message'] as string | undefined;
+    });
+    request.on('trailers', (trailers) => {
+      grpcStatus = trailers['grpc-status'] as string | undefined;
+      grpcMessage = trailers['grpc-message'] as string | undefined;
+    });
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('error', (error) => fail(error.message));
+    request.on('end', () => {
+      session.close();
+      if (httpStatus !== 200) return fail(`HTTP status ${httpStatus}`);
+      if (grpcStatus !== '0') return fail(`grpc-status ${grpcStatus} ${grpcMessage ?? ''}`);
+      const data = Buffer.concat(chunks);
+      if (data.length < 5 || data.readUInt32BE(1) !== data.length - 5) return fail(`malformed gRPC frame (${data.length} bytes)`);
+      const message = deserialize(data.subarray(5)) as { address?: string };
+      resolve(message.address ?? '');
+    });
+    request.end(body);
+  });
+}
+
+/** grpc_server_handled_total of lookaside.v1 Resolve, by grpc_code. */
+async function handledByCode(metricsPort: number): Promise<Map<string, number>> {
+  const response = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+  if (!response.ok) throw new BenchError(`GET /metrics answered ${response.status}`);
+  const text = await response.text();
+  const counts = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const match = /^grpc_server_handled_total\{([^}]*)\}\s+(\S+)$/.exec(line);
+    if (match === null) continue;
+    const labels = new Map<string, string>();
+    for (const [, key = '', value = ''] of (match[1] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels.set(key, value);
+    if (labels.get('grpc_service') !== SERVICE || labels.get('grpc_method') !== 'Resolve') continue;
+    const code = labels.get('grpc_code') ?? '?';
+    counts.set(code, (counts.get(code) ?? 0) + Number(match[2]));
+  }
+  return counts;
+}
+
+async function expectHandled(metricsPort: number, expectedOk: number, when: string): Promise<void> {
+  const counts = await handledByCode(metricsPort);
+  const ok = counts.get('OK') ?? 0;
+  const others = [...counts].filter(([code, count]) => code !== 'OK' && count > 0);
+  if (ok !== expectedOk || others.length > 0) {
+    throw new BenchError(
+      `the lookaside's grpc_server_handled_total ${when}: OK=${ok}, expected ${expectedOk}` +
+        (others.length > 0 ? `; other codes: ${others.map(([code, count]) => `${code}=${count}`).join(', ')}` : ''),
+    );
+  }
+}
+
+function report(results: readonly RoundResult[], requests: number): void {
+  const summarize = (name: TargetName) => {
+    const runs = results.filter((result) => result.target === name);
+    const rates = runs.map((result) => result.run.summary.requestsPerSecond);
+    const latencies = mergeSorted(runs.map((result) => result.run.latenciesUs));
+    return {
+      name,
+      runs: runs.length,
+      rate: mean(rates),
+      min: Math.min(...rates),
+      max: Math.max(...rates),
+      p50: percentile(latencies, 0.5),
+      p99: percentile(latencies, 0.99),
+      cpu: mean(runs.map((result) => result.cpuUsPerRequest)),
+    };
+  };
+  const empty = summarize('empty');
+  const resolve = summarize('resolve');
+  console.log('');
+  console.log(
+    `${'target'.padEnd(8)} ${'runs'.padStart(4)} ${'req/s (mean)'.padStart(13)} ${'min–max'.padStart(15)} ` +
+      `${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'CPU µs/req'.padStart(11)}`,
+  );
+  for (const row of [empty, resolve]) {
+    console.log(
+      `${row.name.padEnd(8)} ${String(row.runs).padStart(4)} ${fmtRate(row.rate).padStart(13)} ` +
+        `${`${fmtRate(row.min)}–${fmtRate(row.max)}`.padStart(15)} ${fmtMs(row.p50).padStart(7)} ${fmtMs(row.p99).padStart(7)} ` +
+        `${row.cpu.toFixed(1).padStart(11)}`,
+    );
+  }
+  // Each resolve run against the empty run beside it (the ABBA pairs): drift on
+  // a shared machine moves both, so the median of these is the steadier figure.
+  const pairRatios: number[] = [];
+  for (let i = 0; i + 1 < results.length; i += 2) {
+    const pair = [results[i], results[i + 1]];
+    const r = pair.find((result) => result?.target === 'resolve');
+    const e = pair.find((result) => result?.target === 'empty');
+    if (r !== undefined && e !== undefined) pairRatios.push(r.run.summary.requestsPerSecond / e.run.summary.requestsPerSecond);
+  }
+  const ratio = resolve.rate / empty.rate;
+  const pairMedian = median(pairRatios);
+  console.log('');
+  console.log(`throughput ratio resolve/empty: ${ratio.toFixed(3)} (ratio of the means)`);
+  console.log(`  per ABBA pair: ${pairRatios.map((value) => value.toFixed(3)).join(', ')}; median ${pairMedian.toFixed(3)}`);
+  console.log(
+    `  server CPU per request, empty/resolve: ${(empty.cpu / resolve.cpu).toFixed(3)} ` +
+      `(CPU-bound, throughput goes as its inverse; other load disturbs it less)`,
+  );
+  console.log(`goal: Resolve ≥ ${GOAL} × the empty handler's throughput: ${ratio >= GOAL ? 'MET' : 'NOT MET'} (${ratio.toFixed(3)})`);
+  console.log(`all ${results.length * requests} measured requests answered OK (checked on the lookaside's /metrics)`);
+}
+
+function mean(values: readonly number[]): number {
+  return values.reduce((sum, value) => sum + value, 0) / values.length;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+/** Pins every thread of a target's process to one CPU (threads it starts later inherit it). */
+function pinToCpu(target: Target, cpu: number): void {
+  const result = spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(target.process.child.pid)], { encoding: 'utf8' });
+  if (result.status !== 0) throw new BenchError(`taskset could not pin the ${target.name} server: ${result.stderr}`);
+}
+
+/** User + system CPU seconds a target's process has used so far (Linux /proc). */
+function cpuSeconds(target: Target): number {
+  const pid = target.process.child.pid;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the ")" that closes the command name: state is field 3, utime 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+function fmtRate(value: number): string {
+  return Math.round(value).toLocaleString('en-US');
+}
+
+function fmtMs(micros: number): string {
+  return (micros / 1000).toFixed(2);
+}
+
+main().catch((error: unknown) => {
+  console.error(`bench-resolve FAILED: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+});
