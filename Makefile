@@ -12,7 +12,7 @@ MINIKUBE_OVERLAY := deploy/overlays/minikube
 # the root package would move every npm script and npx command onto it.
 NODE24 := test/node24/node_modules/.package-lock.json
 
-.PHONY: help install build test test-unit test-integration test-e2e test-greet demo bench-gateway run-lookaside clean
+.PHONY: help install build test test-unit test-integration test-e2e test-greet demo bench-gateway bench-resolve run-lookaside clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
