@@ -2,9 +2,10 @@ import { KubeConfig } from '@kubernetes/client-node';
 
 import { GrpcServerMetrics } from '../common/grpc-metrics.js';
 import { bindServer, shutdownServer } from '../common/grpc.js';
-import { createRootLogger, type Logger } from '../common/logging.js';
+import type { Logger } from '../common/logging.js';
 import { createMetricsRegistry, startMetricsServer } from '../common/metrics.js';
-import { exitOnSignals, failStartup } from '../common/shutdown.js';
+import { startService } from '../common/service.js';
+import { exitOnSignals } from '../common/shutdown.js';
 import { loadLookasideConfig, type LookasideConfig } from './config.js';
 import { FileDiscovery } from './discovery/file.js';
 import { KubernetesDiscovery } from './discovery/kubernetes.js';
@@ -13,21 +14,6 @@ import { LookasideMetrics } from './metrics.js';
 import { Resolver } from './resolver.js';
 import { createLookasideServer } from './server.js';
 import { WatchedServices } from './watched-services.js';
-
-async function main(): Promise<void> {
-  let config: LookasideConfig;
-  try {
-    config = loadLookasideConfig(process.env);
-  } catch (error) {
-    failStartup(error);
-  }
-  const logger = createRootLogger('lookaside', config.logLevel);
-  try {
-    await run(config, logger);
-  } catch (error) {
-    failStartup(error, logger);
-  }
-}
 
 async function run(config: LookasideConfig, logger: Logger): Promise<void> {
   const registry = createMetricsRegistry('lookaside');
@@ -86,4 +72,4 @@ async function openDiscovery(config: LookasideConfig, metrics: LookasideMetrics,
   });
 }
 
-void main();
+void startService('lookaside', loadLookasideConfig, run);

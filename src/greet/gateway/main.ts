@@ -1,9 +1,10 @@
 import type { Client } from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 
-import { createRootLogger, type Logger } from '../../common/logging.js';
+import type { Logger } from '../../common/logging.js';
 import { createMetricsRegistry } from '../../common/metrics.js';
-import { exitOnSignals, failStartup } from '../../common/shutdown.js';
+import { startService } from '../../common/service.js';
+import { exitOnSignals } from '../../common/shutdown.js';
 import { ChannelPool } from './channel-pool.js';
 import { loadGatewayConfig, type GatewayConfig, type LookasideSettings } from './config.js';
 import { DirectRouter } from './direct-router.js';
@@ -14,21 +15,6 @@ import { LookasideClient } from './lookaside-client.js';
 import { LookasideRouter } from './lookaside-router.js';
 import { GatewayMetrics } from './metrics.js';
 import type { GreetRouter } from './router.js';
-
-async function main(): Promise<void> {
-  let config: GatewayConfig;
-  try {
-    config = loadGatewayConfig(process.env);
-  } catch (error) {
-    failStartup(error);
-  }
-  const logger = createRootLogger('greet-gateway', config.logLevel);
-  try {
-    await run(config, logger);
-  } catch (error) {
-    failStartup(error, logger);
-  }
-}
 
 async function run(config: GatewayConfig, logger: Logger): Promise<void> {
   const registry: Registry = createMetricsRegistry('greet-gateway');
@@ -106,4 +92,4 @@ function lookasideRouter(config: GatewayConfig, settings: LookasideSettings, met
   return router;
 }
 
-void main();
+void startService('greet-gateway', loadGatewayConfig, run);

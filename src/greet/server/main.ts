@@ -1,25 +1,11 @@
 import { GrpcServerMetrics } from '../../common/grpc-metrics.js';
 import { bindServer, shutdownServer } from '../../common/grpc.js';
-import { createRootLogger, type Logger } from '../../common/logging.js';
+import type { Logger } from '../../common/logging.js';
 import { createMetricsRegistry, startMetricsServer } from '../../common/metrics.js';
-import { exitOnSignals, failStartup } from '../../common/shutdown.js';
+import { startService } from '../../common/service.js';
+import { exitOnSignals } from '../../common/shutdown.js';
 import { loadGreetServerConfig, type GreetServerConfig } from './config.js';
 import { createGreetServer } from './server.js';
-
-async function main(): Promise<void> {
-  let config: GreetServerConfig;
-  try {
-    config = loadGreetServerConfig(process.env);
-  } catch (error) {
-    failStartup(error);
-  }
-  const logger = createRootLogger('greet-server', config.logLevel);
-  try {
-    await run(config, logger);
-  } catch (error) {
-    failStartup(error, logger);
-  }
-}
 
 async function run(config: GreetServerConfig, logger: Logger): Promise<void> {
   const registry = createMetricsRegistry('greet-server');
@@ -51,4 +37,4 @@ async function run(config: GreetServerConfig, logger: Logger): Promise<void> {
   });
 }
 
-void main();
+void startService('greet-server', loadGreetServerConfig, run);
