@@ -1,4 +1,10 @@
-import { status as Status, type handleUnaryCall, type ServiceError } from '@grpc/grpc-js';
+import {
+  status as Status,
+  type handleBidiStreamingCall,
+  type handleUnaryCall,
+  type ServerDuplexStream,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { Counter, Histogram, type Registry } from 'prom-client';
 
 /** gRPC status codes as go-grpc-prometheus spells them in its `grpc_code` label. */
@@ -32,13 +38,30 @@ const HANDLING_BUCKETS_SECONDS = [
 ];
 
 /**
+ * What a streaming handler reports about its call, since only it knows when a
+ * message is one answer and how the stream ends.
+ */
+export interface StreamObserver {
+  /** A message arrived from the client. */
+  received(): void;
+  /** A message was sent to the client. */
+  sent(): void;
+  /** The stream ended with `code`; only the first report counts. */
+  finished(code: Status): void;
+}
+
+type Labels = 'grpc_type' | 'grpc_service' | 'grpc_method';
+
+/**
  * Server-side call metrics with go-grpc-prometheus's names and labels, recorded
- * by wrapping each unary handler (cheaper than a generic interceptor).
+ * by wrapping each handler (cheaper than a generic interceptor).
  */
 export class GrpcServerMetrics {
-  private readonly started: Counter<'grpc_type' | 'grpc_service' | 'grpc_method'>;
-  private readonly handled: Counter<'grpc_type' | 'grpc_service' | 'grpc_method' | 'grpc_code'>;
-  private readonly handling: Histogram<'grpc_type' | 'grpc_service' | 'grpc_method'>;
+  private readonly started: Counter<Labels>;
+  private readonly handled: Counter<Labels | 'grpc_code'>;
+  private readonly handling: Histogram<Labels>;
+  private readonly received: Counter<Labels>;
+  private readonly sent: Counter<Labels>;
 
   constructor(registry: Registry) {
     this.started = new Counter({
@@ -60,6 +83,18 @@ export class GrpcServerMetrics {
       buckets: HANDLING_BUCKETS_SECONDS,
       registers: [registry],
     });
+    this.received = new Counter({
+      name: 'grpc_server_msg_received_total',
+      help: 'Total number of RPC stream messages received on the server.',
+      labelNames: ['grpc_type', 'grpc_service', 'grpc_method'],
+      registers: [registry],
+    });
+    this.sent = new Counter({
+      name: 'grpc_server_msg_sent_total',
+      help: 'Total number of gRPC stream messages sent by the server.',
+      labelNames: ['grpc_type', 'grpc_service', 'grpc_method'],
+      registers: [registry],
+    });
   }
 
   /**
@@ -73,15 +108,7 @@ export class GrpcServerMetrics {
   ): handleUnaryCall<Request, Response> {
     const started = this.started.labels('unary', service, method);
     const timer = this.handling.labels('unary', service, method);
-    const handledByCode = new Map<number, Counter.Internal>();
-    const handledFor = (code: number): Counter.Internal => {
-      let counter = handledByCode.get(code);
-      if (counter === undefined) {
-        counter = this.handled.labels('unary', service, method, grpcCodeName(code));
-        handledByCode.set(code, counter);
-      }
-      return counter;
-    };
+    const handledFor = this.handledCounters('unary', service, method);
     return (call, callback) => {
       const startedAtMs = performance.now();
       started.inc();
@@ -102,6 +129,63 @@ export class GrpcServerMetrics {
           details: `internal error: ${error instanceof Error ? error.message : String(error)}`,
         });
       }
+    };
+  }
+
+  /**
+   * Wraps a bidirectional streaming handler: the stream is counted when it
+   * starts and when it ends, timed from start to end, and every message the
+   * handler reports through its observer is counted. A client that cancels
+   * ends the stream as CANCELLED unless the handler reported an end first;
+   * a handler that throws ends it with INTERNAL.
+   */
+  instrumentBidi<Request, Response>(
+    service: string,
+    method: string,
+    handler: (call: ServerDuplexStream<Request, Response>, observer: StreamObserver) => void,
+  ): handleBidiStreamingCall<Request, Response> {
+    const started = this.started.labels('bidi_stream', service, method);
+    const timer = this.handling.labels('bidi_stream', service, method);
+    const received = this.received.labels('bidi_stream', service, method);
+    const sent = this.sent.labels('bidi_stream', service, method);
+    const handledFor = this.handledCounters('bidi_stream', service, method);
+    return (call) => {
+      const startedAtMs = performance.now();
+      started.inc();
+      let ended = false;
+      const observer: StreamObserver = {
+        received: () => received.inc(),
+        sent: () => sent.inc(),
+        finished: (code) => {
+          if (ended) return;
+          ended = true;
+          handledFor(code).inc();
+          timer.observe((performance.now() - startedAtMs) / 1000);
+        },
+      };
+      call.on('cancelled', () => observer.finished(Status.CANCELLED));
+      try {
+        handler(call, observer);
+      } catch (error) {
+        observer.finished(Status.INTERNAL);
+        call.emit('error', {
+          code: Status.INTERNAL,
+          details: `internal error: ${error instanceof Error ? error.message : String(error)}`,
+        });
+      }
+    };
+  }
+
+  /** `grpc_server_handled_total` children for one method, created once per code. */
+  private handledCounters(type: string, service: string, method: string): (code: number) => Counter.Internal {
+    const byCode = new Map<number, Counter.Internal>();
+    return (code) => {
+      let counter = byCode.get(code);
+      if (counter === undefined) {
+        counter = this.handled.labels(type, service, method, grpcCodeName(code));
+        byCode.set(code, counter);
+      }
+      return counter;
     };
   }
 }
