@@ -1,4 +1,10 @@
-import { status as Status, type handleUnaryCall, type ServiceError } from '@grpc/grpc-js';
+import {
+  status as Status,
+  type handleBidiStreamingCall,
+  type handleUnaryCall,
+  type ServerDuplexStream,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { Histogram, type Registry } from 'prom-client';
 
 import { BufferedCounter, type BufferedCounterChild } from './metrics.js';
@@ -36,13 +42,28 @@ const HANDLING_BUCKETS_SECONDS = [
 type CallLabel = 'grpc_type' | 'grpc_service' | 'grpc_method';
 
 /**
+ * What a streaming handler reports about its call, since only it knows when a
+ * message is one answer and how the stream ends.
+ */
+export interface StreamObserver {
+  /** A message arrived from the client. */
+  received(): void;
+  /** A message was sent to the client. */
+  sent(): void;
+  /** The stream ended with `code`; only the first report counts. */
+  finished(code: Status): void;
+}
+
+/**
  * Server-side call metrics with go-grpc-prometheus's names and labels, recorded
- * by wrapping each unary handler (cheaper than a generic interceptor).
+ * by wrapping each handler (cheaper than a generic interceptor).
  */
 export class GrpcServerMetrics {
   private readonly started: BufferedCounter<CallLabel>;
   private readonly handled: BufferedCounter<CallLabel | 'grpc_code'>;
   private readonly handling: Histogram<CallLabel>;
+  private readonly received: BufferedCounter<CallLabel>;
+  private readonly sent: BufferedCounter<CallLabel>;
 
   constructor(registry: Registry) {
     this.started = new BufferedCounter({
@@ -64,6 +85,18 @@ export class GrpcServerMetrics {
       buckets: HANDLING_BUCKETS_SECONDS,
       registers: [registry],
     });
+    this.received = new BufferedCounter({
+      name: 'grpc_server_msg_received_total',
+      help: 'Total number of RPC stream messages received on the server.',
+      labelNames: ['grpc_type', 'grpc_service', 'grpc_method'],
+      registers: [registry],
+    });
+    this.sent = new BufferedCounter({
+      name: 'grpc_server_msg_sent_total',
+      help: 'Total number of gRPC stream messages sent by the server.',
+      labelNames: ['grpc_type', 'grpc_service', 'grpc_method'],
+      registers: [registry],
+    });
   }
 
   /**
@@ -78,15 +111,7 @@ export class GrpcServerMetrics {
     const labels = { grpc_type: 'unary', grpc_service: service, grpc_method: method };
     const started = this.started.child(labels);
     const timer = this.handling.labels(labels);
-    const handledByCode = new Map<number, BufferedCounterChild<CallLabel | 'grpc_code'>>();
-    const handledFor = (code: number): BufferedCounterChild<CallLabel | 'grpc_code'> => {
-      let counter = handledByCode.get(code);
-      if (counter === undefined) {
-        counter = this.handled.child({ ...labels, grpc_code: grpcCodeName(code) });
-        handledByCode.set(code, counter);
-      }
-      return counter;
-    };
+    const handledFor = this.handledCounters(labels);
     return (call, callback) => {
       const startedAtMs = performance.now();
       started.inc();
@@ -107,6 +132,66 @@ export class GrpcServerMetrics {
           details: `internal error: ${error instanceof Error ? error.message : String(error)}`,
         });
       }
+    };
+  }
+
+  /**
+   * Wraps a bidirectional streaming handler: the stream is counted when it
+   * starts and when it ends, timed from start to end, and every message the
+   * handler reports through its observer is counted. A client that cancels
+   * ends the stream as CANCELLED unless the handler reported an end first;
+   * a handler that throws ends it with INTERNAL.
+   */
+  instrumentBidi<Request, Response>(
+    service: string,
+    method: string,
+    handler: (call: ServerDuplexStream<Request, Response>, observer: StreamObserver) => void,
+  ): handleBidiStreamingCall<Request, Response> {
+    const labels = { grpc_type: 'bidi_stream', grpc_service: service, grpc_method: method };
+    const started = this.started.child(labels);
+    const timer = this.handling.labels(labels);
+    const received = this.received.child(labels);
+    const sent = this.sent.child(labels);
+    const handledFor = this.handledCounters(labels);
+    return (call) => {
+      const startedAtMs = performance.now();
+      started.inc();
+      let ended = false;
+      const observer: StreamObserver = {
+        received: () => received.inc(),
+        sent: () => sent.inc(),
+        finished: (code) => {
+          if (ended) return;
+          ended = true;
+          handledFor(code).inc();
+          timer.observe((performance.now() - startedAtMs) / 1000);
+        },
+      };
+      call.on('cancelled', () => observer.finished(Status.CANCELLED));
+      try {
+        handler(call, observer);
+      } catch (error) {
+        observer.finished(Status.INTERNAL);
+        call.emit('error', {
+          code: Status.INTERNAL,
+          details: `internal error: ${error instanceof Error ? error.message : String(error)}`,
+        });
+      }
+    };
+  }
+
+  /** `grpc_server_handled_total` children for one method, created once per code. */
+  private handledCounters(
+    labels: Record<CallLabel, string>,
+  ): (code: number) => BufferedCounterChild<CallLabel | 'grpc_code'> {
+    const byCode = new Map<number, BufferedCounterChild<CallLabel | 'grpc_code'>>();
+    return (code) => {
+      let counter = byCode.get(code);
+      if (counter === undefined) {
+        counter = this.handled.child({ ...labels, grpc_code: grpcCodeName(code) });
+        byCode.set(code, counter);
+      }
+      return counter;
     };
   }
 }

@@ -4,8 +4,8 @@ import {
   loadPackageDefinition,
   ServerCredentials,
   type GrpcObject,
+  type Deadline,
   type Server,
-  type ServerUnaryCall,
   type ServiceClientConstructor,
 } from '@grpc/grpc-js';
 import { loadSync, type Options, type PackageDefinition } from '@grpc/proto-loader';
@@ -89,7 +89,7 @@ export function bindServer(server: Server, host: string, port: number): Promise<
 }
 
 /** Milliseconds left before the call's deadline; Infinity when it has none. */
-export function remainingMs(call: ServerUnaryCall<unknown, unknown>): number {
+export function remainingMs(call: { getDeadline(): Deadline }): number {
   const deadline = call.getDeadline();
   const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
   return Number.isFinite(deadlineMs) ? deadlineMs - Date.now() : Number.POSITIVE_INFINITY;
@@ -97,9 +97,14 @@ export function remainingMs(call: ServerUnaryCall<unknown, unknown>): number {
 
 /**
  * Stops a server gracefully: no new calls, in-flight calls may finish, and
- * after `graceMs` whatever is left is cancelled.
+ * after `graceMs` whatever is left is cancelled. `whileDraining` runs once new
+ * calls are refused, to end long-lived streams the server owns.
  */
-export function shutdownServer(server: Server, graceMs: number): Promise<'drained' | 'forced'> {
+export function shutdownServer(
+  server: Server,
+  graceMs: number,
+  whileDraining?: () => Promise<void>,
+): Promise<'drained' | 'forced'> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       server.forceShutdown();
@@ -109,5 +114,6 @@ export function shutdownServer(server: Server, graceMs: number): Promise<'draine
       clearTimeout(timer);
       resolve('drained');
     });
+    void whileDraining?.();
   });
 }

@@ -33,7 +33,7 @@ async function run(config: LookasideConfig, logger: Logger): Promise<void> {
     allowedNamespaces: config.allowedNamespaces,
     describeMissing: (namespace, name) => source.describeMissing({ namespace, name }),
   });
-  const { server, health } = createLookasideServer({
+  const { server, health, endStreams } = createLookasideServer({
     resolver,
     metrics,
     grpcMetrics: new GrpcServerMetrics(registry),
@@ -50,7 +50,9 @@ async function run(config: LookasideConfig, logger: Logger): Promise<void> {
 
   exitOnSignals(logger, async () => {
     health.setAll('NOT_SERVING');
-    const result = await shutdownServer(server, config.shutdownGraceMs);
+    // Open ResolveStreams would hold the server for the whole grace period: end
+    // them as soon as the unary calls are answered (tryShutdown has stopped new calls).
+    const result = await shutdownServer(server, config.shutdownGraceMs, endStreams);
     logger.info({ result }, 'grpc server stopped');
     services.close();
     await source.close();

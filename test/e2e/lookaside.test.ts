@@ -22,13 +22,14 @@ describe('lookaside end to end: the APIs', function () {
   });
 
   describe('reflection', function () {
-    it('lists exactly the two Resolve methods and health Check and Watch', async function () {
+    it('lists exactly the two Resolve methods, ResolveStream, and health Check and Watch', async function () {
       const methods = await bufListMethods(lookaside.target);
       assert.deepEqual([...methods].sort(), [
         'grpc.health.v1.Health/Check',
         'grpc.health.v1.Health/Watch',
         'lookaside.Lookaside/Resolve',
         'lookaside.v1.Lookaside/Resolve',
+        'lookaside.v1.Lookaside/ResolveStream',
       ]);
     });
   });

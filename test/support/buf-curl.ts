@@ -92,3 +92,39 @@ export function bufCurlStream(target: string, method: string, request: unknown):
     },
   };
 }
+
+/**
+ * A bidi (or client-streaming) call through `buf curl -d @-`: sends every
+ * request on stdin, closes it, and returns the answers buf printed, in order.
+ */
+export function bufCurlBidi(
+  target: string,
+  method: string,
+  requests: readonly unknown[],
+): Promise<BufCurlResult & { readonly messages: Record<string, unknown>[] }> {
+  const args = ['curl', '--protocol', 'grpc', '--http2-prior-knowledge', '--timeout', '10s', '-d', '@-', `http://${target}/${method}`];
+  const child = spawn(BUF, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  child.stdin.end(requests.map((request) => JSON.stringify(request)).join('\n'));
+  return new Promise((resolve) => {
+    child.on('close', (code) => {
+      const exitCode = code ?? 1;
+      // buf pretty-prints one object per message; top-level objects start and end at column 0.
+      const joined = stdout.trim() === '' ? '[]' : `[${stdout.trim().replace(/\n}\n{/g, '\n},\n{')}]`;
+      let body: Record<string, unknown> | undefined;
+      try {
+        body = exitCode === 0 ? undefined : (JSON.parse(stderr) as Record<string, unknown>);
+      } catch {
+        body = undefined;
+      }
+      resolve({ exitCode, body, stdout, stderr, messages: JSON.parse(joined) as Record<string, unknown>[] });
+    });
+  });
+}

@@ -1,10 +1,11 @@
 import { isIP } from 'node:net';
 
-import { status as Status } from '@grpc/grpc-js';
+import { Client, credentials, status as Status, type ChannelOptions } from '@grpc/grpc-js';
 
 import { loadProtos, serviceConstructor } from '../../common/grpc.js';
 import type { LookasideApi, ResolvePolicy } from './config.js';
 import { frameMessage, GrpcUnaryClient, type UnaryResult } from './grpc-unary-client.js';
+import { ResolveStreamClient, type StreamAnswer } from './resolve-stream-client.js';
 
 /** The lookaside's two APIs: the versioned one, and the seed one kept for old clients. */
 const APIS = {
@@ -14,6 +15,15 @@ const APIS = {
 
 /** A Resolve answer is a few short strings; anything near this is not a lookaside. */
 const MAX_ANSWER_BYTES = 64 * 1024;
+/** After a lookaside answered UNIMPLEMENTED to ResolveStream, unary Resolve is used this long before the stream is tried again. */
+export const STREAM_RETRY_AFTER_UNIMPLEMENTED_MS = 60_000;
+
+/** The channel carrying ResolveStream: reconnect soon after the lookaside comes back. */
+const STREAM_CHANNEL_OPTIONS: ChannelOptions = {
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 2_000,
+  'grpc.max_receive_message_length': MAX_ANSWER_BYTES,
+};
 
 export interface LookasideClientOptions {
   /** `host:port` of the lookaside. */
@@ -48,8 +58,10 @@ interface ResolveAnswer {
 }
 
 /**
- * Asks the lookaside which pod takes the next call: one long-lived HTTP/2
- * connection, one Resolve per call, each with a short deadline.
+ * Asks the lookaside which pod takes the next call, each time with a short
+ * deadline. With the v1 API: one message on one long-lived ResolveStream per
+ * call (grpc-js); with the seed API, or a lookaside too old for ResolveStream:
+ * one unary Resolve per call over one long-lived HTTP/2 connection.
  */
 export class LookasideClient {
   private readonly client: GrpcUnaryClient;
@@ -57,10 +69,15 @@ export class LookasideClient {
   /** The question never changes, so it is encoded once. */
   private readonly requestFrame: Buffer;
   private readonly deserialize: (bytes: Buffer) => ResolveAnswer;
+  private readonly streamChannel: Client | undefined;
+  private readonly stream: ResolveStreamClient<ResolveAnswer> | undefined;
+  /** Unary Resolve until then, because the lookaside answered UNIMPLEMENTED to ResolveStream. */
+  private unaryUntilMs = 0;
 
   constructor(private readonly options: LookasideClientOptions) {
     const api = APIS[options.api];
-    const method = serviceConstructor(loadProtos([api.proto]).grpcObject, api.service).service['Resolve'];
+    const service = serviceConstructor(loadProtos([api.proto]).grpcObject, api.service).service;
+    const method = service['Resolve'];
     if (method === undefined) throw new Error(`${api.service} has no Resolve method`);
     this.path = method.path;
     this.deserialize = method.responseDeserialize as (bytes: Buffer) => ResolveAnswer;
@@ -77,18 +94,46 @@ export class LookasideClient {
             service: options.service,
             namespace: options.namespace,
           };
-    this.requestFrame = frameMessage(method.requestSerialize(request));
+    const serialized = method.requestSerialize(request);
+    this.requestFrame = frameMessage(serialized);
     this.client = new GrpcUnaryClient({ authority: options.target, maxResponseBytes: MAX_ANSWER_BYTES });
+    const streamMethod = service['ResolveStream'];
+    if (streamMethod !== undefined) {
+      this.streamChannel = new Client(options.target, credentials.createInsecure(), STREAM_CHANNEL_OPTIONS);
+      this.stream = new ResolveStreamClient<ResolveAnswer>({
+        client: this.streamChannel,
+        path: streamMethod.path,
+        request: serialized,
+        deserialize: streamMethod.responseDeserialize as (bytes: Buffer) => StreamAnswer<ResolveAnswer>,
+        timeoutMs: options.timeoutMs,
+      });
+    }
   }
 
   /** Never rejects: failures come back as data. */
   async resolve(): Promise<ResolveResult> {
+    if (this.stream !== undefined && Date.now() >= this.unaryUntilMs) {
+      const streamed = await this.stream.resolve();
+      if (streamed.kind === 'answer') return this.fromStream(streamed.answer);
+      if (streamed.kind === 'unreachable') return { ok: false, reachable: false, code: streamed.code, message: streamed.message };
+      this.unaryUntilMs = Date.now() + STREAM_RETRY_AFTER_UNIMPLEMENTED_MS;
+    }
     const result = await this.client.call(this.path, this.requestFrame, this.options.timeoutMs);
     return result.ok ? this.decode(result.message) : failure(result);
   }
 
   close(): void {
+    this.stream?.close();
+    this.streamChannel?.close();
     this.client.close();
+  }
+
+  private fromStream(answer: StreamAnswer<ResolveAnswer>): ResolveResult {
+    if (answer.code !== Status.OK) return { ok: false, reachable: true, code: answer.code as Status, message: answer.message };
+    if (answer.response === null) {
+      return { ok: false, reachable: true, code: Status.INTERNAL, message: 'the lookaside answered OK without a response' };
+    }
+    return this.fromAnswer(answer.response);
   }
 
   private decode(message: Buffer): ResolveResult {
@@ -98,6 +143,10 @@ export class LookasideClient {
     } catch (error) {
       return { ok: false, reachable: true, code: Status.INTERNAL, message: `cannot decode the answer: ${(error as Error).message}` };
     }
+    return this.fromAnswer(answer);
+  }
+
+  private fromAnswer(answer: ResolveAnswer): ResolveResult {
     const address = toAddress(answer, this.options.defaultPort);
     if (address === undefined) {
       return {

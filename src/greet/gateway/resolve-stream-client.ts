@@ -1,0 +1,187 @@
+import { Metadata, status as Status, type Client, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
+
+/** The first wait before reopening a stream that failed; doubled on each failure in a row. */
+export const STREAM_REOPEN_BACKOFF_INITIAL_MS = 100;
+/** The longest wait before reopening, so a down lookaside is asked about twice a second at most. */
+export const STREAM_REOPEN_BACKOFF_MAX_MS = 2_000;
+/**
+ * A stream whose oldest request has had no answer for this many deadlines is
+ * stuck (answers come in order, so nothing behind it can arrive): it is
+ * cancelled, and the next request opens a new one.
+ */
+const STUCK_AFTER_DEADLINES = 2;
+
+/** lookaside.v1.ResolveStreamResponse as proto-loader decodes it (keepCase, defaults). */
+export interface StreamAnswer<Response> {
+  readonly response: Response | null;
+  readonly code: number;
+  readonly message: string;
+}
+
+/** What one request on the stream came to. Never an exception. */
+export type StreamResult<Response> =
+  | { readonly kind: 'answer'; readonly answer: StreamAnswer<Response> }
+  /** No answer: the stream failed, ended, or was too slow. */
+  | { readonly kind: 'unreachable'; readonly code: Status; readonly message: string }
+  /** The lookaside does not know ResolveStream (an older version): use unary Resolve. */
+  | { readonly kind: 'unimplemented' };
+
+export interface ResolveStreamClientOptions<Response> {
+  /** A grpc-js client (channel) to the lookaside. */
+  readonly client: Client;
+  /** `/lookaside.v1.Lookaside/ResolveStream`. */
+  readonly path: string;
+  /** The request, serialized once: the question never changes. */
+  readonly request: Buffer;
+  readonly deserialize: (bytes: Buffer) => StreamAnswer<Response>;
+  /** Per-request deadline. */
+  readonly timeoutMs: number;
+  readonly now?: () => number;
+}
+
+interface Pending<Response> {
+  readonly sentAtMs: number;
+  readonly settle: (result: StreamResult<Response>) => void;
+  /** Failed for its deadline; its answer, when it comes, is dropped. */
+  expired: boolean;
+}
+
+/**
+ * Resolves over one long-lived ResolveStream: each resolve() writes the same
+ * request, and answers are matched to requests first in, first out (the
+ * server answers in request order). A request with no answer by its deadline
+ * fails as unreachable; a stream that stops answering is cancelled; a stream
+ * that ends or fails fails every pending request as unreachable, and the next
+ * resolve() opens a new one after a short, growing backoff.
+ */
+export class ResolveStreamClient<Response> {
+  private call: ClientDuplexStream<Buffer, StreamAnswer<Response>> | undefined;
+  /** Requests written and not yet answered, oldest first, expired ones included (they keep the order). */
+  private pending: Pending<Response>[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private reopenBackoffMs = STREAM_REOPEN_BACKOFF_INITIAL_MS;
+  private reopenAtMs = 0;
+  private closed = false;
+  private readonly now: () => number;
+
+  constructor(private readonly options: ResolveStreamClientOptions<Response>) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Whether a stream is open now (not whether the next request will be answered). */
+  get open(): boolean {
+    return this.call !== undefined;
+  }
+
+  resolve(): Promise<StreamResult<Response>> {
+    if (this.closed) return Promise.resolve(unreachable(Status.UNAVAILABLE, 'the client is closed'));
+    const nowMs = this.now();
+    if (this.call === undefined && nowMs < this.reopenAtMs) {
+      return Promise.resolve(
+        unreachable(Status.UNAVAILABLE, `ResolveStream failed; reopening in ${Math.ceil(this.reopenAtMs - nowMs)} ms`),
+      );
+    }
+    const call = this.call ?? this.openStream();
+    return new Promise((settle) => {
+      this.pending.push({ sentAtMs: nowMs, settle, expired: false });
+      call.write(this.options.request);
+      if (this.timer === undefined) this.armTimer(nowMs + this.options.timeoutMs);
+    });
+  }
+
+  /** Cancels the stream; pending requests fail as unreachable. */
+  close(): void {
+    this.closed = true;
+    this.dropStream(Status.UNAVAILABLE, 'the client is closed');
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private openStream(): ClientDuplexStream<Buffer, StreamAnswer<Response>> {
+    const call = this.options.client.makeBidiStreamRequest(
+      this.options.path,
+      (request: Buffer) => request,
+      this.options.deserialize,
+      new Metadata(),
+      {},
+    );
+    call.on('data', (answer: StreamAnswer<Response>) => this.onAnswer(call, answer));
+    call.on('status', (status: StatusObject) => this.onStatus(call, status));
+    // Every failure also arrives as 'status'; without a listener 'error' would throw.
+    call.on('error', () => undefined);
+    this.call = call;
+    return call;
+  }
+
+  private onAnswer(call: ClientDuplexStream<Buffer, StreamAnswer<Response>>, answer: StreamAnswer<Response>): void {
+    if (call !== this.call) return;
+    const head = this.pending.shift();
+    if (head === undefined) {
+      this.dropStream(Status.INTERNAL, 'the lookaside sent more answers than requests');
+      return;
+    }
+    this.reopenBackoffMs = STREAM_REOPEN_BACKOFF_INITIAL_MS;
+    if (!head.expired) head.settle({ kind: 'answer', answer });
+  }
+
+  private onStatus(call: ClientDuplexStream<Buffer, StreamAnswer<Response>>, status: StatusObject): void {
+    if (call !== this.call) return;
+    if (status.code === Status.UNIMPLEMENTED) {
+      this.call = undefined;
+      this.failPending({ kind: 'unimplemented' });
+      return;
+    }
+    const why = status.code === Status.OK ? 'the lookaside ended ResolveStream' : `ResolveStream failed: ${status.details}`;
+    this.dropStream(status.code === Status.OK ? Status.UNAVAILABLE : status.code, why);
+  }
+
+  /** Forgets the stream (cancelling it if still open), fails what is pending, and backs off reopening. */
+  private dropStream(code: Status, message: string): void {
+    const call = this.call;
+    if (call === undefined) return;
+    this.call = undefined;
+    call.cancel();
+    this.failPending(unreachable(code, message));
+    this.reopenAtMs = this.now() + this.reopenBackoffMs;
+    this.reopenBackoffMs = Math.min(this.reopenBackoffMs * 2, STREAM_REOPEN_BACKOFF_MAX_MS);
+  }
+
+  private failPending(result: StreamResult<Response>): void {
+    const pending = this.pending;
+    this.pending = [];
+    for (const entry of pending) if (!entry.expired) entry.settle(result);
+  }
+
+  /** One timer for every pending request: they share the timeout, so the oldest expires first. */
+  private armTimer(atMs: number): void {
+    this.timer = setTimeout(() => this.onTimer(), Math.max(0, atMs - this.now()));
+    this.timer.unref();
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    const nowMs = this.now();
+    const timeoutMs = this.options.timeoutMs;
+    const oldest = this.pending[0];
+    if (oldest !== undefined && nowMs - oldest.sentAtMs >= STUCK_AFTER_DEADLINES * timeoutMs) {
+      this.dropStream(Status.DEADLINE_EXCEEDED, `ResolveStream gave no answer for ${nowMs - oldest.sentAtMs} ms; reopening it`);
+    }
+    let nextAtMs = Number.POSITIVE_INFINITY;
+    for (const entry of this.pending) {
+      if (entry.expired) continue;
+      if (nowMs - entry.sentAtMs < timeoutMs) {
+        nextAtMs = entry.sentAtMs + timeoutMs;
+        break;
+      }
+      entry.expired = true;
+      entry.settle(unreachable(Status.DEADLINE_EXCEEDED, `no answer from the lookaside within ${timeoutMs} ms`));
+    }
+    const head = this.pending[0];
+    if (head !== undefined) nextAtMs = Math.min(nextAtMs, head.sentAtMs + STUCK_AFTER_DEADLINES * timeoutMs);
+    if (Number.isFinite(nextAtMs)) this.armTimer(nextAtMs);
+  }
+}
+
+function unreachable(code: Status, message: string): StreamResult<never> {
+  return { kind: 'unreachable', code, message };
+}
