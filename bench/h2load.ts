@@ -1,6 +1,7 @@
 /** Runs h2load once and reads its summary and per-request log; kept apart so it can be tested alone. */
-import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
+
+import { runCommand } from '../test/support/process.js';
 
 export interface H2loadSettings {
   readonly requests: number;
@@ -59,7 +60,7 @@ export function h2loadArgs(url: string, settings: H2loadSettings, logFile: strin
 export async function runH2load(url: string, settings: H2loadSettings, logFile: string): Promise<H2loadRun> {
   const args = h2loadArgs(url, settings, logFile);
   const { code, stdout, stderr } =
-    settings.cpu === undefined ? await run('h2load', args) : await run('taskset', ['-c', String(settings.cpu), 'h2load', ...args]);
+    settings.cpu === undefined ? await runCommand('h2load', args) : await runCommand('taskset', ['-c', String(settings.cpu), 'h2load', ...args]);
   if (code !== 0) throw new H2loadError(`h2load exited with ${code}: ${stderr || stdout}`);
   const summary = parseSummary(stdout);
   const expected = settings.requests;
@@ -137,16 +138,4 @@ export function mergeSorted(arrays: readonly Float64Array[]): Float64Array {
     offset += array.length;
   }
   return merged.sort();
-}
-
-function run(command: string, args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
 }

@@ -7,7 +7,7 @@ import { constants, homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { KubeClient } from './kube-client.js';
-import { delay, REPO_ROOT } from './process.js';
+import { delay, REPO_ROOT, runCommand, type CommandResult } from './process.js';
 
 /**
  * A real control plane for tests, the way controller-runtime's envtest runs one:
@@ -363,24 +363,6 @@ export class ControlPlane {
   }
 }
 
-export interface CommandResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function runCommand(binary: string, args: readonly string[], input?: string): Promise<CommandResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
-}
 
 async function terminate(child: ChildProcess, graceMs = STOP_GRACE_MS): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;

@@ -54,6 +54,26 @@ export function postGreet(port: number, body: unknown = GREETING): Promise<HttpA
 }
 
 /**
+ * Sends `count` greetings, `concurrency` at a time, failing on any non-200;
+ * returns how many each pod answered, keyed by pod name in sorted order.
+ */
+export async function greetingsPerPod(port: number, count: number, concurrency = 1): Promise<Record<string, number>> {
+  const perPod = new Map<string, number>();
+  let left = count;
+  const worker = async (): Promise<void> => {
+    while (left > 0) {
+      left -= 1;
+      const answer = await postGreet(port);
+      if (answer.status !== 200) throw new Error(`greeting failed with ${answer.status}: ${answer.text}`);
+      const pod = String(answer.json?.['pod_name']);
+      perPod.set(pod, (perPod.get(pod) ?? 0) + 1);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return Object.fromEntries([...perPod].sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/**
  * Sums the samples of one metric in a Prometheus text page whose labels
  * include all of `labels`; 0 when none match.
  */

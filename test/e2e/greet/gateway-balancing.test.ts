@@ -11,24 +11,7 @@ import {
   type GreetServerHandle,
   type ListeningProcess,
 } from '../../support/greet-stack.js';
-import { postGreet } from '../../support/http.js';
-
-/** Sends `count` greetings, `concurrency` at a time; returns how many each pod answered. */
-async function distribution(port: number, count: number, concurrency = 4): Promise<Map<string, number>> {
-  const perPod = new Map<string, number>();
-  let left = count;
-  const worker = async (): Promise<void> => {
-    while (left > 0) {
-      left -= 1;
-      const answer = await postGreet(port);
-      assert.equal(answer.status, 200, answer.text);
-      const pod = String(answer.json?.['pod_name']);
-      perPod.set(pod, (perPod.get(pod) ?? 0) + 1);
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return perPod;
-}
+import { greetingsPerPod, postGreet } from '../../support/http.js';
 
 describe('gateway balancing modes (3 greet servers + lookaside + gateways, real processes)', function () {
   this.timeout(60_000);
@@ -55,8 +38,8 @@ describe('gateway balancing modes (3 greet servers + lookaside + gateways, real 
 
   it('lookaside mode, round_robin policy: 300 requests give exactly 100 to each pod', async () => {
     const { port } = await gateway(lookasideGatewayEnv(lookaside as ListeningProcess, { LB_POLICY: 'round_robin' }));
-    const perPod = await distribution(port, 300);
-    assert.deepEqual(Object.fromEntries([...perPod].sort()), { 'greet-0': 100, 'greet-1': 100, 'greet-2': 100 });
+    const perPod = await greetingsPerPod(port, 300, 4);
+    assert.deepEqual(perPod, { 'greet-0': 100, 'greet-1': 100, 'greet-2': 100 });
   });
 
   it('answers with the greeting, the pod, and the address that served it', async () => {
@@ -75,23 +58,23 @@ describe('gateway balancing modes (3 greet servers + lookaside + gateways, real 
 
   it('lookaside mode, random policy: every pod is used and none takes more than half', async () => {
     const { port } = await gateway(lookasideGatewayEnv(lookaside as ListeningProcess, { LB_POLICY: 'random' }));
-    const perPod = await distribution(port, 300);
-    assert.equal(perPod.size, 3, JSON.stringify([...perPod]));
-    for (const [pod, count] of perPod) assert.ok(count <= 150, `${pod} took ${count} of 300`);
+    const perPod = await greetingsPerPod(port, 300, 4);
+    assert.equal(Object.keys(perPod).length, 3, JSON.stringify(perPod));
+    for (const [pod, count] of Object.entries(perPod)) assert.ok(count <= 150, `${pod} took ${count} of 300`);
   });
 
   it('round_robin mode (grpc-js client-side): every pod is used and none takes more than half', async () => {
     const { port } = await gateway({ BALANCING: 'round_robin', GRPC_TARGET: staticTarget(servers) });
-    const perPod = await distribution(port, 300);
-    assert.equal(perPod.size, 3, JSON.stringify([...perPod]));
-    for (const [pod, count] of perPod) assert.ok(count <= 150, `${pod} took ${count} of 300`);
+    const perPod = await greetingsPerPod(port, 300, 4);
+    assert.equal(Object.keys(perPod).length, 3, JSON.stringify(perPod));
+    for (const [pod, count] of Object.entries(perPod)) assert.ok(count <= 150, `${pod} took ${count} of 300`);
   });
 
   it('none mode: every request sticks to one pod (the problem being solved)', async () => {
     const { port } = await gateway({ BALANCING: 'none', GRPC_TARGET: staticTarget(servers) });
-    const perPod = await distribution(port, 300);
-    assert.equal(perPod.size, 1, JSON.stringify([...perPod]));
-    assert.equal([...perPod.values()][0], 300);
+    const perPod = await greetingsPerPod(port, 300, 4);
+    assert.equal(Object.keys(perPod).length, 1, JSON.stringify(perPod));
+    assert.equal(Object.values(perPod)[0], 300);
   });
 
   it('seed API: an IP-only answer is dialled on GRPC_SERVER_PORT', async () => {

@@ -10,7 +10,7 @@ import {
   type GreetServerHandle,
   type ListeningProcess,
 } from '../../support/greet-stack.js';
-import { metricValue, postGreet, scrape } from '../../support/http.js';
+import { greetingsPerPod, metricValue, postGreet, scrape } from '../../support/http.js';
 import { eventually } from '../../support/process.js';
 
 interface Answered {
@@ -34,18 +34,6 @@ async function greetUntil(port: number, untilMs: number): Promise<Answered[]> {
     });
   }
   return answers;
-}
-
-/** Counts answers per pod over `count` sequential greetings. */
-async function countPods(port: number, count: number): Promise<Record<string, number>> {
-  const perPod: Record<string, number> = {};
-  for (let i = 0; i < count; i += 1) {
-    const answer = await postGreet(port);
-    assert.equal(answer.status, 200, answer.text);
-    const pod = String(answer.json?.['pod_name']);
-    perPod[pod] = (perPod[pod] ?? 0) + 1;
-  }
-  return perPod;
 }
 
 describe('gateway under churn: endpoints file edits (real processes)', function () {
@@ -72,7 +60,7 @@ describe('gateway under churn: endpoints file edits (real processes)', function 
   it('stops sending to an endpoint within a second of its removal, then closes its channel', async () => {
     const port = (gateway as ListeningProcess).port;
     const [greet0, greet1, greet2] = servers as [GreetServerHandle, GreetServerHandle, GreetServerHandle];
-    assert.deepEqual(Object.keys(await countPods(port, 30)).sort(), ['greet-0', 'greet-1', 'greet-2']);
+    assert.deepEqual(Object.keys(await greetingsPerPod(port, 30)).sort(), ['greet-0', 'greet-1', 'greet-2']);
 
     await (file as EndpointsFile).write('greetserver', [greet0, greet1]);
     const removedAtMs = Date.now();
@@ -103,7 +91,7 @@ describe('gateway under churn: endpoints file edits (real processes)', function 
       3_000,
       'greet-3 to answer',
     );
-    assert.deepEqual(await countPods(port, 300), { 'greet-0': 100, 'greet-1': 100, 'greet-3': 100 });
+    assert.deepEqual(await greetingsPerPod(port, 300), { 'greet-0': 100, 'greet-1': 100, 'greet-3': 100 });
   });
 });
 
@@ -159,7 +147,7 @@ describe('gateway under failures: killed greet server, killed lookaside (real pr
     const alive = servers.filter((server) => server.process.child.exitCode === null && server.process.child.signalCode === null);
     await (file as EndpointsFile).write('greetserver', alive);
     await eventually(async () => {
-      const pods = await countPods(port, 6);
+      const pods = await greetingsPerPod(port, 6);
       return Object.keys(pods).length === alive.length ? true : undefined;
     }, 5_000, 'the gateway to use only the live servers');
 
@@ -167,7 +155,7 @@ describe('gateway under failures: killed greet server, killed lookaside (real pr
     (lookaside as ListeningProcess).process.child.kill('SIGKILL');
     await (lookaside as ListeningProcess).process.waitForExit();
 
-    const whileDown = await countPods(port, 40);
+    const whileDown = await greetingsPerPod(port, 40);
     assert.deepEqual(Object.keys(whileDown).sort(), alive.map((server) => server.podName).sort());
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
     const readyBody = (await ready.json()) as Record<string, unknown>;
@@ -189,7 +177,7 @@ describe('gateway under failures: killed greet server, killed lookaside (real pr
     );
     assert.equal(metricValue(await scrape(port), 'greet_gateway_degraded'), 0);
     await (gateway as ListeningProcess).process.waitForLog((line) => line.msg === 'lookaside reachable again; balancing through it');
-    const perPod = await countPods(port, 100 * alive.length);
+    const perPod = await greetingsPerPod(port, 100 * alive.length);
     assert.deepEqual(Object.values(perPod), alive.map(() => 100));
   });
 });
