@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 
-import { REPO_ROOT } from './process.js';
+import { REPO_ROOT, runCommand } from './process.js';
 
 const BUF = `${REPO_ROOT}node_modules/.bin/buf`;
 
@@ -35,14 +35,7 @@ function run(args: string[]): Promise<BufCurlResult> {
   return new Promise((resolve) => {
     execFile(BUF, args, { timeout: 20_000 }, (error, stdout, stderr) => {
       const exitCode = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
-      const text = exitCode === 0 ? stdout : stderr;
-      let body: Record<string, unknown> | undefined;
-      try {
-        body = JSON.parse(text) as Record<string, unknown>;
-      } catch {
-        body = undefined;
-      }
-      resolve({ exitCode, body, stdout, stderr });
+      resolve({ exitCode, body: parseObject(exitCode === 0 ? stdout : stderr), stdout, stderr });
     });
   });
 }
@@ -75,13 +68,7 @@ export function bufCurlStream(target: string, method: string, request: unknown):
   const done = new Promise<BufCurlResult>((resolve) => {
     child.on('close', (code) => {
       const exitCode = code ?? 1;
-      let body: Record<string, unknown> | undefined;
-      try {
-        body = exitCode === 0 ? undefined : (JSON.parse(stderr) as Record<string, unknown>);
-      } catch {
-        body = undefined;
-      }
-      resolve({ exitCode, body, stdout, stderr });
+      resolve({ exitCode, body: exitCode === 0 ? undefined : parseObject(stderr), stdout, stderr });
     });
   });
   return {
@@ -97,34 +84,30 @@ export function bufCurlStream(target: string, method: string, request: unknown):
  * A bidi (or client-streaming) call through `buf curl -d @-`: sends every
  * request on stdin, closes it, and returns the answers buf printed, in order.
  */
-export function bufCurlBidi(
+export async function bufCurlBidi(
   target: string,
   method: string,
   requests: readonly unknown[],
 ): Promise<BufCurlResult & { readonly messages: Record<string, unknown>[] }> {
   const args = ['curl', '--protocol', 'grpc', '--http2-prior-knowledge', '--timeout', '10s', '-d', '@-', `http://${target}/${method}`];
-  const child = spawn(BUF, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  child.stdin.end(requests.map((request) => JSON.stringify(request)).join('\n'));
-  return new Promise((resolve) => {
-    child.on('close', (code) => {
-      const exitCode = code ?? 1;
-      // buf pretty-prints one object per message; top-level objects start and end at column 0.
-      const joined = stdout.trim() === '' ? '[]' : `[${stdout.trim().replace(/\n}\n{/g, '\n},\n{')}]`;
-      let body: Record<string, unknown> | undefined;
-      try {
-        body = exitCode === 0 ? undefined : (JSON.parse(stderr) as Record<string, unknown>);
-      } catch {
-        body = undefined;
-      }
-      resolve({ exitCode, body, stdout, stderr, messages: JSON.parse(joined) as Record<string, unknown>[] });
-    });
-  });
+  const { code, stdout, stderr } = await runCommand(BUF, args, requests.map((request) => JSON.stringify(request)).join('\n'));
+  const exitCode = code ?? 1;
+  // buf pretty-prints one object per message; top-level objects start and end at column 0.
+  const joined = stdout.trim() === '' ? '[]' : `[${stdout.trim().replace(/\n}\n{/g, '\n},\n{')}]`;
+  return {
+    exitCode,
+    body: exitCode === 0 ? undefined : parseObject(stderr),
+    stdout,
+    stderr,
+    messages: JSON.parse(joined) as Record<string, unknown>[],
+  };
+}
+
+/** buf prints a message, or an error `{code, message}`, as one JSON object. */
+function parseObject(text: string): Record<string, unknown> | undefined {
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
 }
