@@ -138,23 +138,14 @@ export class Resolver {
         message: `no endpoints known for Service ${namespace}/${service}: ${this.options.describeMissing(namespace, service)}`,
       };
     }
-    const noReadyEndpoint = (port: string): ResolveFailed => ({
-      ...base,
-      ok: false,
-      reason: 'no-ready-endpoints',
-      message:
-        `Service ${namespace}/${service} has no ready endpoint` +
-        `${port === '' ? '' : ` on port "${port}"`} ` +
-        `(${snapshot.sliceCount} EndpointSlice(s), ${snapshot.notReadyCount} endpoint(s) not ready or terminating)`,
-    });
     // Scaled to zero: the controller's placeholder slice has neither endpoints nor ports.
-    if (snapshot.readyCount === 0 && snapshot.readyByPort.size === 0) return noReadyEndpoint('');
+    if (snapshot.readyCount === 0 && snapshot.readyByPort.size === 0) return noReadyEndpoint(base, snapshot, '');
 
     const port = choosePort(snapshot, query.portName, query.anyPort === true);
     if (typeof port !== 'string') return { ...base, ok: false, ...port, message: `${namespace}/${service}: ${port.message}` };
 
     const picker = watched.pickers?.pickerFor(port, policy);
-    if (picker === undefined) return noReadyEndpoint(port);
+    if (picker === undefined) return noReadyEndpoint(base, snapshot, port);
     // Spelled out rather than `{ ...base, … }`: this runs on every call, and V8
     // builds a spread-then-extended literal on a slow path (µs per call).
     return {
@@ -167,6 +158,18 @@ export class Resolver {
       readyEndpoints: snapshot.readyByPort.get(port)?.length ?? 0,
     };
   }
+}
+
+function noReadyEndpoint(base: OutcomeBase, snapshot: ServiceSnapshot, port: string): ResolveFailed {
+  return {
+    ...base,
+    ok: false,
+    reason: 'no-ready-endpoints',
+    message:
+      `Service ${base.namespace}/${base.service} has no ready endpoint` +
+      `${port === '' ? '' : ` on port "${port}"`} ` +
+      `(${snapshot.sliceCount} EndpointSlice(s), ${snapshot.notReadyCount} endpoint(s) not ready or terminating)`,
+  };
 }
 
 type PortChoice = string | { reason: 'invalid-argument' | 'no-ready-endpoints'; message: string };
