@@ -1,10 +1,12 @@
 import { isIP } from 'node:net';
 
-import { Client, credentials, status as Status, type ChannelOptions } from '@grpc/grpc-js';
+import { status as Status } from '@grpc/grpc-js';
 
 import { loadProtos, serviceConstructor } from '../../common/grpc.js';
 import type { LookasideApi, ResolvePolicy } from './config.js';
-import { frameMessage, GrpcUnaryClient, type UnaryResult } from './grpc-unary-client.js';
+import { GrpcHttp2Client } from './grpc-http2-client.js';
+import type { UnaryResult } from './grpc-unary-call.js';
+import { frameMessage } from './grpc-wire.js';
 import { ResolveStreamClient, type StreamAnswer } from './resolve-stream-client.js';
 
 /** The lookaside's two APIs: the versioned one, and the seed one kept for old clients. */
@@ -17,13 +19,6 @@ const APIS = {
 const MAX_ANSWER_BYTES = 64 * 1024;
 /** After a lookaside answered UNIMPLEMENTED to ResolveStream, unary Resolve is used this long before the stream is tried again. */
 export const STREAM_RETRY_AFTER_UNIMPLEMENTED_MS = 60_000;
-
-/** The channel carrying ResolveStream: reconnect soon after the lookaside comes back. */
-const STREAM_CHANNEL_OPTIONS: ChannelOptions = {
-  'grpc.initial_reconnect_backoff_ms': 100,
-  'grpc.max_reconnect_backoff_ms': 2_000,
-  'grpc.max_receive_message_length': MAX_ANSWER_BYTES,
-};
 
 export interface LookasideClientOptions {
   /** `host:port` of the lookaside. */
@@ -59,17 +54,16 @@ interface ResolveAnswer {
 
 /**
  * Asks the lookaside which pod takes the next call, each time with a short
- * deadline. With the v1 API: one message on one long-lived ResolveStream per
- * call (grpc-js); with the seed API, or a lookaside too old for ResolveStream:
- * one unary Resolve per call over one long-lived HTTP/2 connection.
+ * deadline, over one long-lived HTTP/2 connection. With the v1 API: one
+ * message on one long-lived ResolveStream per call; with the seed API, or a
+ * lookaside too old for ResolveStream: one unary Resolve per call.
  */
 export class LookasideClient {
-  private readonly client: GrpcUnaryClient;
+  private readonly client: GrpcHttp2Client;
   private readonly path: string;
   /** The question never changes, so it is encoded once. */
   private readonly requestFrame: Buffer;
   private readonly deserialize: (bytes: Buffer) => ResolveAnswer;
-  private readonly streamChannel: Client | undefined;
   private readonly stream: ResolveStreamClient<ResolveAnswer> | undefined;
   /** Unary Resolve until then, because the lookaside answered UNIMPLEMENTED to ResolveStream. */
   private unaryUntilMs = 0;
@@ -96,14 +90,13 @@ export class LookasideClient {
           };
     const serialized = method.requestSerialize(request);
     this.requestFrame = frameMessage(serialized);
-    this.client = new GrpcUnaryClient({ authority: options.target, maxResponseBytes: MAX_ANSWER_BYTES });
+    const client = new GrpcHttp2Client({ authority: options.target, maxMessageBytes: MAX_ANSWER_BYTES });
+    this.client = client;
     const streamMethod = service['ResolveStream'];
     if (streamMethod !== undefined) {
-      this.streamChannel = new Client(options.target, credentials.createInsecure(), STREAM_CHANNEL_OPTIONS);
       this.stream = new ResolveStreamClient<ResolveAnswer>({
-        client: this.streamChannel,
-        path: streamMethod.path,
-        request: serialized,
+        open: (handlers) => client.openStream(streamMethod.path, handlers),
+        requestFrame: this.requestFrame,
         deserialize: streamMethod.responseDeserialize as (bytes: Buffer) => StreamAnswer<ResolveAnswer>,
         timeoutMs: options.timeoutMs,
       });
@@ -124,7 +117,6 @@ export class LookasideClient {
 
   close(): void {
     this.stream?.close();
-    this.streamChannel?.close();
     this.client.close();
   }
 

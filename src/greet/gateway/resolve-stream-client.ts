@@ -1,4 +1,7 @@
-import { Metadata, status as Status, type Client, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
+import { status as Status } from '@grpc/grpc-js';
+
+import type { BidiHandlers, BidiStream } from './grpc-bidi-call.js';
+import type { CallStatus } from './grpc-wire.js';
 
 /** The first wait before reopening a stream that failed; doubled on each failure in a row. */
 export const STREAM_REOPEN_BACKOFF_INITIAL_MS = 100;
@@ -27,12 +30,10 @@ export type StreamResult<Response> =
   | { readonly kind: 'unimplemented' };
 
 export interface ResolveStreamClientOptions<Response> {
-  /** A grpc-js client (channel) to the lookaside. */
-  readonly client: Client;
-  /** `/lookaside.v1.Lookaside/ResolveStream`. */
-  readonly path: string;
-  /** The request, serialized once: the question never changes. */
-  readonly request: Buffer;
+  /** Opens a new ResolveStream to the lookaside. */
+  readonly open: (handlers: BidiHandlers) => BidiStream;
+  /** The request, serialized and framed once: the question never changes. */
+  readonly requestFrame: Buffer;
   readonly deserialize: (bytes: Buffer) => StreamAnswer<Response>;
   /** Per-request deadline. */
   readonly timeoutMs: number;
@@ -55,7 +56,7 @@ interface Pending<Response> {
  * resolve() opens a new one after a short, growing backoff.
  */
 export class ResolveStreamClient<Response> {
-  private call: ClientDuplexStream<Buffer, StreamAnswer<Response>> | undefined;
+  private call: BidiStream | undefined;
   /** Requests written and not yet answered, oldest first, expired ones included (they keep the order). */
   private pending: Pending<Response>[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -84,7 +85,7 @@ export class ResolveStreamClient<Response> {
     const call = this.call ?? this.openStream();
     return new Promise((settle) => {
       this.pending.push({ sentAtMs: nowMs, settle, expired: false });
-      call.write(this.options.request);
+      call.write(this.options.requestFrame);
       if (this.timer === undefined) this.armTimer(nowMs + this.options.timeoutMs);
     });
   }
@@ -97,24 +98,24 @@ export class ResolveStreamClient<Response> {
     this.timer = undefined;
   }
 
-  private openStream(): ClientDuplexStream<Buffer, StreamAnswer<Response>> {
-    const call = this.options.client.makeBidiStreamRequest(
-      this.options.path,
-      (request: Buffer) => request,
-      this.options.deserialize,
-      new Metadata(),
-      {},
-    );
-    call.on('data', (answer: StreamAnswer<Response>) => this.onAnswer(call, answer));
-    call.on('status', (status: StatusObject) => this.onStatus(call, status));
-    // Every failure also arrives as 'status'; without a listener 'error' would throw.
-    call.on('error', () => undefined);
+  private openStream(): BidiStream {
+    const call: BidiStream = this.options.open({
+      message: (bytes) => this.onMessage(call, bytes),
+      end: (status) => this.onEnd(call, status),
+    });
     this.call = call;
     return call;
   }
 
-  private onAnswer(call: ClientDuplexStream<Buffer, StreamAnswer<Response>>, answer: StreamAnswer<Response>): void {
+  private onMessage(call: BidiStream, bytes: Buffer): void {
     if (call !== this.call) return;
+    let answer: StreamAnswer<Response>;
+    try {
+      answer = this.options.deserialize(bytes);
+    } catch (error) {
+      this.dropStream(Status.INTERNAL, `cannot decode a ResolveStream answer: ${(error as Error).message}`);
+      return;
+    }
     const head = this.pending.shift();
     if (head === undefined) {
       this.dropStream(Status.INTERNAL, 'the lookaside sent more answers than requests');
@@ -124,9 +125,9 @@ export class ResolveStreamClient<Response> {
     if (!head.expired) head.settle({ kind: 'answer', answer });
   }
 
-  private onStatus(call: ClientDuplexStream<Buffer, StreamAnswer<Response>>, status: StatusObject): void {
+  private onEnd(call: BidiStream, status: CallStatus): void {
     if (call !== this.call) return;
-    if (status.code === Status.UNIMPLEMENTED) {
+    if (status.code === Status.UNIMPLEMENTED && status.fromServer) {
       this.call = undefined;
       this.failPending({ kind: 'unimplemented' });
       return;

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 
 import {
-  Client,
-  credentials,
   Server,
   ServerCredentials,
   status as Status,
@@ -11,6 +9,8 @@ import {
 } from '@grpc/grpc-js';
 
 import { loadProtos, serviceConstructor } from '../../../src/common/grpc.js';
+import { GrpcHttp2Client } from '../../../src/greet/gateway/grpc-http2-client.js';
+import { frameMessage } from '../../../src/greet/gateway/grpc-wire.js';
 import { LookasideClient } from '../../../src/greet/gateway/lookaside-client.js';
 import { ResolveStreamClient, type StreamAnswer } from '../../../src/greet/gateway/resolve-stream-client.js';
 
@@ -38,16 +38,23 @@ async function startServer(onStream: (call: StreamCall) => void, withStream = tr
   return { server, port };
 }
 
-function streamClient(port: number, timeoutMs: number): { stream: ResolveStreamClient<Answer>; channel: Client } {
+function streamClient(
+  port: number,
+  timeoutMs: number,
+  check: (answer: StreamAnswer<Answer>) => void = () => undefined,
+): { stream: ResolveStreamClient<Answer>; channel: GrpcHttp2Client } {
   const { grpcObject } = loadProtos(['lookaside/v1/lookaside.proto']);
   const method = serviceConstructor(grpcObject, SERVICE).service['ResolveStream'];
   if (method === undefined) throw new Error('no ResolveStream');
-  const channel = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+  const channel = new GrpcHttp2Client({ authority: `127.0.0.1:${port}`, maxMessageBytes: 1024 });
   const stream = new ResolveStreamClient<Answer>({
-    client: channel,
-    path: method.path,
-    request: method.requestSerialize({ service: 'greetserver' }),
-    deserialize: method.responseDeserialize as (bytes: Buffer) => StreamAnswer<Answer>,
+    open: (handlers) => channel.openStream(method.path, handlers),
+    requestFrame: frameMessage(method.requestSerialize({ service: 'greetserver' })),
+    deserialize: (bytes) => {
+      const answer = method.responseDeserialize(bytes) as StreamAnswer<Answer>;
+      check(answer);
+      return answer;
+    },
     timeoutMs,
   });
   return { stream, channel };
@@ -66,9 +73,9 @@ describe('ResolveStreamClient (Resolve over one long-lived bidi stream)', () => 
     for (const step of cleanup.splice(0).reverse()) step();
   });
 
-  async function setup(onStream: (call: StreamCall) => void, timeoutMs = 1_000) {
+  async function setup(onStream: (call: StreamCall) => void, timeoutMs = 1_000, check?: (answer: StreamAnswer<Answer>) => void) {
     const { server, port } = await startServer(onStream);
-    const { stream, channel } = streamClient(port, timeoutMs);
+    const { stream, channel } = streamClient(port, timeoutMs, check);
     cleanup.push(() => server.forceShutdown(), () => channel.close(), () => stream.close());
     return { stream, server, port };
   }
@@ -150,6 +157,28 @@ describe('ResolveStreamClient (Resolve over one long-lived bidi stream)', () => 
     assert.equal(streams, 1);
     await new Promise((resolve) => setTimeout(resolve, 150));
     assert.deepEqual(await stream.resolve(), { kind: 'answer', answer: ok('10.0.0.3:1') });
+    assert.equal(streams, 2);
+  });
+
+  it('drops the stream when an answer does not decode, then reopens after a backoff', async () => {
+    let streams = 0;
+    const { stream } = await setup(
+      (call) => {
+        streams += 1;
+        const address = streams === 1 ? 'garbled' : '10.0.0.5:1';
+        call.on('data', () => call.write(ok(address)));
+      },
+      1_000,
+      (answer) => {
+        if (answer.response?.address === 'garbled') throw new Error('index out of range');
+      },
+    );
+    const failed = await stream.resolve();
+    assert.equal(failed.kind, 'unreachable');
+    assert.equal(failed.kind === 'unreachable' && failed.code, Status.INTERNAL);
+    assert.match(failed.kind === 'unreachable' ? failed.message : '', /cannot decode a ResolveStream answer: index out of range/);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert.deepEqual(await stream.resolve(), { kind: 'answer', answer: ok('10.0.0.5:1') });
     assert.equal(streams, 2);
   });
 

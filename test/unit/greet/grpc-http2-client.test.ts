@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { Server, ServerCredentials, status as Status, type ServiceError, type sendUnaryData } from '@grpc/grpc-js';
 
 import { loadProtos, serviceConstructor } from '../../../src/common/grpc.js';
-import { frameMessage, GrpcUnaryClient } from '../../../src/greet/gateway/grpc-unary-client.js';
+import { GrpcHttp2Client } from '../../../src/greet/gateway/grpc-http2-client.js';
+import { frameMessage } from '../../../src/greet/gateway/grpc-wire.js';
 
 const SERVICE = 'lookaside.v1.Lookaside';
 const PATH = `/${SERVICE}/Resolve`;
@@ -37,9 +38,9 @@ function decode(message: Buffer): Answer {
   return serviceConstructor(grpcObject, SERVICE).service['Resolve']?.responseDeserialize(message) as Answer;
 }
 
-describe('GrpcUnaryClient (Resolve over plain node:http2)', () => {
+describe('GrpcHttp2Client unary calls (Resolve over plain node:http2)', () => {
   let server: Server | undefined;
-  let client: GrpcUnaryClient | undefined;
+  let client: GrpcHttp2Client | undefined;
 
   afterEach(() => {
     client?.close();
@@ -51,7 +52,7 @@ describe('GrpcUnaryClient (Resolve over plain node:http2)', () => {
   it('returns the answer of a successful call, reusing one connection', async () => {
     const started = await startServer();
     server = started.server;
-    client = new GrpcUnaryClient({ authority: `127.0.0.1:${started.port}`, maxResponseBytes: 1024 });
+    client = new GrpcHttp2Client({ authority: `127.0.0.1:${started.port}`, maxMessageBytes: 1024 });
     for (let i = 0; i < 3; i += 1) {
       const result = await client.call(PATH, requestFrame(), 1_000);
       assert.ok(result.ok, JSON.stringify(result));
@@ -65,7 +66,7 @@ describe('GrpcUnaryClient (Resolve over plain node:http2)', () => {
     server = started.server;
     started.behaviour.answer = (callback) =>
       callback({ code: Status.UNAVAILABLE, details: 'Service default/greetserver has no ready endpoint (é)' } as ServiceError);
-    client = new GrpcUnaryClient({ authority: `127.0.0.1:${started.port}`, maxResponseBytes: 1024 });
+    client = new GrpcHttp2Client({ authority: `127.0.0.1:${started.port}`, maxMessageBytes: 1024 });
     const result = await client.call(PATH, requestFrame(), 1_000);
     assert.deepEqual(result, {
       ok: false,
@@ -78,7 +79,7 @@ describe('GrpcUnaryClient (Resolve over plain node:http2)', () => {
   it('reports UNIMPLEMENTED from the server for a method it does not have', async () => {
     const started = await startServer();
     server = started.server;
-    client = new GrpcUnaryClient({ authority: `127.0.0.1:${started.port}`, maxResponseBytes: 1024 });
+    client = new GrpcHttp2Client({ authority: `127.0.0.1:${started.port}`, maxMessageBytes: 1024 });
     const result = await client.call('/lookaside.v1.Lookaside/Nope', requestFrame(), 1_000);
     assert.equal(result.ok, false);
     assert.equal(result.ok ? 0 : result.code, Status.UNIMPLEMENTED);
@@ -89,7 +90,7 @@ describe('GrpcUnaryClient (Resolve over plain node:http2)', () => {
     const started = await startServer();
     server = started.server;
     started.behaviour.answer = () => undefined;
-    client = new GrpcUnaryClient({ authority: `127.0.0.1:${started.port}`, maxResponseBytes: 1024 });
+    client = new GrpcHttp2Client({ authority: `127.0.0.1:${started.port}`, maxMessageBytes: 1024 });
     const startedMs = Date.now();
     const result = await client.call(PATH, requestFrame(), 100);
     assert.equal(result.ok ? 0 : result.code, Status.DEADLINE_EXCEEDED);
@@ -100,24 +101,24 @@ describe('GrpcUnaryClient (Resolve over plain node:http2)', () => {
   it('fails with UNAVAILABLE, not from the server, when nothing listens', async () => {
     const started = await startServer();
     started.server.forceShutdown();
-    client = new GrpcUnaryClient({ authority: `127.0.0.1:${started.port}`, maxResponseBytes: 1024 });
+    client = new GrpcHttp2Client({ authority: `127.0.0.1:${started.port}`, maxMessageBytes: 1024 });
     const result = await client.call(PATH, requestFrame(), 1_000);
     assert.equal(result.ok ? 0 : result.code, Status.UNAVAILABLE);
     assert.equal(result.ok ? undefined : result.fromServer, false);
   });
 
-  it('refuses an answer larger than maxResponseBytes', async () => {
+  it('refuses an answer larger than maxMessageBytes', async () => {
     const started = await startServer();
     server = started.server;
     started.behaviour.answer = (callback) => callback(null, { address: 'x'.repeat(5_000) });
-    client = new GrpcUnaryClient({ authority: `127.0.0.1:${started.port}`, maxResponseBytes: 1024 });
+    client = new GrpcHttp2Client({ authority: `127.0.0.1:${started.port}`, maxMessageBytes: 1024 });
     const result = await client.call(PATH, requestFrame(), 1_000);
     assert.equal(result.ok ? 0 : result.code, Status.RESOURCE_EXHAUSTED);
   });
 
   it('connects again after the server went away and came back on the same port', async () => {
     const first = await startServer();
-    client = new GrpcUnaryClient({ authority: `127.0.0.1:${first.port}`, maxResponseBytes: 1024 });
+    client = new GrpcHttp2Client({ authority: `127.0.0.1:${first.port}`, maxMessageBytes: 1024 });
     assert.ok((await client.call(PATH, requestFrame(), 1_000)).ok);
     first.server.forceShutdown();
     const whileDown = await client.call(PATH, requestFrame(), 1_000);
@@ -134,7 +135,7 @@ describe('GrpcUnaryClient (Resolve over plain node:http2)', () => {
   });
 
   it('answers UNAVAILABLE after close() without touching the network', async () => {
-    client = new GrpcUnaryClient({ authority: '127.0.0.1:1', maxResponseBytes: 1024 });
+    client = new GrpcHttp2Client({ authority: '127.0.0.1:1', maxMessageBytes: 1024 });
     client.close();
     const result = await client.call(PATH, requestFrame(), 1_000);
     assert.deepEqual(result, { ok: false, code: Status.UNAVAILABLE, details: 'the client is closed', fromServer: false });

@@ -1,0 +1,104 @@
+import { connect, constants as http2, type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
+
+import { status as Status } from '@grpc/grpc-js';
+
+import { BidiCall, type BidiHandlers, type BidiStream } from './grpc-bidi-call.js';
+import { UnaryCall, type UnaryResult } from './grpc-unary-call.js';
+import { transportStatus } from './grpc-wire.js';
+
+/**
+ * A minimal gRPC client for one server, straight over one node:http2
+ * connection: unary calls, and bidi streams whose writes are batched. It
+ * exists because the gateway asks the lookaside once per request: grpc-js
+ * spends several times the CPU per message (resolver, load balancer, filter
+ * and retry layers, one socket write per stream message) on features a
+ * single fixed connection to the lookaside does not need. Greet calls keep
+ * using grpc-js.
+ *
+ * It also tells, for every failure, whether the server sent it (a
+ * `grpc-status` arrived) or the transport did, which grpc-js does not.
+ */
+export interface GrpcHttp2ClientOptions {
+  /** `host:port`; IPv6 as `[addr]:port`. */
+  readonly authority: string;
+  /** Answers (unary) and messages (streams) larger than this fail the call. */
+  readonly maxMessageBytes: number;
+}
+
+export class GrpcHttp2Client {
+  private session: ClientHttp2Session | undefined;
+  private closed = false;
+
+  constructor(private readonly options: GrpcHttp2ClientOptions) {}
+
+  /** Whether a connection is up now (not whether the next call will work). */
+  get connected(): boolean {
+    return this.session !== undefined && !this.session.connecting && !this.session.destroyed;
+  }
+
+  /**
+   * Calls `path` with an already framed request. Never rejects. The deadline
+   * is sent to the server (`grpc-timeout`) and enforced here.
+   */
+  call(path: string, requestFrame: Buffer, timeoutMs: number): Promise<UnaryResult> {
+    const stream = this.request(path, { 'grpc-timeout': `${Math.max(1, Math.ceil(timeoutMs))}m` });
+    if (typeof stream === 'string') return Promise.resolve({ ok: false, ...transportStatus(Status.UNAVAILABLE, stream) });
+    return new Promise((resolve) => new UnaryCall(stream, this.options.maxMessageBytes, timeoutMs, resolve).send(requestFrame));
+  }
+
+  /** Opens a bidi stream on `path`. `handlers` are never called before this returns. */
+  openStream(path: string, handlers: BidiHandlers): BidiStream {
+    const stream = this.request(path, {});
+    if (typeof stream !== 'string') return new BidiCall(stream, this.options.maxMessageBytes, handlers);
+    process.nextTick(() => handlers.end(transportStatus(Status.UNAVAILABLE, stream)));
+    return { write: () => undefined, cancel: () => undefined };
+  }
+
+  /** Closes the connection now: calls under way end as UNAVAILABLE. */
+  close(): void {
+    this.closed = true;
+    const session = this.session;
+    this.dropSession();
+    session?.destroy();
+  }
+
+  /** A new stream on the connection, or why there is none. */
+  private request(path: string, extraHeaders: OutgoingHttpHeaders): ClientHttp2Stream | string {
+    if (this.closed) return 'the client is closed';
+    try {
+      return this.currentSession().request(
+        {
+          [http2.HTTP2_HEADER_METHOD]: 'POST',
+          [http2.HTTP2_HEADER_PATH]: path,
+          [http2.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc',
+          [http2.HTTP2_HEADER_TE]: 'trailers',
+          ...extraHeaders,
+        },
+        { endStream: false },
+      );
+    } catch (error) {
+      // request() throws synchronously when the session is already going away.
+      this.dropSession();
+      return (error as Error).message;
+    }
+  }
+
+  private currentSession(): ClientHttp2Session {
+    if (this.session !== undefined && !this.session.closed && !this.session.destroyed) return this.session;
+    const session = connect(`http://${this.options.authority}`);
+    // Errors reach each open stream too; here they only retire the session, so the next call reconnects.
+    session.on('error', () => this.dropSession(session));
+    session.on('goaway', () => this.dropSession(session));
+    session.on('close', () => this.dropSession(session));
+    this.session = session;
+    return session;
+  }
+
+  /** Forgets the session (the current one, or only `which`) and closes it gracefully. */
+  private dropSession(which?: ClientHttp2Session): void {
+    const session = this.session;
+    if (session === undefined || (which !== undefined && which !== session)) return;
+    this.session = undefined;
+    if (!session.closed) session.close();
+  }
+}
