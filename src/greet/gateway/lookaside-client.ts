@@ -17,6 +17,8 @@ const APIS = {
 
 /** A Resolve answer is a few short strings; anything near this is not a lookaside. */
 const MAX_ANSWER_BYTES = 64 * 1024;
+/** Checked answer addresses kept; far more than the pods of one Service. */
+const MAX_REMEMBERED_ADDRESSES = 4_096;
 /** After a lookaside answered UNIMPLEMENTED to ResolveStream, unary Resolve is used this long before the stream is tried again. */
 export const STREAM_RETRY_AFTER_UNIMPLEMENTED_MS = 60_000;
 
@@ -65,6 +67,8 @@ export class LookasideClient {
   private readonly requestFrame: Buffer;
   private readonly deserialize: (bytes: Buffer) => ResolveAnswer;
   private readonly stream: ResolveStreamClient<ResolveAnswer> | undefined;
+  /** An answer's address as dialled ('' when unusable), so the same few pods are not parsed on every request. */
+  private readonly dialledAddresses = new Map<string, string>();
   /** Unary Resolve until then, because the lookaside answered UNIMPLEMENTED to ResolveStream. */
   private unaryUntilMs = 0;
 
@@ -139,8 +143,13 @@ export class LookasideClient {
   }
 
   private fromAnswer(answer: ResolveAnswer): ResolveResult {
-    const address = toAddress(answer, this.options.defaultPort);
+    let address = this.dialledAddresses.get(answer.address);
     if (address === undefined) {
+      address = toAddress(answer, this.options.defaultPort) ?? '';
+      if (this.dialledAddresses.size >= MAX_REMEMBERED_ADDRESSES) this.dialledAddresses.clear();
+      this.dialledAddresses.set(answer.address, address);
+    }
+    if (address === '') {
       return {
         ok: false,
         reachable: true,

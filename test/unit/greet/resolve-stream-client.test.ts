@@ -224,6 +224,31 @@ describe('LookasideClient with LB_API=v1', () => {
     assert.deepEqual(await lookaside.resolve(), { ok: false, reachable: true, code: Status.NOT_FOUND, message: 'gone' });
   });
 
+  it('dials the address as answered, refuses an unusable one (each time), and uses the default port for a bare IP', async () => {
+    const answers = ['10.0.0.7:80', 'pod-a:80', '10.0.0.7:80', '10.0.0.1:99999', '[fd00::7]:8080', '10.0.0.8', 'pod-a:80'];
+    let n = 0;
+    const { server, port } = await startServer((call) => call.on('data', () => call.write(ok(answers[n++] ?? ''))));
+    cleanup.push(() => server.forceShutdown());
+    const lookaside = client(port);
+    const results = [];
+    for (let i = 0; i < answers.length; i += 1) results.push(await lookaside.resolve());
+    const unusable = (address: string) => ({
+      ok: false,
+      reachable: true,
+      code: Status.INTERNAL,
+      message: `the lookaside answered with an unusable address ${JSON.stringify(address)}`,
+    });
+    assert.deepEqual(results, [
+      { ok: true, address: '10.0.0.7:80', podName: '' },
+      unusable('pod-a:80'),
+      { ok: true, address: '10.0.0.7:80', podName: '' },
+      unusable('10.0.0.1:99999'),
+      { ok: true, address: '[fd00::7]:8080', podName: '' },
+      { ok: true, address: '10.0.0.8:50051', podName: '' },
+      unusable('pod-a:80'),
+    ]);
+  });
+
   it('falls back to unary Resolve when the lookaside answers UNIMPLEMENTED to ResolveStream', async () => {
     const { server, port } = await startServer(() => undefined, false);
     cleanup.push(() => server.forceShutdown());
