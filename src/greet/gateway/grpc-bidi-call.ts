@@ -16,7 +16,7 @@ export interface BidiHandlers {
 export interface BidiStream {
   /** Sends one framed message. */
   write(frame: Buffer): void;
-  /** Ends the call from this side; `end` is reported as CANCELLED. */
+  /** Ends the call from this side; `end` is reported as CANCELLED, on the next tick. */
   cancel(): void;
 }
 
@@ -63,7 +63,11 @@ export class BidiCall implements BidiStream {
   }
 
   cancel(): void {
-    this.abort(transportStatus(Status.CANCELLED, 'cancelled by the client'));
+    if (this.ended) return;
+    // The owner hears of it on the next tick, never from inside its own call to cancel().
+    this.ended = true;
+    process.nextTick(() => this.handlers.end(transportStatus(Status.CANCELLED, 'cancelled by the client')));
+    if (!this.stream.closed) this.stream.close(http2.NGHTTP2_CANCEL);
   }
 
   /** Called by the tick after the first write: everything written since goes out at once. */

@@ -172,9 +172,10 @@ describe('GrpcHttp2Client bidi streams', () => {
     call.write(frameMessage(Buffer.from('one')));
     await new Promise((resolve) => setTimeout(resolve, 20));
     call.cancel();
+    assert.equal(seen.ended, undefined, 'not reported from inside cancel()');
     call.write(frameMessage(Buffer.from('after')));
     call.cancel();
-    assert.deepEqual(seen.ended, { code: Status.CANCELLED, details: 'cancelled by the client', fromServer: false });
+    assert.deepEqual(await ended(seen), { code: Status.CANCELLED, details: 'cancelled by the client', fromServer: false });
     await eventually(() => serverSaw, 5_000, 'the server to see the reset');
     assert.equal(serverSaw, http2.NGHTTP2_CANCEL);
   });
