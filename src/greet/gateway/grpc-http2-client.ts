@@ -6,18 +6,7 @@ import { BidiCall, type BidiHandlers, type BidiStream } from './grpc-bidi-call.j
 import { UnaryCall, type UnaryResult } from './grpc-unary-call.js';
 import { transportStatus } from './grpc-wire.js';
 
-/**
- * A minimal gRPC client for one server, straight over one node:http2
- * connection: unary calls, and bidi streams whose writes are batched. It
- * exists because the gateway asks the lookaside once per request: grpc-js
- * spends several times the CPU per message (resolver, load balancer, filter
- * and retry layers, one socket write per stream message) on features a
- * single fixed connection to the lookaside does not need. Greet calls keep
- * using grpc-js.
- *
- * It also tells, for every failure, whether the server sent it (a
- * `grpc-status` arrived) or the transport did, which grpc-js does not.
- */
+/** Where to connect, and how large a message may be. */
 export interface GrpcHttp2ClientOptions {
   /** `host:port`; IPv6 as `[addr]:port`. */
   readonly authority: string;
@@ -25,6 +14,18 @@ export interface GrpcHttp2ClientOptions {
   readonly maxMessageBytes: number;
 }
 
+/**
+ * A minimal gRPC client for one server, straight over one node:http2
+ * connection: unary calls, and bidi streams whose writes are batched. It
+ * exists because the gateway asks the lookaside once per request: grpc-js
+ * spent about twice the CPU per unary call (resolver, load balancer, filter
+ * and retry layers) on features a single fixed connection to the lookaside
+ * does not need, and on a stream it gives every message its own socket
+ * write (see BidiCall). Greet calls keep using grpc-js.
+ *
+ * It also tells, for every failure, whether the server sent it (a
+ * `grpc-status` arrived) or the transport did, which grpc-js does not.
+ */
 export class GrpcHttp2Client {
   private session: ClientHttp2Session | undefined;
   private closed = false;

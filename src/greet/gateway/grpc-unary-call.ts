@@ -4,6 +4,7 @@ import { status as Status } from '@grpc/grpc-js';
 
 import { PREFIX_BYTES, statusIn, transportStatus, type CallStatus } from './grpc-wire.js';
 
+/** What a unary call came to: the answer's bytes, or how it failed. Never an exception. */
 export type UnaryResult = { readonly ok: true; readonly message: Buffer } | ({ readonly ok: false } & CallStatus);
 
 /** One unary call's state on its node:http2 stream: collects the answer and settles exactly once. */
