@@ -2,7 +2,7 @@ import { constants as http2, type ClientHttp2Stream, type IncomingHttpHeaders } 
 
 import { status as Status } from '@grpc/grpc-js';
 
-import { MessageReader, statusIn, transportStatus, type CallStatus } from './grpc-wire.js';
+import { MessageReader, notGrpcAnswer, statusIn, transportStatus, type CallStatus } from './grpc-wire.js';
 
 /** What a bidi call tells its owner. */
 export interface BidiHandlers {
@@ -77,10 +77,9 @@ export class BidiCall implements BidiStream {
   }
 
   private onHeaders(headers: IncomingHttpHeaders): void {
-    // Typed as a string, but node:http2 hands over a number.
-    const httpStatus = Number(headers[http2.HTTP2_HEADER_STATUS]);
-    if (httpStatus !== 200) {
-      this.abort(transportStatus(Status.UNAVAILABLE, `HTTP status ${String(httpStatus)} instead of a gRPC answer`));
+    const problem = notGrpcAnswer(headers);
+    if (problem !== undefined) {
+      this.abort(problem);
       return;
     }
     // A "trailers-only" answer (how servers send most errors) carries the status in the headers.

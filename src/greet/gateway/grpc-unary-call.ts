@@ -2,7 +2,7 @@ import { constants as http2, type ClientHttp2Stream, type IncomingHttpHeaders } 
 
 import { status as Status } from '@grpc/grpc-js';
 
-import { PREFIX_BYTES, statusIn, transportStatus, type CallStatus } from './grpc-wire.js';
+import { notGrpcAnswer, PREFIX_BYTES, statusIn, transportStatus, type CallStatus } from './grpc-wire.js';
 
 /** What a unary call came to: the answer's bytes, or how it failed. Never an exception. */
 export type UnaryResult = { readonly ok: true; readonly message: Buffer } | ({ readonly ok: false } & CallStatus);
@@ -37,10 +37,9 @@ export class UnaryCall {
   }
 
   private onHeaders(headers: IncomingHttpHeaders): void {
-    // Typed as a string, but node:http2 hands over a number.
-    const httpStatus = Number(headers[http2.HTTP2_HEADER_STATUS]);
-    if (httpStatus !== 200) {
-      this.settle(failure(transportStatus(Status.UNAVAILABLE, `HTTP status ${String(httpStatus)} instead of a gRPC answer`)));
+    const problem = notGrpcAnswer(headers);
+    if (problem !== undefined) {
+      this.settle(failure(problem));
       this.stream.close(http2.NGHTTP2_CANCEL);
       return;
     }

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders } from 'node:http2';
+import { constants as http2, type IncomingHttpHeaders } from 'node:http2';
 
 import { status as Status } from '@grpc/grpc-js';
 
@@ -23,6 +23,14 @@ export interface CallStatus {
 
 export function transportStatus(code: Status, details: string): CallStatus {
   return { code, details, fromServer: false };
+}
+
+/** Why response headers are not the start of a gRPC answer (an HTTP status other than 200); undefined when they are. */
+export function notGrpcAnswer(headers: IncomingHttpHeaders): CallStatus | undefined {
+  // Typed as a string, but node:http2 hands over a number.
+  const httpStatus = Number(headers[http2.HTTP2_HEADER_STATUS]);
+  if (httpStatus === 200) return undefined;
+  return transportStatus(Status.UNAVAILABLE, `HTTP status ${String(httpStatus)} instead of a gRPC answer`);
 }
 
 /** The status in a trailers block (or trailers-only headers); undefined when there is none. */

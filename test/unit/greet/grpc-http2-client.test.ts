@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http2';
+import type { AddressInfo } from 'node:net';
 
 import { Server, ServerCredentials, status as Status, type ServiceError, type sendUnaryData } from '@grpc/grpc-js';
 
@@ -132,6 +134,22 @@ describe('GrpcHttp2Client unary calls (Resolve over plain node:http2)', () => {
       result = await client.call(PATH, requestFrame(), 1_000);
     }
     assert.ok(result.ok, JSON.stringify(result));
+  });
+
+  it('fails with UNAVAILABLE, not from the server, when the answer is not gRPC (HTTP 404)', async () => {
+    const plain = createServer((_request, response) => {
+      response.writeHead(404);
+      response.end();
+    });
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    client = new GrpcHttp2Client({ authority: `127.0.0.1:${(plain.address() as AddressInfo).port}`, maxMessageBytes: 1024 });
+    try {
+      const result = await client.call(PATH, requestFrame(), 1_000);
+      assert.deepEqual(result, { ok: false, code: Status.UNAVAILABLE, details: 'HTTP status 404 instead of a gRPC answer', fromServer: false });
+    } finally {
+      client.close();
+      plain.close();
+    }
   });
 
   it('answers UNAVAILABLE after close() without touching the network', async () => {
