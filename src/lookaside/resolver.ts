@@ -175,10 +175,14 @@ export class Resolver {
     };
   }
 
+  /** Spelled out, not spread from `base`: a flood of made-up names all end here (see `answer`). */
   private notFound(base: OutcomeBase): ResolveFailed {
-    const { namespace, service } = base;
+    const { namespace, service, policy, watched } = base;
     return {
-      ...base,
+      namespace,
+      service,
+      policy,
+      watched,
       ok: false,
       reason: 'not-found',
       message: `no endpoints known for Service ${namespace}/${service}: ${this.options.describeMissing(namespace, service)}`,
