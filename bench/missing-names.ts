@@ -26,29 +26,18 @@ import { FileDiscovery } from '../src/lookaside/discovery/file.js';
 import { KubernetesDiscovery } from '../src/lookaside/discovery/kubernetes.js';
 import type { DiscoverySource } from '../src/lookaside/discovery/types.js';
 import { LookasideMetrics } from '../src/lookaside/metrics.js';
-import { Resolver, type ResolveOutcome } from '../src/lookaside/resolver.js';
-import { WatchedServices } from '../src/lookaside/watched-services.js';
+import type { ResolveOutcome } from '../src/lookaside/resolver.js';
 import { fakeKubeConfig, FakeKubeApi } from '../test/support/fake-kube-api.js';
+import { resolverStack, type ResolverStack } from '../test/support/resolver-stack.js';
 
 const NAMES = Number(process.env['BENCH_NAMES'] ?? 100_000);
 const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 50);
 const KUBE_NAMES = Number(process.env['BENCH_KUBE_NAMES'] ?? 2_000);
 
-interface Wired {
-  readonly services: WatchedServices;
-  readonly resolver: Resolver;
-}
+type Wired = ResolverStack;
 
 function wire(source: DiscoverySource, metrics: LookasideMetrics): Wired {
-  const services = new WatchedServices({ source, maxServices: 1000, idleTimeoutMs: 600_000, metrics, logger: silentLogger() });
-  const resolver = new Resolver({
-    services,
-    ownNamespace: 'default',
-    defaultPolicy: 'round_robin',
-    allowedNamespaces: [],
-    describeMissing: (namespace, name) => source.describeMissing({ namespace, name }),
-  });
-  return { services, resolver };
+  return resolverStack(source, { maxServices: 1000, metrics, now: Date.now });
 }
 
 function expect(outcome: ResolveOutcome, reason: string): void {

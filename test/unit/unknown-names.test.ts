@@ -3,53 +3,26 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { Registry } from 'prom-client';
-
 import { silentLogger } from '../../src/common/logging.js';
 import { FileDiscovery } from '../../src/lookaside/discovery/file.js';
 import type { DiscoverySource } from '../../src/lookaside/discovery/types.js';
-import { LookasideMetrics } from '../../src/lookaside/metrics.js';
-import { Resolver, type ResolveOutcome, type ResolveQuery } from '../../src/lookaside/resolver.js';
+import type { ResolveOutcome, ResolveQuery } from '../../src/lookaside/resolver.js';
 import {
   FAILED_LOOKUP_TTL_MS,
   LOOKUP_ABANDON_MS,
   MAX_MISSING_NAMES,
-  WatchedServices,
   type WatchedServicesOptions,
 } from '../../src/lookaside/watched-services.js';
 import { slice, sliceEndpoint } from '../support/endpoints.js';
 import { FakeSource } from '../support/fake-source.js';
+import { resolverStack, type ResolverStack } from '../support/resolver-stack.js';
 
 const TTL_MS = 5_000;
 
-interface Harness {
-  services: WatchedServices;
-  resolver: Resolver;
-  registry: Registry;
-  clock: { nowMs: number };
-}
+type Harness = ResolverStack;
 
 function harness(source: DiscoverySource, options: Partial<WatchedServicesOptions> = {}): Harness {
-  const registry = new Registry();
-  const clock = { nowMs: 1_000_000 };
-  const services = new WatchedServices({
-    source,
-    maxServices: 10,
-    idleTimeoutMs: 600_000,
-    missingTtlMs: TTL_MS,
-    metrics: new LookasideMetrics(registry),
-    logger: silentLogger(),
-    now: () => clock.nowMs,
-    ...options,
-  });
-  const resolver = new Resolver({
-    services,
-    ownNamespace: 'default',
-    defaultPolicy: 'round_robin',
-    allowedNamespaces: [],
-    describeMissing: (namespace, name) => source.describeMissing({ namespace, name }),
-  });
-  return { services, resolver, registry, clock };
+  return resolverStack(source, { missingTtlMs: TTL_MS, ...options });
 }
 
 function query(service: string): ResolveQuery {
@@ -58,6 +31,13 @@ function query(service: string): ResolveQuery {
 
 function reason(outcome: ResolveOutcome): string {
   return outcome.ok ? 'ok' : outcome.reason;
+}
+
+/** Resolves `greet` for the first time and answers its lookup with one ready endpoint. */
+async function watchGreet(h: Harness, source: FakeSource): Promise<void> {
+  const first = h.resolver.resolve(query('greet'));
+  source.publishSlices('default/greet', [slice([sliceEndpoint(1)])]);
+  assert.ok((await first).ok);
 }
 
 /** A fake where only `exists` has endpoints; every other name is answered missing. */
@@ -160,9 +140,7 @@ describe('names that are not Services', () => {
   it('keeps watching a Service that loses every slice until it goes idle, then forgets it like any missing name', async () => {
     const source = new FakeSource();
     h = harness(source, { idleTimeoutMs: 60_000 });
-    const first = h.resolver.resolve(query('greet'));
-    source.publishSlices('default/greet', [slice([sliceEndpoint(1)])]);
-    assert.ok((await first).ok);
+    await watchGreet(h, source);
 
     source.publishSlices('default/greet', []);
     assert.equal(reason(await h.resolver.resolve(query('greet'))), 'not-found');
@@ -201,9 +179,7 @@ describe('names that are not Services', () => {
   it('asks callers to retry when too many lookups are under way, but keeps answering watched and remembered names', async () => {
     const source = new FakeSource();
     h = harness(source, { maxLookupsInFlight: 3 });
-    const greet = h.resolver.resolve(query('greet'));
-    source.publishSlices('default/greet', [slice([sliceEndpoint(1)])]);
-    assert.ok((await greet).ok);
+    await watchGreet(h, source);
     const gone = h.resolver.resolve(query('gone'));
     source.publishSlices('default/gone', []);
     assert.equal(reason(await gone), 'not-found');
