@@ -12,7 +12,7 @@ MINIKUBE_OVERLAY := deploy/overlays/minikube
 # the root package would move every npm script and npx command onto it.
 NODE24 := test/node24/node_modules/.package-lock.json
 
-.PHONY: help install build test test-unit test-integration test-e2e test-greet demo bench-gateway bench-resolve run-lookaside clean
+.PHONY: help install build test test-unit test-integration test-e2e test-greet demo bench-gateway bench-missing-names bench-resolve run-lookaside clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -49,6 +49,9 @@ bench-gateway: build ## Benchmark the gateway's BALANCING modes (lookaside, roun
 
 run-lookaside: build ## Run the lookaside against deploy/local/endpoints.yaml
 	ENDPOINTS_FILE=$${ENDPOINTS_FILE:-deploy/local/endpoints.yaml} node dist/src/lookaside/main.js
+
+bench-missing-names: build ## Measure what made-up Service names cost the lookaside (time per Resolve, heap, API requests)
+	node --expose-gc dist/bench/missing-names.js
 
 bench-resolve: build ## Benchmark Resolve against an empty grpc-js handler with h2load (installs nghttp2-client if needed)
 	command -v h2load >/dev/null || (apt-get update && apt-get install -y nghttp2-client)

@@ -33,6 +33,10 @@ export interface LookasideConfig {
   readonly refreshIntervalMs: number;
   readonly idleTimeoutMs: number;
   readonly maxServices: number;
+  /** How long a Service name found missing is answered from memory. */
+  readonly negativeCacheMs: number;
+  /** New Service names looked up per second against the Kubernetes API. */
+  readonly lookupsPerSecond: number;
   readonly allowedNamespaces: readonly string[];
   readonly shutdownGraceMs: number;
 }
@@ -70,6 +74,8 @@ export function loadLookasideConfig(env: Env, probe: ConfigProbe = REAL_PROBE): 
     refreshIntervalMs: readInteger(env, 'REFRESH_INTERVAL_SECONDS', 60, { min: 1, max: 86_400 }) * 1000,
     idleTimeoutMs: readInteger(env, 'IDLE_TIMEOUT_SECONDS', 600, { min: 1, max: 604_800 }) * 1000,
     maxServices: readInteger(env, 'MAX_SERVICES', 1000, { min: 1, max: 100_000 }),
+    negativeCacheMs: readInteger(env, 'NEGATIVE_CACHE_SECONDS', 5, { min: 0, max: 3_600 }) * 1000,
+    lookupsPerSecond: readInteger(env, 'LOOKUPS_PER_SECOND', 20, { min: 1, max: 10_000 }),
     allowedNamespaces,
     shutdownGraceMs: readInteger(env, 'SHUTDOWN_GRACE_SECONDS', 10, { min: 0, max: 3_600 }) * 1000,
   };

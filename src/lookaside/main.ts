@@ -23,6 +23,9 @@ async function run(config: LookasideConfig, logger: Logger): Promise<void> {
     source,
     maxServices: config.maxServices,
     idleTimeoutMs: config.idleTimeoutMs,
+    missingTtlMs: config.negativeCacheMs,
+    // The file is in memory: only the API server needs sparing from floods of new names.
+    lookupsPerSecond: config.discovery.kind === 'kubernetes' ? config.lookupsPerSecond : undefined,
     metrics,
     logger: logger.child({ module: 'services' }),
   });

@@ -6,6 +6,9 @@ import type { ServiceKey, ServiceSnapshot } from './discovery/types.js';
 
 type ResolveLabel = 'namespace' | 'service' | 'policy' | 'code';
 
+/** How looking up a name that was not watched ended (`refused`: over the lookup limits). */
+export type LookupResultLabel = 'found' | 'missing' | 'failed' | 'full' | 'refused';
+
 /** Label value for calls that never reached a watched Service, keeping label sets bounded. */
 export const UNWATCHED_LABEL = '_unwatched';
 
@@ -20,6 +23,7 @@ export class LookasideMetrics {
   private readonly lastChange: Gauge<'namespace' | 'service'>;
   private readonly watched: Gauge;
   private readonly watchRestarts: Counter<'reason'>;
+  private readonly lookups: Counter<'result'>;
   private readonly resolveCounters = new Map<string, BufferedCounterChild<ResolveLabel>>();
 
   constructor(registry: Registry) {
@@ -50,6 +54,12 @@ export class LookasideMetrics {
       name: 'lookaside_watch_restarts_total',
       help: 'Watches restarted after a failure, by reason (expired = 410 Gone, error, closed early).',
       labelNames: ['reason'],
+      registers: [registry],
+    });
+    this.lookups = new Counter({
+      name: 'lookaside_service_lookups_total',
+      help: 'Lookups of Service names not watched, by result (found, missing, failed, full = MAX_SERVICES reached, refused = over the lookup limits).',
+      labelNames: ['result'],
       registers: [registry],
     });
   }
@@ -87,5 +97,9 @@ export class LookasideMetrics {
 
   watchRestarted(reason: 'expired' | 'error' | 'closed'): void {
     this.watchRestarts.labels(reason).inc();
+  }
+
+  serviceLookedUp(result: LookupResultLabel): void {
+    this.lookups.labels(result).inc();
   }
 }

@@ -1,7 +1,8 @@
 import type { PolicyName } from './balancing/picker.js';
 import type { Endpoint, ServiceSnapshot } from './discovery/types.js';
 import { checkLabel, quoteInput } from './validation.js';
-import type { WatchedService, WatchedServices } from './watched-services.js';
+import type { LookupResult, StillLookingUp } from './service-lookup.js';
+import type { Acquired, WatchedService, WatchedServices } from './watched-services.js';
 
 /** The longest a first Resolve waits for a Service's initial list, whatever its deadline. */
 export const FIRST_LIST_WAIT_LIMIT_MS = 10_000;
@@ -22,6 +23,7 @@ export type ResolveFailureReason =
   | 'invalid-argument'
   | 'permission-denied'
   | 'too-many-services'
+  | 'lookups-busy'
   | 'not-found'
   | 'no-ready-endpoints'
   | 'discovery-unavailable'
@@ -60,8 +62,9 @@ export interface ResolverOptions {
 }
 
 /**
- * Answers "which endpoint next?" from memory. Only a Service's first Resolve
- * waits (for its initial list); every later one returns synchronously.
+ * Answers "which endpoint next?" from memory. Only the first Resolve of a name
+ * not watched waits (for its lookup); every later one returns synchronously,
+ * including for a name just found missing.
  */
 export class Resolver {
   private readonly allowed: ReadonlySet<string>;
@@ -94,57 +97,70 @@ export class Resolver {
       };
     }
 
-    const watched = this.options.services.acquire({ namespace, name: query.service });
-    if (watched === undefined) {
-      return {
-        ...base,
-        ok: false,
-        reason: 'too-many-services',
-        message: `already watching the maximum of ${this.options.services.size} services (MAX_SERVICES); ${namespace}/${query.service} cannot be added until others go idle`,
-      };
-    }
-    if (watched.state.kind !== 'pending') return this.answer(watched, query, policy);
+    const acquired = this.options.services.acquire({ namespace, name: query.service });
+    if (acquired.kind !== 'looking-up') return this.answerAcquired(acquired, query, namespace, policy);
 
     const waitMs = Math.min(Math.max(0, waitLimitMs), FIRST_LIST_WAIT_LIMIT_MS);
-    return watched.whenSettled(waitMs).then(() => this.answer(watched, query, policy, waitMs));
+    return acquired.lookup.whenSettled(waitMs).then((settled) => this.answerAcquired(settled, query, namespace, policy, waitMs));
   }
 
-  private answer(watched: WatchedService, query: ResolveQuery, policy: PolicyName, waitedMs = 0): ResolveOutcome {
+  private answerAcquired(
+    acquired: Exclude<Acquired, { kind: 'looking-up' }> | LookupResult | StillLookingUp,
+    query: ResolveQuery,
+    namespace: string,
+    policy: PolicyName,
+    waitedMs = 0,
+  ): ResolveOutcome {
+    if (acquired.kind === 'watched') return this.answer(acquired.service, query, policy);
+    const service = query.service;
+    const base = { namespace, service, policy, watched: false };
+    switch (acquired.kind) {
+      case 'missing':
+        return this.notFound(base);
+      case 'failed':
+        return {
+          ...base,
+          ok: false,
+          reason: acquired.failure.kind === 'forbidden' ? 'discovery-forbidden' : 'discovery-unavailable',
+          message: `cannot read endpoints of ${namespace}/${service}: ${acquired.failure.message}`,
+        };
+      case 'pending':
+        return {
+          ...base,
+          ok: false,
+          reason: 'discovery-unavailable',
+          message: `endpoints of ${namespace}/${service} are not known yet: no answer from discovery within ${waitedMs} ms; still trying`,
+        };
+      case 'full':
+        return {
+          ...base,
+          ok: false,
+          reason: 'too-many-services',
+          message: `already watching the maximum of ${this.options.services.maxServices} services (MAX_SERVICES); ${namespace}/${service} cannot be added until others go idle`,
+        };
+      case 'busy':
+        return {
+          ...base,
+          ok: false,
+          reason: 'lookups-busy',
+          message: `cannot look up ${namespace}/${service} now: ${acquired.limit}, to spare the API server floods of unknown names; retry shortly`,
+        };
+    }
+  }
+
+  private answer(watched: WatchedService, query: ResolveQuery, policy: PolicyName): ResolveOutcome {
     const { namespace, name: service } = watched.key;
     const base = { namespace, service, policy, watched: true };
-    const state = watched.state;
-    if (state.kind === 'pending') {
-      return {
-        ...base,
-        ok: false,
-        reason: 'discovery-unavailable',
-        message: `endpoints of ${namespace}/${service} are not known yet: no answer from discovery within ${waitedMs} ms; still trying`,
-      };
-    }
-    if (state.kind === 'failed') {
-      return {
-        ...base,
-        ok: false,
-        reason: state.failure.kind === 'forbidden' ? 'discovery-forbidden' : 'discovery-unavailable',
-        message: `cannot read endpoints of ${namespace}/${service}: ${state.failure.message}`,
-      };
-    }
-    const snapshot = state.snapshot;
-    if (snapshot.sliceCount === 0) {
-      return {
-        ...base,
-        ok: false,
-        reason: 'not-found',
-        message: `no endpoints known for Service ${namespace}/${service}: ${this.options.describeMissing(namespace, service)}`,
-      };
-    }
+    const snapshot = watched.snapshot;
+    // Watched, then all its slices went (the Service was deleted): watched until idle, in case it comes back.
+    if (snapshot.sliceCount === 0) return this.notFound(base);
     // Scaled to zero: the controller's placeholder slice has neither endpoints nor ports.
     if (snapshot.readyCount === 0 && snapshot.readyByPort.size === 0) return noReadyEndpoint(base, snapshot, '');
 
     const port = choosePort(snapshot, query.portName, query.anyPort === true);
     if (typeof port !== 'string') return { ...base, ok: false, ...port, message: `${namespace}/${service}: ${port.message}` };
 
-    const picker = watched.pickers?.pickerFor(port, policy);
+    const picker = watched.pickers.pickerFor(port, policy);
     if (picker === undefined) return noReadyEndpoint(base, snapshot, port);
     // Spelled out rather than `{ ...base, … }`: this runs on every call, and V8
     // builds a spread-then-extended literal on a slow path (µs per call).
@@ -156,6 +172,20 @@ export class Resolver {
       ok: true,
       endpoint: picker.pick(),
       readyEndpoints: snapshot.readyByPort.get(port)?.length ?? 0,
+    };
+  }
+
+  /** Spelled out, not spread from `base`: a flood of made-up names all end here (see `answer`). */
+  private notFound(base: OutcomeBase): ResolveFailed {
+    const { namespace, service, policy, watched } = base;
+    return {
+      namespace,
+      service,
+      policy,
+      watched,
+      ok: false,
+      reason: 'not-found',
+      message: `no endpoints known for Service ${namespace}/${service}: ${this.options.describeMissing(namespace, service)}`,
     };
   }
 }

@@ -57,6 +57,8 @@ const STATUS_BY_REASON: Readonly<Record<ResolveFailureReason, Status>> = {
   'invalid-argument': Status.INVALID_ARGUMENT,
   'permission-denied': Status.PERMISSION_DENIED,
   'too-many-services': Status.RESOURCE_EXHAUSTED,
+  // Transient: the lookup budget refills within a second, so clients should retry.
+  'lookups-busy': Status.UNAVAILABLE,
   'not-found': Status.NOT_FOUND,
   'no-ready-endpoints': Status.UNAVAILABLE,
   'discovery-unavailable': Status.UNAVAILABLE,

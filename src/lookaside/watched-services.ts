@@ -1,13 +1,28 @@
 import type { Logger } from '../common/logging.js';
+import { TokenBucket } from '../common/token-bucket.js';
 import { ServicePickers } from './balancing/service-pickers.js';
 import {
   serviceKeyString,
   type DiscoverySource,
   type DiscoveryState,
   type ServiceKey,
+  type ServiceSnapshot,
   type Subscription,
 } from './discovery/types.js';
 import type { LookasideMetrics } from './metrics.js';
+import { MissingServices, type RememberedAnswer } from './missing-services.js';
+import { ServiceLookup } from './service-lookup.js';
+
+/** How long a name found missing is answered from memory unless told otherwise (NEGATIVE_CACHE_SECONDS). */
+export const DEFAULT_MISSING_TTL_MS = 5_000;
+/** Missing names remembered at once; past this the oldest is forgotten. */
+export const MAX_MISSING_NAMES = 10_000;
+/** A lookup that failed (API server unreachable, RBAC) is retried on demand after this long. */
+export const FAILED_LOOKUP_TTL_MS = 1_000;
+/** Lookups under way at once; more new names at the same moment are asked to retry. */
+export const MAX_LOOKUPS_IN_FLIGHT = 64;
+/** A lookup the source has not answered after this long is abandoned (sources time out sooner). */
+export const LOOKUP_ABANDON_MS = 60_000;
 
 export interface WatchedServicesOptions {
   readonly source: DiscoverySource;
@@ -15,92 +30,120 @@ export interface WatchedServicesOptions {
   readonly idleTimeoutMs: number;
   readonly metrics: LookasideMetrics;
   readonly logger: Logger;
+  /** How long a missing name is answered from memory; 0 looks it up again every time. */
+  readonly missingTtlMs?: number;
+  readonly maxMissingNames?: number;
+  readonly maxLookupsInFlight?: number;
+  /**
+   * New names looked up per second (bursts of twice that), to spare the API
+   * server a flood of made-up names; undefined means no limit (file discovery).
+   */
+  readonly lookupsPerSecond?: number;
   /** Milliseconds since the epoch; injectable for tests. */
   readonly now?: () => number;
   readonly random?: () => number;
 }
 
-/** One Service being followed: its latest state and the pickers built from it. */
+/** One Service being followed: it exists, and its latest snapshot and pickers are here. */
 export class WatchedService {
-  state: DiscoveryState = { kind: 'pending' };
-  pickers: ServicePickers | undefined;
-  lastUsedMs: number;
-  private readonly settledWaiters = new Set<() => void>();
+  pickers: ServicePickers;
 
   constructor(
     readonly key: ServiceKey,
-    nowMs: number,
+    public snapshot: ServiceSnapshot,
+    public lastUsedMs: number,
+    random: (() => number) | undefined,
   ) {
-    this.lastUsedMs = nowMs;
-  }
-
-  /** Resolves once the first list has answered (or failed), or after `timeoutMs`. */
-  whenSettled(timeoutMs: number): Promise<void> {
-    if (this.state.kind !== 'pending') return Promise.resolve();
-    return new Promise((resolve) => {
-      const finish = (): void => {
-        clearTimeout(timer);
-        this.settledWaiters.delete(finish);
-        resolve();
-      };
-      const timer = setTimeout(finish, Math.max(0, timeoutMs));
-      this.settledWaiters.add(finish);
-    });
-  }
-
-  /** Wakes every caller waiting in `whenSettled`. */
-  settle(): void {
-    for (const finish of [...this.settledWaiters]) finish();
+    this.pickers = new ServicePickers(snapshot, undefined, random);
   }
 }
 
+/** What is known of a name a Resolve asks for, right now. */
+export type Acquired =
+  | { readonly kind: 'watched'; readonly service: WatchedService }
+  | RememberedAnswer
+  | { readonly kind: 'looking-up'; readonly lookup: ServiceLookup }
+  | { readonly kind: 'full' }
+  | { readonly kind: 'busy'; readonly limit: string };
+
+interface LookupEntry {
+  readonly lookup: ServiceLookup;
+  readonly subscription: Subscription;
+  /** Set when the lookup found the Service: its states now go to the watched entry. */
+  watched: WatchedService | undefined;
+}
+
 /**
- * The Services the lookaside follows. A Service is followed from its first
- * Resolve, kept current by its source, and dropped after IDLE_TIMEOUT with no
- * Resolve; at most MAX_SERVICES are followed at once.
+ * The Services the lookaside follows. Only a Service that exists is watched
+ * (counted in MAX_SERVICES, with a watch and metric series): a name's first
+ * Resolve looks it up, and a name found missing is only remembered, briefly
+ * and in bounded memory. A watched Service is dropped after IDLE_TIMEOUT with
+ * no Resolve, even if it lost its endpoints meanwhile.
  */
 export class WatchedServices {
   private readonly services = new Map<string, { service: WatchedService; subscription: Subscription }>();
+  private readonly lookups = new Map<string, LookupEntry>();
+  private readonly missing: MissingServices;
+  private readonly lookupBudget: TokenBucket | undefined;
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly now: () => number;
   private closed = false;
 
   constructor(private readonly options: WatchedServicesOptions) {
     this.now = options.now ?? Date.now;
+    this.missing = new MissingServices(options.maxMissingNames ?? MAX_MISSING_NAMES);
+    const rate = options.lookupsPerSecond;
+    this.lookupBudget = rate === undefined ? undefined : new TokenBucket({ ratePerSecond: rate, burst: 2 * rate, now: this.now });
     const sweepEveryMs = Math.max(1_000, Math.min(60_000, Math.floor(options.idleTimeoutMs / 4)));
     this.sweepTimer = setInterval(() => this.sweepIdle(), sweepEveryMs);
     this.sweepTimer.unref();
   }
 
+  /** Services watched now (each counts toward MAX_SERVICES). */
   get size(): number {
     return this.services.size;
   }
 
-  /**
-   * The followed Service for `key`, starting to follow it if needed. Undefined
-   * when MAX_SERVICES are already followed (or after close).
-   */
-  acquire(key: ServiceKey): WatchedService | undefined {
-    const id = serviceKeyString(key);
-    const existing = this.services.get(id);
-    const nowMs = this.now();
-    if (existing !== undefined) {
-      existing.service.lastUsedMs = nowMs;
-      return existing.service;
-    }
-    if (this.closed || this.services.size >= this.options.maxServices) return undefined;
-
-    const service = new WatchedService(key, nowMs);
-    const subscription = this.options.source.follow(key, (state) => this.apply(id, service, state));
-    this.services.set(id, { service, subscription });
-    this.options.metrics.setWatchedServices(this.services.size);
-    this.options.logger.info({ namespace: key.namespace, service: key.name }, 'watching service');
-    return service;
+  get maxServices(): number {
+    return this.options.maxServices;
   }
 
-  /** Stops following every Service unused for longer than IDLE_TIMEOUT. */
+  /** Missing names remembered now (none count toward MAX_SERVICES). */
+  get missingCount(): number {
+    return this.missing.size;
+  }
+
+  get lookupsInFlight(): number {
+    return this.lookups.size;
+  }
+
+  /** What is known of `key`, starting a lookup when nothing is and the limits allow one. */
+  acquire(key: ServiceKey): Acquired {
+    const id = serviceKeyString(key);
+    const nowMs = this.now();
+    const watched = this.services.get(id);
+    if (watched !== undefined) {
+      watched.service.lastUsedMs = nowMs;
+      return { kind: 'watched', service: watched.service };
+    }
+    const running = this.lookups.get(id);
+    if (running !== undefined) return { kind: 'looking-up', lookup: running.lookup };
+    const remembered = this.missing.get(id, nowMs);
+    if (remembered !== undefined) return remembered;
+    if (this.closed || this.services.size >= this.options.maxServices) return { kind: 'full' };
+
+    const maxInFlight = this.options.maxLookupsInFlight ?? MAX_LOOKUPS_IN_FLIGHT;
+    if (this.lookups.size >= maxInFlight) return this.refuse(`${maxInFlight} lookups of new names are already under way`);
+    if (this.lookupBudget?.tryTake() === false) {
+      return this.refuse(`new names are looked up at most ${this.options.lookupsPerSecond} per second (LOOKUPS_PER_SECOND)`);
+    }
+    return { kind: 'looking-up', lookup: this.startLookup(key, id, nowMs) };
+  }
+
+  /** Stops following every Service unused for longer than IDLE_TIMEOUT; forgets what expired. */
   sweepIdle(): void {
-    const oldestAllowedMs = this.now() - this.options.idleTimeoutMs;
+    const nowMs = this.now();
+    const oldestAllowedMs = nowMs - this.options.idleTimeoutMs;
     for (const [id, { service }] of this.services) {
       if (service.lastUsedMs < oldestAllowedMs) {
         this.drop(id);
@@ -110,12 +153,81 @@ export class WatchedServices {
         );
       }
     }
+    for (const [id, entry] of this.lookups) {
+      if (nowMs - entry.lookup.startedAtMs < LOOKUP_ABANDON_MS) continue;
+      const failure = { kind: 'unavailable', message: `no answer from discovery within ${LOOKUP_ABANDON_MS} ms` } as const;
+      this.endLookup(id, entry, { kind: 'failed', failure }, FAILED_LOOKUP_TTL_MS);
+    }
+    this.missing.sweep(nowMs);
   }
 
   close(): void {
     this.closed = true;
     clearInterval(this.sweepTimer);
     for (const id of [...this.services.keys()]) this.drop(id);
+    for (const entry of this.lookups.values()) entry.subscription.stop();
+    this.lookups.clear();
+    this.missing.clear();
+  }
+
+  private refuse(limit: string): Acquired {
+    this.options.metrics.serviceLookedUp('refused');
+    return { kind: 'busy', limit };
+  }
+
+  private startLookup(key: ServiceKey, id: string, nowMs: number): ServiceLookup {
+    this.missing.forget(id);
+    const lookup = new ServiceLookup(key, nowMs);
+    // Sources never call back from inside follow(), so `entry` is set by the first state.
+    let entry: LookupEntry | undefined;
+    const subscription = this.options.source.follow(
+      key,
+      (state) => {
+        if (entry?.watched !== undefined) this.apply(id, entry.watched, state);
+        else if (entry !== undefined) this.lookupAnswered(id, entry, state);
+      },
+      { endIfMissing: true },
+    );
+    entry = { lookup, subscription, watched: undefined };
+    this.lookups.set(id, entry);
+    return lookup;
+  }
+
+  private lookupAnswered(id: string, entry: LookupEntry, state: DiscoveryState): void {
+    if (this.lookups.get(id) !== entry || state.kind === 'pending') return;
+    if (state.kind === 'failed') {
+      this.endLookup(id, entry, { kind: 'failed', failure: state.failure }, FAILED_LOOKUP_TTL_MS);
+    } else if (state.snapshot.sliceCount === 0) {
+      this.endLookup(id, entry, { kind: 'missing' }, this.options.missingTtlMs ?? DEFAULT_MISSING_TTL_MS);
+    } else if (this.services.size >= this.options.maxServices) {
+      this.lookups.delete(id);
+      entry.subscription.stop();
+      this.options.metrics.serviceLookedUp('full');
+      entry.lookup.settle({ kind: 'full' });
+    } else {
+      this.lookups.delete(id);
+      const { key } = entry.lookup;
+      const service = new WatchedService(key, state.snapshot, this.now(), this.options.random);
+      entry.watched = service;
+      this.services.set(id, { service, subscription: entry.subscription });
+      this.options.metrics.serviceLookedUp('found');
+      this.options.metrics.setWatchedServices(this.services.size);
+      this.options.metrics.endpointsChanged(key, state.snapshot, this.now());
+      this.options.logger.info(
+        { namespace: key.namespace, service: key.name, ready: state.snapshot.readyCount, slices: state.snapshot.sliceCount },
+        'watching service',
+      );
+      entry.lookup.settle({ kind: 'watched', service });
+    }
+  }
+
+  /** Ends a lookup that found nothing to watch, remembering why for `ttlMs`. */
+  private endLookup(id: string, entry: LookupEntry, answer: RememberedAnswer, ttlMs: number): void {
+    this.lookups.delete(id);
+    entry.subscription.stop();
+    this.missing.remember(id, answer, this.now(), ttlMs);
+    this.options.metrics.serviceLookedUp(answer.kind);
+    entry.lookup.settle(answer);
   }
 
   private drop(id: string): void {
@@ -123,24 +235,16 @@ export class WatchedServices {
     if (entry === undefined) return;
     this.services.delete(id);
     entry.subscription.stop();
-    entry.service.settle();
     this.options.metrics.serviceUnwatched(entry.service.key);
     this.options.metrics.setWatchedServices(this.services.size);
   }
 
   private apply(id: string, service: WatchedService, state: DiscoveryState): void {
-    if (this.services.get(id)?.service !== service) return;
-    if (state.kind !== 'synced') {
-      // A source keeps serving the last snapshot once synced; a late failure changes nothing.
-      if (service.state.kind !== 'synced') service.state = state;
-      if (state.kind === 'failed') service.settle();
-      return;
-    }
-    const previous = service.state.kind === 'synced' ? service.state.snapshot : undefined;
-    service.state = state;
-    service.settle();
-    if (previous?.fingerprint === state.snapshot.fingerprint) return;
-
+    // A source keeps serving the last snapshot once synced; a late failure changes nothing.
+    if (this.services.get(id)?.service !== service || state.kind !== 'synced') return;
+    const previous = service.snapshot;
+    if (previous.fingerprint === state.snapshot.fingerprint) return;
+    service.snapshot = state.snapshot;
     service.pickers = new ServicePickers(state.snapshot, service.pickers, this.options.random);
     this.options.metrics.endpointsChanged(service.key, state.snapshot, this.now());
     this.options.logger.info(
@@ -148,7 +252,7 @@ export class WatchedServices {
         namespace: service.key.namespace,
         service: service.key.name,
         ready: state.snapshot.readyCount,
-        previousReady: previous?.readyCount ?? 0,
+        previousReady: previous.readyCount,
         notReady: state.snapshot.notReadyCount,
         slices: state.snapshot.sliceCount,
       },

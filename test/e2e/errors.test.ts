@@ -166,6 +166,27 @@ describe('lookaside end to end: errors', function () {
     });
   });
 
+  describe('made-up Service names', function () {
+    let lookaside: RunningLookaside;
+
+    before(async function () {
+      lookaside = await group.start({ services: STANDARD_SERVICES, env: { ...STANDARD_ENV, MAX_SERVICES: '2' } });
+    });
+
+    it('answers NOT_FOUND for more made-up names than MAX_SERVICES, then still serves real Services', async function () {
+      const errors = await callMany(8, (index) => lookaside.resolveError({ service: `bogus-${index}` }));
+      for (const error of errors) assertError(error, 'not_found', 'is not listed in the endpoints file');
+      assertError(await lookaside.resolveError({ service: 'bogus-0' }), 'not_found', `${OWN_NAMESPACE}/bogus-0`);
+
+      await assertStillServes(lookaside);
+      assert.ok((await lookaside.resolve({ service: 'pair' })).address.length > 0);
+      const page = await lookaside.scrape();
+      assert.equal(page.value('lookaside_watched_services'), 2);
+      assert.equal(page.value('lookaside_service_lookups_total', { result: 'missing' }), 8);
+      assert.deepEqual([...page.labelValues('lookaside_resolve_total', 'service')].sort(), ['_unwatched', 'greet', 'pair']);
+    });
+  });
+
   describe('ALLOWED_NAMESPACES', function () {
     let lookaside: RunningLookaside;
 

@@ -12,6 +12,7 @@ const LOOKASIDE_METRICS = [
   'lookaside_watched_services',
   'lookaside_watch_restarts_total',
   'lookaside_endpoints_last_change_timestamp_seconds',
+  'lookaside_service_lookups_total',
 ] as const;
 const GRPC_METRICS = ['grpc_server_started_total', 'grpc_server_handled_total', 'grpc_server_handling_seconds'] as const;
 /** A sample of prom-client's default metrics. */
@@ -87,7 +88,11 @@ describe('lookaside end to end: /metrics', function () {
       assert.equal(page.value('lookaside_resolve_total', resolves('pair', 'random', 'OK')), 3, 'v1 RANDOM and the seed default router');
       assert.equal(page.value('lookaside_resolve_total', resolves('multi', 'round_robin', 'OK')), 1);
       assert.equal(page.value('lookaside_resolve_total', resolves('down', 'round_robin', 'Unavailable')), 1);
-      assert.equal(page.value('lookaside_resolve_total', resolves('nosuch', 'round_robin', 'NotFound')), 1);
+      assert.equal(
+        page.value('lookaside_resolve_total', resolves('_unwatched', 'round_robin', 'NotFound', '_unwatched')),
+        1,
+        'a missing Service is not watched, so it gets no series of its own',
+      );
       assert.equal(page.value('lookaside_resolve_total', resolves('multi', 'round_robin', 'InvalidArgument')), 1);
       assert.equal(page.value('lookaside_resolve_total', resolves('_unwatched', 'unknown', 'InvalidArgument', '_unwatched')), 1, 'the unknown policy');
       assert.equal(
@@ -103,7 +108,7 @@ describe('lookaside end to end: /metrics', function () {
     it('never uses a name it rejected as a label value, so label sets stay bounded', function () {
       const services = page.labelValues('lookaside_resolve_total', 'service');
       const namespaces = page.labelValues('lookaside_resolve_total', 'namespace');
-      assert.deepEqual([...services].sort(), ['_unwatched', 'down', 'greet', 'multi', 'nosuch', 'pair']);
+      assert.deepEqual([...services].sort(), ['_unwatched', 'down', 'greet', 'multi', 'pair']);
       assert.deepEqual([...namespaces].sort(), ['_unwatched', OWN_NAMESPACE]);
       for (const name of INVALID_NAMES) assert.ok(!page.text.includes(name), `${name.slice(0, 20)} does not appear`);
       assert.equal(page.families.has('lookaside_fake'), false);
@@ -115,8 +120,10 @@ describe('lookaside end to end: /metrics', function () {
       assert.equal(ready('pair'), 2);
       assert.equal(ready('multi'), 2, 'distinct pods, not pod-port pairs');
       assert.equal(ready('down'), 0);
-      assert.equal(ready('nosuch'), 0);
-      assert.equal(page.value('lookaside_watched_services'), 5);
+      assert.equal(ready('nosuch'), undefined, 'a missing Service is not watched');
+      assert.equal(page.value('lookaside_watched_services'), 4);
+      assert.equal(page.value('lookaside_service_lookups_total', { result: 'found' }), 4);
+      assert.equal(page.value('lookaside_service_lookups_total', { result: 'missing' }), 1);
 
       const changedAt = page.value('lookaside_endpoints_last_change_timestamp_seconds', { namespace: OWN_NAMESPACE, service: 'greet' });
       assert.ok(changedAt !== undefined && Math.abs(changedAt - Date.now() / 1000) < 300, `timestamp ${changedAt} is about now`);

@@ -41,8 +41,16 @@ function capturingLogger(): { logger: Logger; lines: Array<Record<string, unknow
   return { logger, lines };
 }
 
+interface StartOptions {
+  readonly refreshIntervalMs?: number;
+  readonly maxServices?: number;
+  readonly lookupsPerSecond?: number;
+  /** The clock of WatchedServices (lookup budget, missing names); the real one by default. */
+  readonly now?: () => number;
+}
+
 /** Wires discovery → WatchedServices → Resolver the way main.ts does, against `server`. */
-function startLookaside(server: string, options: { refreshIntervalMs?: number } = {}): Lookaside {
+function startLookaside(server: string, options: StartOptions = {}): Lookaside {
   const registry = new Registry();
   const metrics = new LookasideMetrics(registry);
   const { logger, lines } = capturingLogger();
@@ -54,8 +62,10 @@ function startLookaside(server: string, options: { refreshIntervalMs?: number } 
   });
   const services = new WatchedServices({
     source: discovery,
-    maxServices: 100,
+    maxServices: options.maxServices ?? 100,
     idleTimeoutMs: 600_000,
+    lookupsPerSecond: options.lookupsPerSecond,
+    now: options.now,
     metrics,
     logger: logger.child({ module: 'services' }),
   });
@@ -159,7 +169,7 @@ describe('Kubernetes discovery through @kubernetes/client-node against a fake AP
   let fake: FakeKubeApi;
   let lookasides: Lookaside[];
 
-  function start(options: { refreshIntervalMs?: number; server?: string } = {}): Lookaside {
+  function start(options: StartOptions & { server?: string } = {}): Lookaside {
     const lookaside = startLookaside(options.server ?? fake.url, options);
     lookasides.push(lookaside);
     return lookaside;
@@ -592,6 +602,56 @@ describe('Kubernetes discovery through @kubernetes/client-node against a fake AP
       const warning = lookaside.logs.find((line) => line['msg'] === 'endpointslice watch failed; retrying');
       assert.match(String(warning?.['err']), /refused to watch endpointslices \(HTTP 403\).*RBAC/);
       assert.equal(servedNow(lookaside), '10.0.0.1:50051');
+    });
+  });
+
+  describe('names that are not Services', function () {
+    it('looks a missing name up with one list, opens no watch for it, and answers it again from memory', async function () {
+      const lookaside = start();
+      const first = await lookaside.resolver.resolve(query('nosuch'), 5_000);
+      assert.ok(!first.ok && first.reason === 'not-found', JSON.stringify(first));
+      assert.match(first.message, /kubernetes\.io\/service-name=nosuch/);
+      const again = resolveNow(lookaside, 'nosuch');
+      assert.ok(!again.ok && again.reason === 'not-found');
+      // A watch request would follow the list at once; give it the time to show up.
+      await delay(100);
+      assert.deepEqual(
+        fake.requests.map((request) => `${request.kind} ${request.labelSelector}`),
+        ['list kubernetes.io/service-name=nosuch'],
+      );
+      assert.equal(fake.openWatchCount, 0);
+      assert.equal(lookaside.services.size, 0);
+    });
+
+    it('costs the API server at most LOOKUPS_PER_SECOND lists for a flood of made-up names, then serves a real Service', async function () {
+      slice({ service: GREET, endpoints: [{ ip: '10.0.0.1' }] });
+      const clock = { nowMs: 1_000_000 };
+      const lookaside = start({ maxServices: 5, lookupsPerSecond: 10, now: () => clock.nowMs });
+      const flood = async (round: number): Promise<Map<string, number>> => {
+        const outcomes = await Promise.all(
+          Array.from({ length: 1_000 }, (_, i) => lookaside.resolver.resolve(query(`bogus-${round}-${i}`), 5_000)),
+        );
+        const reasons = new Map<string, number>();
+        for (const outcome of outcomes) {
+          const reason = outcome.ok ? 'ok' : outcome.reason;
+          reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+        }
+        return reasons;
+      };
+
+      // A full bucket (twice the rate), then a second's worth of tokens.
+      assert.deepEqual(Object.fromEntries(await flood(1)), { 'not-found': 20, 'lookups-busy': 980 });
+      clock.nowMs += 1_000;
+      assert.deepEqual(Object.fromEntries(await flood(2)), { 'not-found': 10, 'lookups-busy': 990 });
+      assert.equal(fake.listCount, 30);
+      assert.equal(fake.watchCount, 0, 'no watch for a missing name');
+
+      clock.nowMs += 100;
+      assert.equal(await served(lookaside), '10.0.0.1:50051', 'more missing names than MAX_SERVICES took no slot');
+      await until(() => fake.openWatchCount === 1, 'the watch of the real Service');
+      assert.equal(fake.listCount, 31, 'the lookup’s list became the watch’s initial list');
+      assert.equal(fake.lastRequest('watch')?.labelSelector, 'kubernetes.io/service-name=greet');
+      assert.equal(lookaside.services.size, 1);
     });
   });
 

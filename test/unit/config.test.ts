@@ -33,6 +33,8 @@ describe('lookaside config', () => {
     assert.equal(config.refreshIntervalMs, 60_000);
     assert.equal(config.idleTimeoutMs, 600_000);
     assert.equal(config.maxServices, 1000);
+    assert.equal(config.negativeCacheMs, 5_000);
+    assert.equal(config.lookupsPerSecond, 20);
     assert.deepEqual(config.allowedNamespaces, []);
     assert.deepEqual(config.discovery, { kind: 'file', path: '/etc/endpoints.yaml' });
   });
@@ -49,6 +51,8 @@ describe('lookaside config', () => {
         REFRESH_INTERVAL_SECONDS: '5',
         IDLE_TIMEOUT_SECONDS: '30',
         MAX_SERVICES: '2',
+        NEGATIVE_CACHE_SECONDS: '0',
+        LOOKUPS_PER_SECOND: '3',
         ALLOWED_NAMESPACES: 'apps, web ,',
       },
       FILE_PROBE,
@@ -61,6 +65,8 @@ describe('lookaside config', () => {
     assert.equal(config.refreshIntervalMs, 5_000);
     assert.equal(config.idleTimeoutMs, 30_000);
     assert.equal(config.maxServices, 2);
+    assert.equal(config.negativeCacheMs, 0);
+    assert.equal(config.lookupsPerSecond, 3);
     assert.deepEqual(config.allowedNamespaces, ['apps', 'web']);
   });
 
@@ -71,6 +77,8 @@ describe('lookaside config', () => {
     assert.match(configError({ ...FILE_ENV, MAX_SERVICES: '0' }).message, /^MAX_SERVICES: must be a whole number from 1/);
     assert.match(configError({ ...FILE_ENV, REFRESH_INTERVAL_SECONDS: '-1' }).message, /^REFRESH_INTERVAL_SECONDS:/);
     assert.match(configError({ ...FILE_ENV, IDLE_TIMEOUT_SECONDS: 'soon' }).message, /^IDLE_TIMEOUT_SECONDS:/);
+    assert.match(configError({ ...FILE_ENV, NEGATIVE_CACHE_SECONDS: '-1' }).message, /^NEGATIVE_CACHE_SECONDS: must be a whole number from 0/);
+    assert.match(configError({ ...FILE_ENV, LOOKUPS_PER_SECOND: '0' }).message, /^LOOKUPS_PER_SECOND: must be a whole number from 1/);
   });
 
   it('names the variable and the choices for bad words', () => {

@@ -60,6 +60,28 @@ describe('file discovery', () => {
     assert.equal(state.kind === 'synced' && state.snapshot.sliceCount, 0);
   });
 
+  it('looking a missing name up (endIfMissing), says so once and follows it no further', async () => {
+    source = await FileDiscovery.open(path, silentLogger());
+    const states: DiscoveryState[] = [];
+    const lookup = { namespace: 'default', name: 'absent' };
+    source.follow(lookup, (state) => void states.push(state), { endIfMissing: true });
+    await eventually(() => states[0]);
+    await writeFile(path, `${fileWith('10.0.0.1:80')}  - name: absent\n    endpoints: [{ address: "10.0.0.9:80" }]\n`);
+    await source.reload();
+    assert.deepEqual(
+      states.map((state) => state.kind === 'synced' && state.snapshot.sliceCount),
+      [0],
+      'nothing delivered after the missing answer',
+    );
+
+    const found: DiscoveryState[] = [];
+    source.follow(lookup, (state) => void found.push(state), { endIfMissing: true });
+    await eventually(() => found[0]);
+    await writeFile(path, fileWith('10.0.0.1:80'));
+    await source.reload();
+    assert.deepEqual(found.map(readyAddresses), [['10.0.0.9:80'], []], 'a name that exists is followed on');
+  });
+
   it('picks up a rewritten file', async () => {
     const followed = await follow();
     await eventually(() => readyAddresses(followed.latest()));

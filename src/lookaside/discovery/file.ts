@@ -9,6 +9,7 @@ import {
   serviceKeyString,
   type DiscoverySource,
   type DiscoveryState,
+  type FollowOptions,
   type ServiceKey,
   type Subscription,
 } from './types.js';
@@ -76,7 +77,7 @@ export class FileDiscovery implements DiscoverySource {
       : `${id} is not listed in the endpoints file ${this.path}`;
   }
 
-  follow(service: ServiceKey, onState: Listener): Subscription {
+  follow(service: ServiceKey, onState: Listener, options: FollowOptions = {}): Subscription {
     const id = serviceKeyString(service);
     let listeners = this.listeners.get(id);
     if (listeners === undefined) {
@@ -84,16 +85,18 @@ export class FileDiscovery implements DiscoverySource {
       this.listeners.set(id, listeners);
     }
     listeners.add(onState);
-    setImmediate(() => {
-      if (this.listeners.get(id)?.has(onState)) onState(this.stateOf(id));
-    });
-    return {
-      stop: () => {
-        const current = this.listeners.get(id);
-        current?.delete(onState);
-        if (current?.size === 0) this.listeners.delete(id);
-      },
+    const stop = (): void => {
+      const current = this.listeners.get(id);
+      current?.delete(onState);
+      if (current?.size === 0) this.listeners.delete(id);
     };
+    setImmediate(() => {
+      if (!this.listeners.get(id)?.has(onState)) return;
+      const state = this.stateOf(id);
+      if (options.endIfMissing === true && state.snapshot.sliceCount === 0) stop();
+      onState(state);
+    });
+    return { stop };
   }
 
   /** Reads the file again now; resolves when done. Exposed for tests and SIGHUP. */
@@ -111,7 +114,7 @@ export class FileDiscovery implements DiscoverySource {
     await this.reloading;
   }
 
-  private stateOf(id: string): DiscoveryState {
+  private stateOf(id: string): Extract<DiscoveryState, { kind: 'synced' }> {
     return { kind: 'synced', snapshot: mergeSlices(this.content.get(id) ?? []) };
   }
 

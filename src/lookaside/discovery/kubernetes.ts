@@ -4,7 +4,7 @@ import type { Logger } from '../../common/logging.js';
 import type { LookasideMetrics } from '../metrics.js';
 import { clientNodeSliceApi, serviceSelector, type EndpointSliceApi } from './kubernetes-api.js';
 import { ServiceWatch } from './service-watch.js';
-import type { DiscoverySource, DiscoveryState, ServiceKey, Subscription } from './types.js';
+import type { DiscoverySource, DiscoveryState, FollowOptions, ServiceKey, Subscription } from './types.js';
 
 export const DEFAULT_BACKOFF = { initialMs: 500, maxMs: 30_000 } as const;
 
@@ -34,7 +34,7 @@ export class KubernetesDiscovery implements DiscoverySource {
     return `no EndpointSlice in namespace "${service.namespace}" has label ${serviceSelector(service.name)} (does the Service exist, with a selector?)`;
   }
 
-  follow(service: ServiceKey, onState: (state: DiscoveryState) => void): Subscription {
+  follow(service: ServiceKey, onState: (state: DiscoveryState) => void, options: FollowOptions = {}): Subscription {
     const watch = new ServiceWatch({
       api: this.options.api,
       service,
@@ -43,6 +43,7 @@ export class KubernetesDiscovery implements DiscoverySource {
       logger: this.options.logger,
       onState,
       onRestart: (reason) => this.options.metrics.watchRestarted(reason),
+      endIfMissing: options.endIfMissing,
     });
     this.watches.add(watch);
     watch.start();

@@ -26,6 +26,8 @@ export interface ServiceWatchOptions {
   readonly logger: Logger;
   readonly onState: (state: DiscoveryState) => void;
   readonly onRestart: (reason: RestartReason) => void;
+  /** See FollowOptions: a first list with no slice is published, then nothing more is asked. */
+  readonly endIfMissing?: boolean;
   readonly random?: () => number;
 }
 
@@ -91,8 +93,10 @@ export class ServiceWatch {
     this.slices.clear();
     for (const slice of list.items) this.slices.set(sliceName(slice), slice);
     this.resourceVersion = list.resourceVersion;
+    const missing = !this.synced && list.items.length === 0 && this.options.endIfMissing === true;
     this.synced = true;
     this.publish();
+    if (missing) return;
     this.scheduleRefresh();
     void this.watch(generation);
   }
@@ -175,6 +179,7 @@ export class ServiceWatch {
       'endpointslice watch failed; retrying',
     );
     if (!this.synced) this.options.onState({ kind: 'failed', failure });
+    if (this.stopped) return;
     clearTimeout(this.refreshTimer);
     this.retryTimer = setTimeout(() => void this.relist(), delayMs);
     this.retryTimer.unref();

@@ -64,6 +64,15 @@ export interface Subscription {
   stop(): void;
 }
 
+export interface FollowOptions {
+  /**
+   * Looking a name up rather than following a known Service: when the first
+   * state is a snapshot with no slices, the source delivers it and then stops
+   * by itself, having opened nothing to follow (in Kubernetes: one list, no watch).
+   */
+  readonly endIfMissing?: boolean;
+}
+
 /** Somewhere endpoints come from. */
 export interface DiscoverySource {
   /** Short name for logs and messages: `kubernetes` or `file`. */
@@ -74,7 +83,7 @@ export interface DiscoverySource {
    * Starts following one Service. `onState` receives every new state, never
    * synchronously from inside `follow`, until the subscription is stopped.
    */
-  follow(service: ServiceKey, onState: (state: DiscoveryState) => void): Subscription;
+  follow(service: ServiceKey, onState: (state: DiscoveryState) => void, options?: FollowOptions): Subscription;
   /** Stops every watch and timer. */
   close(): Promise<void>;
 }
