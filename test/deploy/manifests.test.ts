@@ -22,6 +22,7 @@ import {
   type PodFacts,
   type Service,
 } from './support/manifests.js';
+import { ingressAllowed, type NetworkPolicy, type PolicyPod } from './support/network-policy.js';
 import { PROGRAMS, programRunning, type LoadedProgram, type Program } from './support/programs.js';
 import { validateObject } from './support/schemas.js';
 
@@ -308,9 +309,46 @@ describe('deploy/: the rendered manifests agree with Kubernetes and with the cod
         const rules = (ingress['spec'] as { rules: Array<{ host: string; http: { paths: Array<{ backend: { service: { name: string; port: { name?: string; number?: number } } } }> } }> }).rules;
         const rule = only(rules, 'Ingress rule');
         assert.equal(rule.host, 'greet.com');
-        const backend = only(rule.http.paths, 'Ingress path').backend.service;
+        const path = only(rule.http.paths, 'Ingress path') as (typeof rule.http.paths)[number] & { path?: string; pathType?: string };
+        // Only the API is public: /metrics shows pod addresses, /readyz the gateway's internals.
+        assert.deepEqual({ path: path.path, pathType: path.pathType }, { path: '/greet', pathType: 'Exact' });
+        const backend = path.backend.service;
         assert.equal(backend.name, 'greetclient');
         assert.ok(service.spec.ports.some((p) => p.name === backend.port.name || p.port === backend.port.number), 'the Ingress names no port of greetclient');
+      });
+
+      it("lets only the gateway reach the lookaside's gRPC port and only Prometheus its metrics port (NetworkPolicy)", function () {
+        const policies = ofKind<NetworkPolicy>(objects, 'NetworkPolicy');
+        const podOf = (workload: Workload): PolicyPod => ({
+          namespace: workload.facts.namespace,
+          labels: workload.deployment.spec.template.metadata.labels,
+          namespaceLabels: { 'kubernetes.io/metadata.name': workload.facts.namespace },
+          containers: workload.deployment.spec.template.spec.containers,
+        });
+        const byTitle = (title: string): PolicyPod => podOf(only(workloads.filter((w) => w.program.title === title), title));
+        const lookaside = byTitle('lookaside');
+        const gateway = byTitle('gateway');
+        const greetServer = byTitle('greet server');
+        const lookasideContainer = only(lookaside.containers ?? [], 'lookaside container');
+        const grpcPort = containerPort(lookasideContainer, 'grpc');
+        const metricsPort = containerPort(lookasideContainer, 'metrics');
+        const prometheus: PolicyPod = {
+          namespace: 'monitoring',
+          labels: { 'app.kubernetes.io/name': 'prometheus', 'prometheus': 'k8s' },
+          namespaceLabels: { 'kubernetes.io/metadata.name': 'monitoring' },
+        };
+        const stranger: PolicyPod = { namespace: 'other', labels: { app: 'curl' }, namespaceLabels: { 'kubernetes.io/metadata.name': 'other' } };
+        const reach = (source: PolicyPod, port: number): boolean => ingressAllowed(policies, source, lookaside, port);
+
+        assert.ok(reach(gateway, grpcPort), 'the gateway cannot reach the lookaside');
+        assert.ok(reach(prometheus, metricsPort), 'Prometheus cannot scrape the lookaside');
+        assert.ok(!reach(greetServer, grpcPort), 'a greet server pod reaches the lookaside');
+        assert.ok(!reach({ ...greetServer, labels: { ...greetServer.labels, 'app.kubernetes.io/name': 'prometheus' }, namespace: lookaside.namespace }, grpcPort), "Prometheus reaches the lookaside's gRPC port");
+        assert.ok(!reach(stranger, grpcPort), 'a pod in another namespace reaches the lookaside');
+        assert.ok(!reach(stranger, metricsPort), "a pod in another namespace reaches the lookaside's metrics");
+        assert.ok(!reach(gateway, metricsPort), "the gateway reaches the lookaside's metrics");
+        // The policy is what keeps them out: without it every pod gets in.
+        assert.ok(ingressAllowed([], greetServer, lookaside, grpcPort));
       });
 
       it("runs programs that are in the image's build output, from the image make image builds", function () {
