@@ -6,11 +6,13 @@ import {
   status as Status,
   type sendUnaryData,
   type ServerDuplexStream,
+  type ServiceError,
 } from '@grpc/grpc-js';
 
 import { loadProtos, serviceConstructor } from '../../../src/common/grpc.js';
 import { GrpcHttp2Client } from '../../../src/greet/gateway/grpc-http2-client.js';
 import { frameMessage } from '../../../src/greet/gateway/grpc-wire.js';
+import { classifyLookasideError } from '../../../src/greet/gateway/lookaside-answers.js';
 import { LookasideClient } from '../../../src/greet/gateway/lookaside-client.js';
 import { ResolveStreamClient, type StreamAnswer } from '../../../src/greet/gateway/resolve-stream-client.js';
 
@@ -38,11 +40,7 @@ async function startServer(onStream: (call: StreamCall) => void, withStream = tr
   return { server, port };
 }
 
-function streamClient(
-  port: number,
-  timeoutMs: number,
-  check: (answer: StreamAnswer<Answer>) => void = () => undefined,
-): { stream: ResolveStreamClient<Answer>; channel: GrpcHttp2Client } {
+function streamClient(port: number, timeoutMs: number): { stream: ResolveStreamClient<Answer>; channel: GrpcHttp2Client } {
   const { grpcObject } = loadProtos(['lookaside/v1/lookaside.proto']);
   const method = serviceConstructor(grpcObject, SERVICE).service['ResolveStream'];
   if (method === undefined) throw new Error('no ResolveStream');
@@ -50,11 +48,7 @@ function streamClient(
   const stream = new ResolveStreamClient<Answer>({
     open: (handlers) => channel.openStream(method.path, handlers),
     requestFrame: frameMessage(method.requestSerialize({ service: 'greetserver' })),
-    deserialize: (bytes) => {
-      const answer = method.responseDeserialize(bytes) as StreamAnswer<Answer>;
-      check(answer);
-      return answer;
-    },
+    deserialize: (bytes) => method.responseDeserialize(bytes) as StreamAnswer<Answer>,
     timeoutMs,
   });
   return { stream, channel };
@@ -67,22 +61,15 @@ const ok = (address: string): StreamAnswer<Answer> => ({
   message: '',
 });
 
-describe('ResolveStreamClient (Resolve over one long-lived bidi stream)', () => {
+describe('ResolveStreamClient on a real grpc-js server', () => {
   const cleanup: (() => void)[] = [];
   afterEach(() => {
     for (const step of cleanup.splice(0).reverse()) step();
   });
 
-  async function setup(onStream: (call: StreamCall) => void, timeoutMs = 1_000, check?: (answer: StreamAnswer<Answer>) => void) {
-    const { server, port } = await startServer(onStream);
-    const { stream, channel } = streamClient(port, timeoutMs, check);
-    cleanup.push(() => server.forceShutdown(), () => channel.close(), () => stream.close());
-    return { stream, server, port };
-  }
-
   it('matches answers to requests first in, first out, on one stream', async () => {
     let streams = 0;
-    const { stream } = await setup((call) => {
+    const { server, port } = await startServer((call) => {
       streams += 1;
       let n = 0;
       call.on('data', () => {
@@ -90,6 +77,8 @@ describe('ResolveStreamClient (Resolve over one long-lived bidi stream)', () => 
         call.write(n === 2 ? { response: null, code: Status.NOT_FOUND, message: 'no such Service' } : ok(`10.0.0.${n}:1`));
       });
     });
+    const { stream, channel } = streamClient(port, 5_000);
+    cleanup.push(() => server.forceShutdown(), () => channel.close(), () => stream.close());
     const results = await Promise.all([1, 2, 3, 4].map(() => stream.resolve()));
     assert.deepEqual(results, [
       { kind: 'answer', answer: ok('10.0.0.1:1') },
@@ -100,91 +89,9 @@ describe('ResolveStreamClient (Resolve over one long-lived bidi stream)', () => 
     assert.equal(streams, 1);
   });
 
-  it('fails a request unanswered by its deadline as unreachable, and keeps later answers matched', async () => {
-    const { stream } = await setup((call) => {
-      let n = 0;
-      call.on('data', () => {
-        n += 1;
-        // The first answer comes at 130 ms (after its 100 ms deadline); the second, in order right behind it.
-        if (n === 1) setTimeout(() => call.write(ok('late:1')), 130);
-        else setTimeout(() => call.write(ok(`on-time:${n}`)), 140 - 60);
-      });
-    }, 100);
-    const first = stream.resolve();
-    await new Promise((resolve) => setTimeout(resolve, 60));
-    const second = stream.resolve();
-    const firstResult = await first;
-    assert.equal(firstResult.kind, 'unreachable');
-    assert.equal(firstResult.kind === 'unreachable' && firstResult.code, Status.DEADLINE_EXCEEDED);
-    // The late answer belongs to the first request and is dropped; the second gets its own.
-    assert.deepEqual(await second, { kind: 'answer', answer: ok('on-time:2') });
-  });
-
-  it('cancels a stuck stream and opens a new one for the next request', async () => {
-    let streams = 0;
-    const cancelled: number[] = [];
-    const { stream } = await setup((call) => {
-      streams += 1;
-      const id = streams;
-      call.on('cancelled', () => cancelled.push(id));
-      // The first stream never answers; later ones do.
-      if (id > 1) call.on('data', () => call.write(ok('10.0.0.2:1')));
-    }, 50);
-    const stuck = await stream.resolve();
-    assert.equal(stuck.kind, 'unreachable');
-    await new Promise((resolve) => setTimeout(resolve, 400)); // past "stuck" and the reopen backoff
-    assert.deepEqual(await stream.resolve(), { kind: 'answer', answer: ok('10.0.0.2:1') });
-    assert.equal(streams, 2);
-    assert.deepEqual(cancelled, [1]);
-  });
-
-  it('fails every pending request as unreachable when the stream ends, then reopens after a backoff', async () => {
-    let streams = 0;
-    const { stream } = await setup((call) => {
-      streams += 1;
-      if (streams === 1) call.on('data', () => call.emit('error', { code: Status.UNAVAILABLE, details: 'shutting down' }));
-      else call.on('data', () => call.write(ok('10.0.0.3:1')));
-    });
-    const results = await Promise.all([stream.resolve(), stream.resolve()]);
-    for (const result of results) {
-      assert.equal(result.kind, 'unreachable');
-      assert.match(result.kind === 'unreachable' ? result.message : '', /shutting down/);
-    }
-    // Right after the failure the stream is not reopened (a down lookaside is not hammered).
-    const during = await stream.resolve();
-    assert.equal(during.kind, 'unreachable');
-    assert.match(during.kind === 'unreachable' ? during.message : '', /reopening in \d+ ms/);
-    assert.equal(streams, 1);
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    assert.deepEqual(await stream.resolve(), { kind: 'answer', answer: ok('10.0.0.3:1') });
-    assert.equal(streams, 2);
-  });
-
-  it('drops the stream when an answer does not decode, then reopens after a backoff', async () => {
-    let streams = 0;
-    const { stream } = await setup(
-      (call) => {
-        streams += 1;
-        const address = streams === 1 ? 'garbled' : '10.0.0.5:1';
-        call.on('data', () => call.write(ok(address)));
-      },
-      1_000,
-      (answer) => {
-        if (answer.response?.address === 'garbled') throw new Error('index out of range');
-      },
-    );
-    const failed = await stream.resolve();
-    assert.equal(failed.kind, 'unreachable');
-    assert.equal(failed.kind === 'unreachable' && failed.code, Status.INTERNAL);
-    assert.match(failed.kind === 'unreachable' ? failed.message : '', /cannot decode a ResolveStream answer: index out of range/);
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    assert.deepEqual(await stream.resolve(), { kind: 'answer', answer: ok('10.0.0.5:1') });
-    assert.equal(streams, 2);
-  });
-
   it('says unimplemented when the lookaside has no ResolveStream', async () => {
     const { server, port } = await startServer(() => undefined, false);
-    const { stream, channel } = streamClient(port, 1_000);
+    const { stream, channel } = streamClient(port, 5_000);
     cleanup.push(() => server.forceShutdown(), () => channel.close(), () => stream.close());
     assert.deepEqual(await stream.resolve(), { kind: 'unimplemented' });
   });
@@ -204,24 +111,56 @@ describe('LookasideClient with LB_API=v1', () => {
       namespace: 'default',
       policy: 'round_robin',
       defaultPort: 50051,
-      timeoutMs: 1_000,
+      timeoutMs: 5_000,
+      keepalive: { timeMs: 10_000, timeoutMs: 5_000 },
     });
     cleanup.push(() => lookaside.close());
     return lookaside;
   }
 
-  it('resolves over the stream, and reports an error answer as reachable', async () => {
+  it('resolves over the stream, and sorts error answers into no-endpoints and lookaside faults', async () => {
+    const answers: StreamAnswer<Answer>[] = [
+      ok('10.0.0.7:50051'),
+      { response: null, code: Status.NOT_FOUND, message: 'gone' },
+      { response: null, code: Status.UNAVAILABLE, message: 'Service default/greetserver has no ready endpoint (1 EndpointSlice(s))' },
+      { response: null, code: Status.UNAVAILABLE, message: 'cannot read endpoints of default/greetserver: connect ETIMEDOUT' },
+      { response: null, code: Status.RESOURCE_EXHAUSTED, message: 'already watching the maximum of 1000 services (MAX_SERVICES)' },
+      { response: null, code: Status.PERMISSION_DENIED, message: 'namespace "default" is not served by this lookaside' },
+    ];
     let n = 0;
-    const { server, port } = await startServer((call) =>
-      call.on('data', () => {
-        n += 1;
-        call.write(n === 1 ? ok('10.0.0.7:50051') : { response: null, code: Status.NOT_FOUND, message: 'gone' });
-      }),
-    );
+    const { server, port } = await startServer((call) => call.on('data', () => call.write(answers[n++] as StreamAnswer<Answer>)));
     cleanup.push(() => server.forceShutdown());
     const lookaside = client(port);
-    assert.deepEqual(await lookaside.resolve(), { ok: true, address: '10.0.0.7:50051', podName: '' });
-    assert.deepEqual(await lookaside.resolve(), { ok: false, reachable: true, code: Status.NOT_FOUND, message: 'gone' });
+    const results = [];
+    for (let i = 0; i < answers.length; i += 1) results.push(await lookaside.resolve());
+    assert.deepEqual(results[0], { ok: true, address: '10.0.0.7:50051', podName: '' });
+    assert.deepEqual(
+      results.slice(1).map((result) => (result.ok ? 'ok' : `${result.failure} ${Status[result.code]}`)),
+      ['no-endpoints NOT_FOUND', 'no-endpoints UNAVAILABLE', 'lookaside-fault UNAVAILABLE', 'lookaside-fault RESOURCE_EXHAUSTED', 'lookaside-fault PERMISSION_DENIED'],
+    );
+    assert.deepEqual(results[4], {
+      ok: false,
+      failure: 'lookaside-fault',
+      code: Status.RESOURCE_EXHAUSTED,
+      message: 'already watching the maximum of 1000 services (MAX_SERVICES)',
+    });
+  });
+
+  it('sorts a unary Resolve error the same way (a lookaside without ResolveStream)', async () => {
+    const { grpcObject } = loadProtos(['lookaside/v1/lookaside.proto']);
+    const definition = { ...serviceConstructor(grpcObject, SERVICE).service };
+    delete (definition as Record<string, unknown>)['ResolveStream'];
+    const server = new Server();
+    server.addService(definition, {
+      Resolve: (_call: unknown, callback: sendUnaryData<Answer>) =>
+        callback({ code: Status.RESOURCE_EXHAUSTED, details: 'already watching the maximum of 1000 services' } as ServiceError),
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+    );
+    cleanup.push(() => server.forceShutdown());
+    const result = await client(port).resolve();
+    assert.equal(result.ok ? 'ok' : result.failure, 'lookaside-fault');
   });
 
   it('dials the address as answered, refuses an unusable one (each time), and uses the default port for a bare IP', async () => {
@@ -234,7 +173,7 @@ describe('LookasideClient with LB_API=v1', () => {
     for (let i = 0; i < answers.length; i += 1) results.push(await lookaside.resolve());
     const unusable = (address: string) => ({
       ok: false,
-      reachable: true,
+      failure: 'lookaside-fault',
       code: Status.INTERNAL,
       message: `the lookaside answered with an unusable address ${JSON.stringify(address)}`,
     });
@@ -262,6 +201,27 @@ describe('LookasideClient with LB_API=v1', () => {
     server.forceShutdown();
     const result = await client(port).resolve();
     assert.equal(result.ok, false);
-    assert.equal(!result.ok && result.reachable, false);
+    assert.equal(result.ok ? 'ok' : result.failure, 'unreachable');
   });
+});
+
+describe('classifyLookasideError: which lookaside answers are about the Service, which are its own faults', () => {
+  const cases: [Status, string, 'no-endpoints' | 'lookaside-fault'][] = [
+    [Status.NOT_FOUND, 'no endpoints known for Service default/greetserver', 'no-endpoints'],
+    [Status.UNAVAILABLE, 'Service default/greetserver has no ready endpoint (2 EndpointSlice(s), 3 endpoint(s) not ready or terminating)', 'no-endpoints'],
+    [Status.UNAVAILABLE, 'default/greetserver: its EndpointSlices declare no ports', 'no-endpoints'],
+    [Status.UNAVAILABLE, 'cannot read endpoints of default/greetserver: connect ECONNREFUSED', 'lookaside-fault'],
+    [Status.UNAVAILABLE, 'endpoints of default/greetserver are not known yet: no answer from discovery within 250 ms', 'lookaside-fault'],
+    [Status.RESOURCE_EXHAUSTED, 'already watching the maximum of 1000 services (MAX_SERVICES)', 'lookaside-fault'],
+    [Status.PERMISSION_DENIED, 'namespace "default" is not served by this lookaside', 'lookaside-fault'],
+    [Status.INVALID_ARGUMENT, 'the Service has several ports (a, b) and none is named "grpc"; set port_name', 'lookaside-fault'],
+    [Status.INTERNAL, 'internal error while resolving', 'lookaside-fault'],
+    [Status.UNKNOWN, 'boom', 'lookaside-fault'],
+    [Status.UNIMPLEMENTED, 'unknown method', 'lookaside-fault'],
+  ];
+  for (const [code, message, expected] of cases) {
+    it(`${Status[code]} "${message.slice(0, 40)}…" is ${expected}`, () => {
+      assert.equal(classifyLookasideError(code, message), expected);
+    });
+  }
 });

@@ -12,7 +12,7 @@ import { LookasideRouter } from '../../../src/greet/gateway/lookaside-router.js'
 import { GatewayMetrics } from '../../../src/greet/gateway/metrics.js';
 
 const REQUEST = { first_name: 'Ada', last_name: 'Lovelace' };
-const UNREACHABLE: ResolveResult = { ok: false, reachable: false, code: Status.UNAVAILABLE, message: 'connection refused' };
+const UNREACHABLE: ResolveResult = { ok: false, failure: 'unreachable', code: Status.UNAVAILABLE, message: 'connect ECONNREFUSED 10.0.0.5:50055' };
 
 /**
  * A router over a scripted lookaside (answers in order, then repeats the last)
@@ -33,6 +33,7 @@ function makeRouter(answers: ResolveResult[]) {
       },
       close: () => undefined,
     },
+    service: 'default/greetserver',
     pool: new ChannelPool<string>({
       factory: { open: (address) => address, close: () => undefined },
       maxChannels: 10,
@@ -62,6 +63,23 @@ function makeRouter(answers: ResolveResult[]) {
     script: (next: ResolveResult[]) => script.splice(0, script.length, ...next),
     degradedGauge: async () => (await registry.getSingleMetric('greet_gateway_degraded')?.get())?.values[0]?.value,
   };
+}
+
+const NOT_FOUND: ResolveResult = {
+  ok: false,
+  failure: 'no-endpoints',
+  code: Status.NOT_FOUND,
+  message: 'no endpoints known for Service default/greetserver: not in /etc/lookaside/endpoints.yaml',
+};
+const NONE_READY: ResolveResult = {
+  ok: false,
+  failure: 'no-endpoints',
+  code: Status.UNAVAILABLE,
+  message: 'Service default/greetserver has no ready endpoint (1 EndpointSlice(s), 3 endpoint(s) not ready or terminating)',
+};
+
+function fault(code: Status): ResolveResult {
+  return { ok: false, failure: 'lookaside-fault', code, message: 'already watching the maximum of 1000 services (MAX_SERVICES)' };
 }
 
 function at(address: string): ResolveResult {
@@ -129,15 +147,79 @@ describe('LookasideRouter', () => {
     router.close();
   });
 
-  it('answers no-backend with the lookaside\'s reason when it says no (NOT_FOUND)', async () => {
-    const { router, greeted } = makeRouter([
-      { ok: false, reachable: true, code: Status.NOT_FOUND, message: 'no Service default/greetserver' },
-    ]);
+  it('answers no-backend with a short reason when the lookaside says the Service has no endpoints, and stays ready', async () => {
+    const { router, greeted } = makeRouter([at('a:1'), NOT_FOUND]);
+    assert.ok((await router.greet(REQUEST)).ok);
     const outcome = await router.greet(REQUEST);
-    assert.equal(outcome.ok, false);
-    assert.match(outcome.ok ? '' : outcome.message, /no Service default\/greetserver/);
-    assert.deepEqual(greeted, []);
+    assert.ok(!outcome.ok);
+    assert.equal(outcome.kind, 'no-backend');
+    assert.equal(outcome.message, 'the lookaside knows no endpoints of Service default/greetserver');
+    // The lookaside's words (a file path here) go to the log only.
+    assert.match(outcome.detail, /endpoints\.yaml/);
+    // The answer stands: no fallback to the pod seen before.
+    assert.deepEqual(greeted, ['a:1']);
     assert.equal(router.readiness().ready, true);
+    assert.equal(router.readiness().detail['degraded'], false);
+    router.close();
+  });
+
+  it('takes "no endpoint ready" as the answer too', async () => {
+    const { router, greeted } = makeRouter([at('a:1'), NONE_READY]);
+    await router.greet(REQUEST);
+    const outcome = await router.greet(REQUEST);
+    assert.deepEqual(outcome.ok ? undefined : [outcome.kind, outcome.message], ['no-backend', 'no endpoint of Service default/greetserver is ready']);
+    assert.deepEqual(greeted, ['a:1']);
+    assert.equal(router.readiness().detail['degraded'], false);
+    router.close();
+  });
+
+  for (const code of [Status.RESOURCE_EXHAUSTED, Status.PERMISSION_DENIED, Status.INTERNAL]) {
+    it(`degrades to recently seen pods when the lookaside answers ${Status[code]}, and /readyz says why`, async () => {
+      const { router, greeted, script, degradedGauge } = makeRouter([at('a:1'), at('b:1')]);
+      await router.greet(REQUEST);
+      await router.greet(REQUEST);
+      script([fault(code)]);
+      for (let i = 0; i < 4; i += 1) assert.ok((await router.greet(REQUEST)).ok);
+      assert.deepEqual(new Set(greeted.slice(2)), new Set(['a:1', 'b:1']));
+      const readiness = router.readiness();
+      assert.equal(readiness.ready, true);
+      assert.equal(readiness.detail['degraded'], true);
+      assert.equal(readiness.detail['lookaside'], 'failing');
+      assert.equal(readiness.detail['reason'], `the lookaside answers ${Status[code]}`);
+      assert.equal(await degradedGauge(), 1);
+      router.close();
+    });
+  }
+
+  it('with nothing to fall back on, fails a lookaside fault as no-backend without its words, and is not ready', async () => {
+    const { router } = makeRouter([fault(Status.RESOURCE_EXHAUSTED)]);
+    const outcome = await router.greet(REQUEST);
+    assert.ok(!outcome.ok);
+    assert.equal(outcome.message, 'the lookaside answers RESOURCE_EXHAUSTED and no greet server was seen recently');
+    assert.match(outcome.detail, /MAX_SERVICES/);
+    const readiness = router.readiness();
+    assert.equal(readiness.ready, false);
+    assert.doesNotMatch(readiness.summary, /MAX_SERVICES/);
+    router.close();
+  });
+
+  it('says "unreachable" without the transport error when the lookaside cannot be asked', async () => {
+    const { router } = makeRouter([UNREACHABLE]);
+    const outcome = await router.greet(REQUEST);
+    assert.ok(!outcome.ok);
+    assert.equal(outcome.message, 'the lookaside is unreachable (UNAVAILABLE) and no greet server was seen recently');
+    assert.match(outcome.detail, /ECONNREFUSED 10\.0\.0\.5/);
+    assert.equal(router.readiness().detail['lookaside'], 'unreachable');
+    router.close();
+  });
+
+  it('gives a short reason without pod addresses when the retry finds no pod', async () => {
+    const { router, down } = makeRouter([at('10.0.0.1:50051')]);
+    down.add('10.0.0.1:50051');
+    const outcome = await router.greet(REQUEST);
+    assert.ok(!outcome.ok);
+    assert.equal(outcome.message, 'no greet server could take the call');
+    assert.match(outcome.detail, /10\.0\.0\.1:50051/);
     router.close();
   });
 
