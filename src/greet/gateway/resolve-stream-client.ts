@@ -65,6 +65,8 @@ export class ResolveStreamClient<Response> {
   private timer: NodeJS.Timeout | undefined;
   private reopenBackoffMs = STREAM_REOPEN_BACKOFF_INITIAL_MS;
   private reopenAtMs = 0;
+  /** Why the last stream was dropped, for the answers given while waiting to reopen. */
+  private dropReason = '';
   private closed = false;
   private readonly now: () => number;
 
@@ -82,7 +84,7 @@ export class ResolveStreamClient<Response> {
     const nowMs = this.now();
     if (this.call === undefined && nowMs < this.reopenAtMs) {
       return Promise.resolve(
-        unreachable(Status.UNAVAILABLE, `ResolveStream failed; reopening in ${Math.ceil(this.reopenAtMs - nowMs)} ms`),
+        unreachable(Status.UNAVAILABLE, `${this.dropReason}; reopening in ${Math.ceil(this.reopenAtMs - nowMs)} ms`),
       );
     }
     const call = this.call ?? this.openStream();
@@ -150,6 +152,7 @@ export class ResolveStreamClient<Response> {
     if (withConnection) call.cancelWithConnection(message);
     else call.cancel();
     this.failPending(unreachable(code, message));
+    this.dropReason = message;
     this.reopenAtMs = this.now() + this.reopenBackoffMs;
     this.reopenBackoffMs = Math.min(this.reopenBackoffMs * 2, STREAM_REOPEN_BACKOFF_MAX_MS);
   }
