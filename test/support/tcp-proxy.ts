@@ -24,7 +24,7 @@ export class TcpProxy {
 
   private constructor(
     private readonly server: Server,
-    private readonly targetPort: number,
+    private targetPort: number,
   ) {
     server.on('connection', (client) => this.forward(client));
   }
@@ -53,6 +53,11 @@ export class TcpProxy {
   /** Stops forwarding on every connection open now; later connections forward normally. */
   freeze(): void {
     for (const connection of this.all) if (connection.closedBy === undefined) connection.frozen = true;
+  }
+
+  /** Sends connections made from now on to 127.0.0.1:`port` (another replica); open ones stay where they are. */
+  retarget(port: number): void {
+    this.targetPort = port;
   }
 
   async close(): Promise<void> {
