@@ -220,8 +220,8 @@ export class LookasideRouter<C> implements GreetRouter {
     const before = this.trouble;
     this.trouble = trouble;
     if (this.state === 'degraded') {
-      // Logged again only when the kind of trouble changes, not on every probe.
-      if (before?.failure !== trouble.failure || before.code !== trouble.code) this.logTrouble('lookaside still unusable');
+      // Logged again when the kind of trouble changes (not on every probe, nor between transport errors).
+      if (before === undefined || troubleKind(before) !== troubleKind(trouble)) this.logTrouble('lookaside still unusable');
       return;
     }
     this.state = 'degraded';
@@ -236,16 +236,9 @@ export class LookasideRouter<C> implements GreetRouter {
   }
 
   private logTrouble(message: string): void {
-    const trouble = this.trouble;
-    this.options.logger.warn(
-      {
-        failure: trouble?.failure,
-        code: trouble === undefined ? undefined : Status[trouble.code],
-        reason: trouble?.message,
-        fallbackAddresses: this.options.fallback.usableCount(),
-      },
-      message,
-    );
+    const { failure, code, message: reason } = this.trouble ?? {};
+    const fallbackAddresses = this.options.fallback.usableCount();
+    this.options.logger.warn({ failure, code: code === undefined ? undefined : Status[code], reason, fallbackAddresses }, message);
   }
 
   private async probe(): Promise<void> {
@@ -261,6 +254,10 @@ export class LookasideRouter<C> implements GreetRouter {
 
 function noBackend(message: string, detail: string): Pick {
   return { ok: false, outcome: { ok: false, kind: 'no-backend', message, detail } };
+}
+
+function troubleKind(trouble: FailedResolve): string {
+  return trouble.failure === 'unreachable' ? 'unreachable' : String(trouble.code);
 }
 
 /** The lookaside's trouble in a few words, for callers and /readyz: the code, not its message. */
