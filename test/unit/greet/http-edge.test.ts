@@ -86,6 +86,13 @@ describe('gateway HTTP edge: slow, idle and surplus connections; what callers ar
     return edge.listen('127.0.0.1', 0);
   }
 
+  /** Starts the edge, opens one raw connection to it, and collects what comes back until it is closed. */
+  async function connectRaw(limits: Partial<HttpLimits> = {}): Promise<{ socket: Socket; closed: Promise<RawAnswer> }> {
+    const socket = await openSocket(await start(limits));
+    sockets.push(socket);
+    return { socket, closed: untilClosed(socket) };
+  }
+
   beforeEach(() => {
     outcome = { ok: true, response: { result: 'Hello', pod_name: 'greet-0', pod_ip: '10.0.0.1' }, address: '10.0.0.1:50051' };
   });
@@ -97,14 +104,11 @@ describe('gateway HTTP edge: slow, idle and surplus connections; what callers ar
   });
 
   it('answers 408 REQUEST_TIMEOUT in JSON to headers that drip in slower than the headers timeout (slowloris)', async () => {
-    const port = await start();
-    const socket = await openSocket(port);
-    sockets.push(socket);
-    const answer = untilClosed(socket);
+    const { socket, closed } = await connectRaw();
     socket.write('POST /greet HTTP/1.1\r\nHost: gateway\r\n');
     const drip = setInterval(() => socket.writable && socket.write('X-Drip: 1\r\n'), 50);
     try {
-      const received = await answer;
+      const received = await closed;
       assert.equal(received.status, 408, received.text);
       assert.equal(errorCode(received), 'REQUEST_TIMEOUT');
     } finally {
@@ -113,31 +117,23 @@ describe('gateway HTTP edge: slow, idle and surplus connections; what callers ar
   });
 
   it('answers 408 to a body that does not arrive within the request timeout', async () => {
-    const port = await start();
-    const socket = await openSocket(port);
-    sockets.push(socket);
-    const answer = untilClosed(socket);
+    const { socket, closed } = await connectRaw();
     socket.write('POST /greet HTTP/1.1\r\nHost: gateway\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"first_na');
-    const received = await answer;
+    const received = await closed;
     assert.equal(received.status, 408, received.text);
     assert.equal(errorCode(received), 'REQUEST_TIMEOUT');
   });
 
   it('closes a connection that never sends a request, after the headers timeout, with a 408', async () => {
-    const port = await start();
-    const socket = await openSocket(port);
-    sockets.push(socket);
-    const received = await untilClosed(socket);
+    const { closed } = await connectRaw();
+    const received = await closed;
     assert.equal(received.status, 408, received.text);
   });
 
   it('tells kept-alive clients the idle limit, and closes an idle kept-alive connection', async () => {
-    const port = await start({ headersTimeoutMs: 30_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 1_000 });
-    const socket = await openSocket(port);
-    sockets.push(socket);
-    const answer = untilClosed(socket);
+    const { socket, closed } = await connectRaw({ headersTimeoutMs: 30_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 1_000 });
     socket.write('GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n');
-    const received = await answer;
+    const received = await closed;
     assert.equal(received.status, 200);
     assert.match(received.text, /keep-alive: timeout=1\r\n/i);
   });
