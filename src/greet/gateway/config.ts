@@ -20,8 +20,8 @@ export const DEFAULT_GRPC_SERVER_PORT = 50_051;
  * so a dead peer behind an open socket is found in seconds, not after the
  * kernel's ~15 minutes of retransmissions.
  */
-const DEFAULT_KEEPALIVE_TIME_MS = 10_000;
-const DEFAULT_KEEPALIVE_TIMEOUT_MS = 5_000;
+export const DEFAULT_KEEPALIVE_TIME_MS = 10_000;
+export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 5_000;
 
 export const BALANCING_MODES = ['lookaside', 'round_robin', 'none'] as const;
 /**

@@ -2,6 +2,7 @@ import { connect, constants as http2, type ClientHttp2Session, type ClientHttp2S
 
 import { status as Status } from '@grpc/grpc-js';
 
+import { DEFAULT_KEEPALIVE_TIME_MS, DEFAULT_KEEPALIVE_TIMEOUT_MS } from './config.js';
 import { BidiCall, type BidiHandlers, type BidiStream } from './grpc-bidi-call.js';
 import { UnaryCall, type UnaryResult } from './grpc-unary-call.js';
 import { transportStatus } from './grpc-wire.js';
@@ -13,17 +14,13 @@ export interface GrpcHttp2ClientOptions {
   readonly authority: string;
   /** Answers (unary) and messages (streams) larger than this fail the call. */
   readonly maxMessageBytes: number;
-  /** PING the connection this long after the last answer (0 = only when a call misses its deadline); see ConnectionKeepalive. */
+  /** PING the connection this long after the last answer (0 = only when a call misses its deadline); see ConnectionKeepalive. Default: as LB_KEEPALIVE_TIME_MS. */
   readonly keepaliveTimeMs?: number;
   /** A PING's answer, and the TCP connection, must come within this long, or the connection is dropped. */
   readonly keepaliveTimeoutMs?: number;
   /** Told each time a connection is given up as dead, for the log. */
   readonly onConnectionDropped?: (reason: string) => void;
 }
-
-/** When not configured: as the gateway's defaults. */
-const DEFAULT_KEEPALIVE_TIME_MS = 10_000;
-const DEFAULT_KEEPALIVE_TIMEOUT_MS = 5_000;
 
 /**
  * A minimal gRPC client for one server, straight over one node:http2

@@ -100,7 +100,7 @@ export class LookasideClient {
       maxMessageBytes: MAX_ANSWER_BYTES,
       keepaliveTimeMs: options.keepalive.timeMs,
       keepaliveTimeoutMs: options.keepalive.timeoutMs,
-      ...(options.onConnectionDropped === undefined ? {} : { onConnectionDropped: options.onConnectionDropped }),
+      onConnectionDropped: options.onConnectionDropped,
     });
     this.client = client;
     const streamMethod = service['ResolveStream'];
