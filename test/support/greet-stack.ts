@@ -106,8 +106,8 @@ export class EndpointsFile {
   }
 }
 
-/** Starts the lookaside over an endpoints file; `port` 0 = any free port. */
-export async function startLookaside(processes: Processes, file: EndpointsFile, port = 0): Promise<ListeningProcess> {
+/** Starts the lookaside over an endpoints file; `port` 0 = any free port; `env` adds settings. */
+export async function startLookaside(processes: Processes, file: EndpointsFile, port = 0, env: Record<string, string> = {}): Promise<ListeningProcess> {
   const process = processes.add(ServiceProcess.start('src/lookaside/main.js', {
     DISCOVERY: 'file',
     ENDPOINTS_FILE: file.path,
@@ -115,6 +115,7 @@ export async function startLookaside(processes: Processes, file: EndpointsFile, 
     LB_PORT: String(port),
     METRICS_PORT: '0',
     SHUTDOWN_GRACE_SECONDS: '2',
+    ...env,
   }));
   const listening = await process.waitUntilListening(20_000);
   return { process, port: Number(listening['port']), metricsPort: Number(listening['metricsPort']) };

@@ -15,6 +15,13 @@ import {
 export const DEFAULT_GATEWAY_PORT = 9_091;
 export const DEFAULT_LB_PORT = 50_055;
 export const DEFAULT_GRPC_SERVER_PORT = 50_051;
+/**
+ * PING an HTTP/2 connection after this long (gRPC's advice: not below 10 s),
+ * so a dead peer behind an open socket is found in seconds, not after the
+ * kernel's ~15 minutes of retransmissions.
+ */
+export const DEFAULT_KEEPALIVE_TIME_MS = 10_000;
+export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 5_000;
 
 export const BALANCING_MODES = ['lookaside', 'round_robin', 'none'] as const;
 /**
@@ -30,6 +37,24 @@ export type LookasideApi = (typeof LOOKASIDE_APIS)[number];
 
 export type ResolvePolicy = 'round_robin' | 'random';
 
+/** HTTP/2 keepalive of one connection: a PING after `timeMs` (0 = none), answered within `timeoutMs` or the connection is dropped. */
+export interface KeepaliveSettings {
+  readonly timeMs: number;
+  readonly timeoutMs: number;
+}
+
+/** Limits of the HTTP server, so slow or idle clients cannot hold it. */
+export interface HttpLimits {
+  /** Connections open at once; more are closed as they arrive. */
+  readonly maxConnections: number;
+  /** A request's headers must arrive within this long of its first byte (or of the connection); else 408. */
+  readonly headersTimeoutMs: number;
+  /** A whole request, body included, must arrive within this long; else 408. */
+  readonly requestTimeoutMs: number;
+  /** A kept-alive connection with no request for this long is closed. */
+  readonly keepAliveTimeoutMs: number;
+}
+
 export interface LookasideSettings {
   /** `host:port` of the lookaside's gRPC server. */
   readonly target: string;
@@ -41,6 +66,8 @@ export interface LookasideSettings {
   readonly maxChannels: number;
   /** While the lookaside is unreachable, addresses it returned within this window stay usable. */
   readonly fallbackMaxAgeMs: number;
+  /** On the one connection to the lookaside. */
+  readonly keepalive: KeepaliveSettings;
 }
 
 export interface GatewayConfig {
@@ -58,6 +85,9 @@ export interface GatewayConfig {
   /** Undefined unless BALANCING=lookaside. */
   readonly lookaside: LookasideSettings | undefined;
   readonly greetTimeoutMs: number;
+  /** On every grpc-js channel to greet servers. */
+  readonly greetKeepalive: KeepaliveSettings;
+  readonly http: HttpLimits;
   /** How long /readyz says "shutting down" before the HTTP server stops taking connections. */
   readonly drainMs: number;
   readonly shutdownGraceMs: number;
@@ -84,6 +114,11 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     directTarget: readString(env, 'GRPC_TARGET', `dns:///${service}.${namespace}.svc:${serverPort}`),
     lookaside: balancing === 'lookaside' ? readLookaside(env) : undefined,
     greetTimeoutMs: readInteger(env, 'GREET_TIMEOUT_MS', 2_000, { min: 1, max: 600_000 }),
+    greetKeepalive: {
+      timeMs: readInteger(env, 'GREET_KEEPALIVE_TIME_MS', DEFAULT_KEEPALIVE_TIME_MS, { min: 0, max: 86_400_000 }),
+      timeoutMs: readInteger(env, 'GREET_KEEPALIVE_TIMEOUT_MS', DEFAULT_KEEPALIVE_TIMEOUT_MS, { min: 1, max: 600_000 }),
+    },
+    http: readHttpLimits(env),
     drainMs: readInteger(env, 'SHUTDOWN_DRAIN_MS', 2_000, { min: 0, max: 600_000 }),
     shutdownGraceMs: readInteger(env, 'SHUTDOWN_GRACE_SECONDS', 10, { min: 0, max: 3_600 }) * 1000,
   };
@@ -98,6 +133,25 @@ function readLookaside(env: Env): LookasideSettings {
     channelIdleMs: readInteger(env, 'CHANNEL_IDLE_MS', 30_000, { min: 10, max: 86_400_000 }),
     maxChannels: readInteger(env, 'MAX_CHANNELS', 100, { min: 1, max: 10_000 }),
     fallbackMaxAgeMs: readInteger(env, 'FALLBACK_MAX_AGE_MS', 120_000, { min: 0, max: 86_400_000 }),
+    keepalive: {
+      timeMs: readInteger(env, 'LB_KEEPALIVE_TIME_MS', DEFAULT_KEEPALIVE_TIME_MS, { min: 0, max: 86_400_000 }),
+      timeoutMs: readInteger(env, 'LB_KEEPALIVE_TIMEOUT_MS', DEFAULT_KEEPALIVE_TIMEOUT_MS, { min: 1, max: 600_000 }),
+    },
+  };
+}
+
+function readHttpLimits(env: Env): HttpLimits {
+  const headersTimeoutMs = readInteger(env, 'HTTP_HEADERS_TIMEOUT_MS', 10_000, { min: 1, max: 3_600_000 });
+  const requestTimeoutMs = readInteger(env, 'HTTP_REQUEST_TIMEOUT_MS', 30_000, { min: 1, max: 3_600_000 });
+  // node:http refuses a headers timeout longer than the whole request's.
+  if (headersTimeoutMs > requestTimeoutMs) {
+    throw new ConfigError('HTTP_HEADERS_TIMEOUT_MS', `must not exceed HTTP_REQUEST_TIMEOUT_MS (${requestTimeoutMs}), got ${headersTimeoutMs}`);
+  }
+  return {
+    maxConnections: readInteger(env, 'HTTP_MAX_CONNECTIONS', 1_000, { min: 1, max: 1_000_000 }),
+    headersTimeoutMs,
+    requestTimeoutMs,
+    keepAliveTimeoutMs: readInteger(env, 'HTTP_KEEPALIVE_TIMEOUT_MS', 5_000, { min: 1_000, max: 3_600_000 }),
   };
 }
 

@@ -2,6 +2,7 @@ import { connectivityState as ConnectivityState, status as Status, type Client }
 
 import type { Logger } from '../../common/logging.js';
 import type { GreetRequest } from '../api.js';
+import type { KeepaliveSettings } from './config.js';
 import { callGreet, openGreetChannel } from './greet-client.js';
 import type { GatewayMetrics } from './metrics.js';
 import { greetFailure, type GreetRouter, type Readiness, type RouteOutcome } from './router.js';
@@ -11,6 +12,7 @@ export interface DirectRouterOptions {
   /** A grpc-js target: `dns:///greetserver.default.svc:50051`, `ipv4:127.0.0.1:50051,127.0.0.1:50052`, … */
   readonly target: string;
   readonly greetTimeoutMs: number;
+  readonly keepalive: KeepaliveSettings;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
 }
@@ -28,7 +30,7 @@ export class DirectRouter implements GreetRouter {
   constructor(private readonly options: DirectRouterOptions) {
     this.mode = options.mode;
     const policy = options.mode === 'round_robin' ? 'round_robin' : 'pick_first';
-    this.client = openGreetChannel(options.target, {
+    this.client = openGreetChannel(options.target, options.keepalive, {
       'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ [policy]: {} }] }),
       // The configured policy wins over one a DNS TXT record might publish.
       'grpc.service_config_disable_resolution': 1,

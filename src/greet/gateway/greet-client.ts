@@ -8,6 +8,7 @@ import {
 
 import { loadProtos, serviceConstructor } from '../../common/grpc.js';
 import { GREET_PROTO_FILES, GREET_SERVICE, type GreetRequest, type GreetResponse } from '../api.js';
+import type { KeepaliveSettings } from './config.js';
 
 const GREET_PATH = `/${GREET_SERVICE}/Greet`;
 
@@ -46,12 +47,32 @@ function greetCodec(): GreetCodec {
 }
 
 /**
+ * grpc-js keepalive: a PING `timeMs` after the last, on idle channels too (a
+ * pooled channel waits idle between calls, and should be found dead before a
+ * call is sent into it); no answer within `timeoutMs` drops the connection,
+ * calls on it fail UNAVAILABLE (and are retried on another pod), and the
+ * channel reconnects. grpc-js servers (the greet server) accept any PING rate.
+ */
+export function keepaliveChannelOptions(keepalive: KeepaliveSettings): ChannelOptions {
+  if (keepalive.timeMs === 0) return {};
+  return {
+    'grpc.keepalive_time_ms': keepalive.timeMs,
+    'grpc.keepalive_timeout_ms': keepalive.timeoutMs,
+    'grpc.keepalive_permit_without_calls': 1,
+  };
+}
+
+/**
  * Opens a grpc-js channel to greet servers. `target` is one pod's `ip:port`
  * (lookaside mode) or a resolver target such as `dns:///greetserver:50051`.
  */
-export function openGreetChannel(target: string, extraOptions: ChannelOptions = {}): Client {
+export function openGreetChannel(target: string, keepalive: KeepaliveSettings, extraOptions: ChannelOptions = {}): Client {
   greetCodec(); // load the proto now, not on the first request
-  return new Client(target, credentials.createInsecure(), { ...COMMON_CHANNEL_OPTIONS, ...extraOptions });
+  return new Client(target, credentials.createInsecure(), {
+    ...COMMON_CHANNEL_OPTIONS,
+    ...keepaliveChannelOptions(keepalive),
+    ...extraOptions,
+  });
 }
 
 /** One Greet call with a deadline. Never rejects: failures come back as data. */

@@ -18,6 +18,12 @@ export interface BidiStream {
   write(frame: Buffer): void;
   /** Ends the call from this side; `end` is reported as CANCELLED, on the next tick. */
   cancel(): void;
+  /**
+   * Cancels the call and drops the connection it runs on, at once: for a
+   * call that stopped answering, whose connection is likely dead (the next
+   * call must not be opened on it). `reason` is for the log.
+   */
+  cancelWithConnection(reason: string): void;
 }
 
 /**
@@ -37,6 +43,8 @@ export class BidiCall implements BidiStream {
     private readonly stream: ClientHttp2Stream,
     maxMessageBytes: number,
     private readonly handlers: BidiHandlers,
+    /** Drops the connection under this stream (GrpcHttp2Client's). */
+    private readonly dropConnection: (reason: string) => void = () => undefined,
   ) {
     this.reader = new MessageReader(maxMessageBytes);
     this.onMessage = (bytes) => handlers.message(bytes);
@@ -68,6 +76,11 @@ export class BidiCall implements BidiStream {
     this.ended = true;
     process.nextTick(() => this.handlers.end(transportStatus(Status.CANCELLED, 'cancelled by the client')));
     if (!this.stream.closed) this.stream.close(http2.NGHTTP2_CANCEL);
+  }
+
+  cancelWithConnection(reason: string): void {
+    this.cancel();
+    this.dropConnection(reason);
   }
 
   /** Called by the tick after the first write: everything written since goes out at once. */

@@ -2,16 +2,24 @@ import { connect, constants as http2, type ClientHttp2Session, type ClientHttp2S
 
 import { status as Status } from '@grpc/grpc-js';
 
+import { DEFAULT_KEEPALIVE_TIME_MS, DEFAULT_KEEPALIVE_TIMEOUT_MS } from './config.js';
 import { BidiCall, type BidiHandlers, type BidiStream } from './grpc-bidi-call.js';
 import { UnaryCall, type UnaryResult } from './grpc-unary-call.js';
 import { transportStatus } from './grpc-wire.js';
+import { ConnectionKeepalive } from './http2-keepalive.js';
 
-/** Where to connect, and how large a message may be. */
+/** Where to connect, how large a message may be, and how to tell a dead connection. */
 export interface GrpcHttp2ClientOptions {
   /** `host:port`; IPv6 as `[addr]:port`. */
   readonly authority: string;
   /** Answers (unary) and messages (streams) larger than this fail the call. */
   readonly maxMessageBytes: number;
+  /** PING the connection this long after the last answer (0 = only when a call misses its deadline); see ConnectionKeepalive. Default: as LB_KEEPALIVE_TIME_MS. */
+  readonly keepaliveTimeMs?: number;
+  /** A PING's answer, and the TCP connection, must come within this long, or the connection is dropped. */
+  readonly keepaliveTimeoutMs?: number;
+  /** Told each time a connection is given up as dead, for the log. */
+  readonly onConnectionDropped?: (reason: string) => void;
 }
 
 /**
@@ -25,10 +33,18 @@ export interface GrpcHttp2ClientOptions {
  *
  * It also tells, for every failure, whether the server sent it (a
  * `grpc-status` arrived) or the transport did, which grpc-js does not.
+ *
+ * A connection whose peer stopped answering is dropped, and the next call
+ * opens a new one: when a PING goes unanswered (periodically, and at once
+ * after a unary call misses its deadline), and when a stream's owner gives
+ * up on a stuck stream (BidiStream.cancelWithConnection).
  */
 export class GrpcHttp2Client {
   private session: ClientHttp2Session | undefined;
+  private keepalive: ConnectionKeepalive | undefined;
   private closed = false;
+  /** Made once: a unary call that misses its deadline has the connection checked. */
+  private readonly checkConnection = (): void => this.keepalive?.checkNow();
 
   constructor(private readonly options: GrpcHttp2ClientOptions) {}
 
@@ -44,15 +60,20 @@ export class GrpcHttp2Client {
   call(path: string, requestFrame: Buffer, timeoutMs: number): Promise<UnaryResult> {
     const stream = this.request(path, { 'grpc-timeout': `${Math.max(1, Math.ceil(timeoutMs))}m` });
     if (typeof stream === 'string') return Promise.resolve({ ok: false, ...transportStatus(Status.UNAVAILABLE, stream) });
-    return new Promise((resolve) => new UnaryCall(stream, this.options.maxMessageBytes, timeoutMs, resolve).send(requestFrame));
+    return new Promise((resolve) =>
+      new UnaryCall(stream, this.options.maxMessageBytes, timeoutMs, resolve, this.checkConnection).send(requestFrame),
+    );
   }
 
   /** Opens a bidi stream on `path`. `handlers` are never called before this returns. */
   openStream(path: string, handlers: BidiHandlers): BidiStream {
     const stream = this.request(path, {});
-    if (typeof stream !== 'string') return new BidiCall(stream, this.options.maxMessageBytes, handlers);
+    if (typeof stream !== 'string') {
+      const session = stream.session as ClientHttp2Session;
+      return new BidiCall(stream, this.options.maxMessageBytes, handlers, (reason) => this.retire(session, reason));
+    }
     process.nextTick(() => handlers.end(transportStatus(Status.UNAVAILABLE, stream)));
-    return { write: () => undefined, cancel: () => undefined };
+    return { write: () => undefined, cancel: () => undefined, cancelWithConnection: () => undefined };
   }
 
   /** Closes the connection now: calls under way end as UNAVAILABLE. */
@@ -61,6 +82,15 @@ export class GrpcHttp2Client {
     const session = this.session;
     this.dropSession();
     session?.destroy();
+  }
+
+  /** Gives up on `session` as dead: destroyed at once (a graceful close would wait on the dead peer), so the next call reconnects. */
+  private retire(session: ClientHttp2Session, reason: string): void {
+    const current = session === this.session;
+    if (current) this.forget();
+    if (session.destroyed) return;
+    session.destroy();
+    if (current) this.options.onConnectionDropped?.(reason);
   }
 
   /** A new stream on the connection, or why there is none. */
@@ -92,6 +122,12 @@ export class GrpcHttp2Client {
     session.on('goaway', () => this.dropSession(session));
     session.on('close', () => this.dropSession(session));
     this.session = session;
+    // Its timers are its own, and stop with it; a dropped session that never closes is destroyed by them.
+    this.keepalive = new ConnectionKeepalive(session, {
+      timeMs: this.options.keepaliveTimeMs ?? DEFAULT_KEEPALIVE_TIME_MS,
+      timeoutMs: this.options.keepaliveTimeoutMs ?? DEFAULT_KEEPALIVE_TIMEOUT_MS,
+      onDead: (reason) => this.retire(session, reason),
+    });
     return session;
   }
 
@@ -99,7 +135,12 @@ export class GrpcHttp2Client {
   private dropSession(which?: ClientHttp2Session): void {
     const session = this.session;
     if (session === undefined || (which !== undefined && which !== session)) return;
-    this.session = undefined;
+    this.forget();
     if (!session.closed) session.close();
+  }
+
+  private forget(): void {
+    this.session = undefined;
+    this.keepalive = undefined;
   }
 }

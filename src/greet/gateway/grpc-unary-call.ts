@@ -20,10 +20,13 @@ export class UnaryCall {
     private readonly maxResponseBytes: number,
     timeoutMs: number,
     private readonly resolve: (result: UnaryResult) => void,
+    /** Called when the deadline passes with no answer: the connection may be dead. */
+    onDeadline: () => void = () => undefined,
   ) {
     this.timer = setTimeout(() => {
       this.settle(failure(transportStatus(Status.DEADLINE_EXCEEDED, `no answer within ${timeoutMs} ms`)));
       stream.close(http2.NGHTTP2_CANCEL);
+      onDeadline();
     }, timeoutMs);
     stream.on('response', (headers) => this.onHeaders(headers));
     stream.on('data', (chunk: Buffer) => this.onData(chunk));

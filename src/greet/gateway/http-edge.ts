@@ -1,10 +1,12 @@
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
 import type { Registry } from 'prom-client';
 
 import type { Logger } from '../../common/logging.js';
+import type { HttpLimits } from './config.js';
 import { bodyTooLarge, checkGreetHeaders, MAX_BODY_BYTES, parseGreetBody, type HttpProblem } from './greet-request.js';
+import { answerClientError, errorBody, readBody } from './http-wire.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { GreetRouter, RouteFailureKind } from './router.js';
 
@@ -13,6 +15,9 @@ export interface HttpEdgeOptions {
   readonly registry: Registry;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
+  readonly limits: HttpLimits;
+  /** Milliseconds, monotonic; injectable for tests. */
+  readonly now?: () => number;
 }
 
 /** Route labels are fixed, so a scan of random paths cannot grow the metrics. */
@@ -27,6 +32,9 @@ const FAILURE_STATUS: Readonly<Record<RouteFailureKind, { status: number; code: 
 };
 
 const JSON_HEADERS = { 'content-type': 'application/json' } as const;
+const MAX_TIMEOUT_CHECK_INTERVAL_MS = 1_000;
+/** 5xx details reach the log at warn at most this often per kind; every one at debug. */
+const FAILURE_WARN_INTERVAL_MS = 10_000;
 
 type Headers = Readonly<Record<string, string>>;
 /** Sends one answer and records it in the HTTP metrics. */
@@ -42,10 +50,28 @@ type Fail = (problem: HttpProblem, headers?: Headers) => void;
 export class HttpEdge {
   private readonly server: Server;
   private draining = false;
+  /** Per failure kind: when its details last went to the log at warn, and how many since did not. */
+  private readonly failureWarnings = new Map<string, { atMs: number; suppressed: number }>();
 
   constructor(private readonly options: HttpEdgeOptions) {
-    this.server = createServer((request, response) => this.handle(request, response));
-    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => answerClientError(error, socket));
+    const { limits } = options;
+    this.server = createServer(
+      {
+        headersTimeout: limits.headersTimeoutMs,
+        requestTimeout: limits.requestTimeoutMs,
+        // How often those two are checked, so they hold to within a quarter (node's default: every 30 s).
+        connectionsCheckingInterval: Math.max(10, Math.min(MAX_TIMEOUT_CHECK_INTERVAL_MS, Math.floor(limits.headersTimeoutMs / 4))),
+      },
+      (request, response) => this.handle(request, response),
+    );
+    this.server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+    // Over the cap, node closes new connections as they arrive, before reading a byte.
+    this.server.maxConnections = limits.maxConnections;
+    this.server.on('drop', () => options.metrics.countConnectionRefused());
+    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+      const status = answerClientError(error, socket);
+      if (status !== undefined) options.metrics.observeHttp('other', 'other', status, 0);
+    });
   }
 
   /** Listens on `host:port` (0 = any free port) and returns the bound port. */
@@ -150,7 +176,7 @@ export class HttpEdge {
           return;
         }
         const { status, code } = FAILURE_STATUS[outcome.kind];
-        this.options.logger.debug({ status, message: outcome.message }, 'greet failed');
+        this.logFailure(outcome.kind, status, outcome.detail);
         fail({ status, code, message: outcome.message });
       },
     ).catch((error: unknown) => this.internalError(error, fail));
@@ -177,6 +203,24 @@ export class HttpEdge {
     );
   }
 
+  /** The caller got a short reason; the log gets the pod, the gRPC error and the lookaside's words. */
+  private logFailure(kind: string, status: number, detail: string): void {
+    const logger = this.options.logger;
+    if (status < 500) {
+      logger.debug({ status, detail }, 'greet failed');
+      return;
+    }
+    const nowMs = this.options.now?.() ?? performance.now();
+    const last = this.failureWarnings.get(kind);
+    if (last !== undefined && nowMs - last.atMs < FAILURE_WARN_INTERVAL_MS) {
+      last.suppressed += 1;
+      logger.debug({ status, detail }, 'greet failed');
+      return;
+    }
+    logger.warn({ status, kind, detail, alsoFailedSinceLastWarning: last?.suppressed ?? 0 }, 'greet failed');
+    this.failureWarnings.set(kind, { atMs: nowMs, suppressed: 0 });
+  }
+
   private internalError(error: unknown, fail: Fail): void {
     this.options.logger.error({ err: error }, 'request failed unexpectedly');
     fail({ status: 500, code: 'INTERNAL', message: 'internal error; see the gateway log' });
@@ -191,53 +235,5 @@ function methodNotAllowed(fail: Fail, allow: string, path: string): void {
   fail(
     { status: 405, code: 'METHOD_NOT_ALLOWED', message: `${path} accepts ${allow}` },
     { ...JSON_HEADERS, allow },
-  );
-}
-
-function errorBody(code: string, message: string): string {
-  return JSON.stringify({ error: { code, message } });
-}
-
-/** Collects the body up to `limitBytes`; stops reading once it is over. */
-function readBody(request: IncomingMessage, limitBytes: number): Promise<string | 'too-large' | 'aborted'> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    const settle = (value: string | 'too-large' | 'aborted'): void => {
-      if (settled) return;
-      settled = true;
-      resolve(value);
-    };
-    request.on('data', (chunk: Buffer) => {
-      if (settled) return;
-      size += chunk.length;
-      if (size > limitBytes) {
-        settle('too-large');
-        request.pause();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    request.on('end', () => settle(Buffer.concat(chunks, size).toString('utf8')));
-    request.on('error', () => settle('aborted'));
-    request.on('close', () => settle('aborted'));
-  });
-}
-
-/** Malformed HTTP never reaches a handler; answer it in JSON too, then hang up. */
-function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
-  if (error.code === 'ECONNRESET' || !socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-  const body = errorBody(
-    status === 431 ? 'HEADERS_TOO_LARGE' : 'BAD_REQUEST',
-    status === 431 ? 'the request headers are too large' : 'the request is not valid HTTP/1.1',
-  );
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
 }

@@ -3,10 +3,11 @@ import { isIP } from 'node:net';
 import { status as Status } from '@grpc/grpc-js';
 
 import { loadProtos, serviceConstructor } from '../../common/grpc.js';
-import type { LookasideApi, ResolvePolicy } from './config.js';
+import type { KeepaliveSettings, LookasideApi, ResolvePolicy } from './config.js';
 import { GrpcHttp2Client } from './grpc-http2-client.js';
 import type { UnaryResult } from './grpc-unary-call.js';
 import { frameMessage } from './grpc-wire.js';
+import { classifyLookasideError, type ResolveFailure } from './lookaside-answers.js';
 import { ResolveStreamClient, type StreamAnswer } from './resolve-stream-client.js';
 
 /** The lookaside's two APIs: the versioned one, and the seed one kept for old clients. */
@@ -32,18 +33,18 @@ export interface LookasideClientOptions {
   /** Port to use when the answer carries an IP only (the seed API). */
   readonly defaultPort: number;
   readonly timeoutMs: number;
+  readonly keepalive: KeepaliveSettings;
+  /** Told each time the connection to the lookaside is given up as dead. */
+  readonly onConnectionDropped?: (reason: string) => void;
 }
 
 export type ResolveResult =
   | { readonly ok: true; readonly address: string; readonly podName: string }
   | {
       readonly ok: false;
-      /**
-       * False when the lookaside could not be asked (down, unreachable, too
-       * slow); true when it answered with an error such as NOT_FOUND.
-       */
-      readonly reachable: boolean;
+      readonly failure: ResolveFailure;
       readonly code: Status;
+      /** The lookaside's message, or the transport's: for logs, not for callers. */
       readonly message: string;
     };
 
@@ -94,7 +95,13 @@ export class LookasideClient {
           };
     const serialized = method.requestSerialize(request);
     this.requestFrame = frameMessage(serialized);
-    const client = new GrpcHttp2Client({ authority: options.target, maxMessageBytes: MAX_ANSWER_BYTES });
+    const client = new GrpcHttp2Client({
+      authority: options.target,
+      maxMessageBytes: MAX_ANSWER_BYTES,
+      keepaliveTimeMs: options.keepalive.timeMs,
+      keepaliveTimeoutMs: options.keepalive.timeoutMs,
+      onConnectionDropped: options.onConnectionDropped,
+    });
     this.client = client;
     const streamMethod = service['ResolveStream'];
     if (streamMethod !== undefined) {
@@ -112,7 +119,7 @@ export class LookasideClient {
     if (this.stream !== undefined && Date.now() >= this.unaryUntilMs) {
       const streamed = await this.stream.resolve();
       if (streamed.kind === 'answer') return this.fromStream(streamed.answer);
-      if (streamed.kind === 'unreachable') return { ok: false, reachable: false, code: streamed.code, message: streamed.message };
+      if (streamed.kind === 'unreachable') return { ok: false, failure: 'unreachable', code: streamed.code, message: streamed.message };
       this.unaryUntilMs = Date.now() + STREAM_RETRY_AFTER_UNIMPLEMENTED_MS;
     }
     const result = await this.client.call(this.path, this.requestFrame, this.options.timeoutMs);
@@ -125,10 +132,8 @@ export class LookasideClient {
   }
 
   private fromStream(answer: StreamAnswer<ResolveAnswer>): ResolveResult {
-    if (answer.code !== Status.OK) return { ok: false, reachable: true, code: answer.code as Status, message: answer.message };
-    if (answer.response === null) {
-      return { ok: false, reachable: true, code: Status.INTERNAL, message: 'the lookaside answered OK without a response' };
-    }
+    if (answer.code !== Status.OK) return answeredError(answer.code as Status, answer.message);
+    if (answer.response === null) return fault('the lookaside answered OK without a response');
     return this.fromAnswer(answer.response);
   }
 
@@ -137,7 +142,7 @@ export class LookasideClient {
     try {
       answer = this.deserialize(message);
     } catch (error) {
-      return { ok: false, reachable: true, code: Status.INTERNAL, message: `cannot decode the answer: ${(error as Error).message}` };
+      return fault(`cannot decode the answer: ${(error as Error).message}`);
     }
     return this.fromAnswer(answer);
   }
@@ -149,20 +154,24 @@ export class LookasideClient {
       if (this.dialledAddresses.size >= MAX_REMEMBERED_ADDRESSES) this.dialledAddresses.clear();
       this.dialledAddresses.set(answer.address, address);
     }
-    if (address === '') {
-      return {
-        ok: false,
-        reachable: true,
-        code: Status.INTERNAL,
-        message: `the lookaside answered with an unusable address ${JSON.stringify(answer.address)}`,
-      };
-    }
+    if (address === '') return fault(`the lookaside answered with an unusable address ${JSON.stringify(answer.address)}`);
     return { ok: true, address, podName: answer.pod_name ?? '' };
   }
 }
 
 function failure(result: Extract<UnaryResult, { ok: false }>): ResolveResult {
-  return { ok: false, reachable: result.fromServer, code: result.code, message: result.details };
+  if (result.fromServer) return answeredError(result.code, result.details);
+  return { ok: false, failure: 'unreachable', code: result.code, message: result.details };
+}
+
+/** An error status the lookaside sent. */
+function answeredError(code: Status, message: string): ResolveResult {
+  return { ok: false, failure: classifyLookasideError(code, message), code, message };
+}
+
+/** An answer the gateway cannot use. */
+function fault(message: string): ResolveResult {
+  return { ok: false, failure: 'lookaside-fault', code: Status.INTERNAL, message };
 }
 
 /** "ip:port" as dialled; the port from the answer, else the configured one. */

@@ -22,6 +22,8 @@ export interface Resolving {
 
 export interface LookasideRouterOptions<C> {
   readonly lookaside: Resolving;
+  /** `namespace/name` of the greet Service, for callers' error messages. */
+  readonly service: string;
   readonly pool: ChannelPool<C>;
   readonly fallback: RecentAddresses;
   readonly callGreet: (channel: C, request: GreetRequest, timeoutMs: number) => Promise<GreetCallResult>;
@@ -35,12 +37,15 @@ export interface LookasideRouterOptions<C> {
 /**
  * - `connecting`: no answer from the lookaside yet.
  * - `reachable`: every request asks the lookaside.
- * - `degraded`: the lookaside cannot be asked; requests rotate over recently
- *   seen addresses while a probe waits for the lookaside to come back.
+ * - `degraded`: the lookaside cannot be asked, or answers with faults of its
+ *   own (see ResolveFailure); requests rotate over recently seen addresses
+ *   while a probe waits for the lookaside to come back.
  */
 type LookasideState = 'connecting' | 'reachable' | 'degraded';
 
 type Pick = { readonly ok: true; readonly address: string } | { readonly ok: false; readonly outcome: RouteOutcome };
+
+type FailedResolve = Extract<ResolveResult, { ok: false }>;
 
 /**
  * BALANCING=lookaside: Resolve, then Greet over the pooled channel to the pod
@@ -50,7 +55,8 @@ type Pick = { readonly ok: true; readonly address: string } | { readonly ok: fal
 export class LookasideRouter<C> implements GreetRouter {
   readonly mode = 'lookaside' as const;
   private state: LookasideState = 'connecting';
-  private degradedReason = '';
+  /** While degraded: what the lookaside last did wrong. */
+  private trouble: FailedResolve | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   private probing = false;
   private closed = false;
@@ -75,8 +81,13 @@ export class LookasideRouter<C> implements GreetRouter {
     this.options.metrics.countRetry();
     const second = await this.pick(first.address);
     if (!second.ok) {
-      const reason = second.outcome.ok ? '' : second.outcome.message;
-      return { ok: false, kind: 'no-backend', message: `greet server ${first.address}: ${result.message}; no other pod to retry on: ${reason}` };
+      const why = second.outcome.ok ? '' : second.outcome.detail;
+      return {
+        ok: false,
+        kind: 'no-backend',
+        message: 'no greet server could take the call',
+        detail: `greet server ${first.address}: ${result.message}; no other pod to retry on: ${why}`,
+      };
     }
     const retried = await this.call(second.address, request);
     if (retried.ok) return { ok: true, response: retried.response, address: second.address };
@@ -101,17 +112,18 @@ export class LookasideRouter<C> implements GreetRouter {
       };
     }
     const fallbackAddresses = this.options.fallback.usableCount();
+    const trouble = describeTrouble(this.trouble);
     return {
       ready: fallbackAddresses > 0,
       summary:
         fallbackAddresses > 0
-          ? `the lookaside is unreachable (${this.degradedReason}); balancing locally over ${fallbackAddresses} recently seen pod(s)`
-          : `the lookaside is unreachable (${this.degradedReason}) and no pod was seen in the last ${this.options.fallbackMaxAgeMs} ms`,
+          ? `${trouble}; balancing locally over ${fallbackAddresses} recently seen pod(s)`
+          : `${trouble} and no pod was seen in the last ${this.options.fallbackMaxAgeMs} ms`,
       detail: {
         mode: this.mode,
-        lookaside: 'unreachable',
+        lookaside: this.trouble?.failure === 'lookaside-fault' ? 'failing' : 'unreachable',
         degraded: true,
-        reason: this.degradedReason,
+        reason: trouble,
         fallback_addresses: fallbackAddresses,
         channels,
       },
@@ -134,19 +146,16 @@ export class LookasideRouter<C> implements GreetRouter {
       if (asked === 'only-excluded') {
         // Under concurrency the shared rotation can hand one request the same pod every
         // time; another pod the lookaside returned recently is as good a choice.
-        return this.fromFallback(exclude, `the lookaside knows no pod other than ${exclude ?? ''}`);
+        return this.fromFallback(exclude, 'no other greet server is known', `the lookaside knows no pod other than ${exclude ?? ''}`);
       }
     }
-    return this.fromFallback(
-      exclude,
-      `the lookaside is unreachable (${this.degradedReason}) and no ` +
-        `${exclude === undefined ? '' : 'other '}pod was seen in the last ${this.options.fallbackMaxAgeMs} ms`,
-    );
+    const whyNone = `${describeTrouble(this.trouble)} and no ${exclude === undefined ? '' : 'other '}greet server was seen recently`;
+    return this.fromFallback(exclude, whyNone, `${whyNone} (${this.trouble?.message ?? ''})`);
   }
 
-  private fromFallback(exclude: string | undefined, whyNone: string): Pick {
+  private fromFallback(exclude: string | undefined, whyNone: string, detail: string): Pick {
     const address = this.options.fallback.next(exclude);
-    return address === undefined ? noBackend(whyNone) : { ok: true, address };
+    return address === undefined ? noBackend(whyNone, detail) : { ok: true, address };
   }
 
   /**
@@ -157,7 +166,10 @@ export class LookasideRouter<C> implements GreetRouter {
     const attempts = exclude === undefined ? 1 : RESOLVES_FOR_ANOTHER_POD;
     for (let attempt = 0; attempt < attempts; attempt += 1) {
       const resolved = await this.resolve();
-      if (!resolved.ok) return resolved.reachable ? noBackend(`lookaside: ${resolved.message}`) : 'unreachable';
+      if (!resolved.ok) {
+        if (resolved.failure !== 'no-endpoints') return 'unreachable';
+        return noBackend(this.noEndpoints(resolved), `lookaside: ${Status[resolved.code] ?? resolved.code}: ${resolved.message}`);
+      }
       if (resolved.address !== exclude) return { ok: true, address: resolved.address };
     }
     return 'only-excluded';
@@ -168,9 +180,16 @@ export class LookasideRouter<C> implements GreetRouter {
     const result = await this.options.lookaside.resolve();
     this.options.metrics.observeResolve((performance.now() - startedMs) / 1000, result.ok ? undefined : result.code);
     if (result.ok) this.options.fallback.seen(result.address);
-    if (result.ok || result.reachable) this.markReachable();
-    else this.markUnreachable(result.message);
+    if (result.ok || result.failure === 'no-endpoints') this.markReachable();
+    else this.markDegraded(result);
     return result;
+  }
+
+  /** What the caller hears when the lookaside says the Service has no endpoint to offer. */
+  private noEndpoints(result: FailedResolve): string {
+    return result.code === Status.NOT_FOUND
+      ? `the lookaside knows no endpoints of Service ${this.options.service}`
+      : `no endpoint of Service ${this.options.service} is ready`;
   }
 
   private async call(address: string, request: GreetRequest): Promise<GreetCallResult> {
@@ -196,17 +215,30 @@ export class LookasideRouter<C> implements GreetRouter {
     else this.options.logger.info('lookaside reachable');
   }
 
-  private markUnreachable(reason: string): void {
-    if (this.state === 'degraded' || this.closed) return;
+  private markDegraded(trouble: FailedResolve): void {
+    if (this.closed) return;
+    const before = this.trouble;
+    this.trouble = trouble;
+    if (this.state === 'degraded') {
+      // Logged again when the kind of trouble changes (not on every probe, nor between transport errors).
+      if (before === undefined || troubleKind(before) !== troubleKind(trouble)) this.logTrouble('lookaside still unusable');
+      return;
+    }
     this.state = 'degraded';
-    this.degradedReason = reason;
     this.options.metrics.setDegraded(true);
-    this.options.logger.warn(
-      { reason, fallbackAddresses: this.options.fallback.usableCount() },
-      'lookaside unreachable; degraded to local round robin over recently seen pods',
+    this.logTrouble(
+      trouble.failure === 'unreachable'
+        ? 'lookaside unreachable; degraded to local round robin over recently seen pods'
+        : 'lookaside failing; degraded to local round robin over recently seen pods',
     );
     this.probeTimer = setInterval(() => void this.probe(), this.options.probeIntervalMs ?? DEGRADED_PROBE_INTERVAL_MS);
     this.probeTimer.unref();
+  }
+
+  private logTrouble(message: string): void {
+    const { failure, code, message: reason } = this.trouble ?? {};
+    const fallbackAddresses = this.options.fallback.usableCount();
+    this.options.logger.warn({ failure, code: code === undefined ? undefined : Status[code], reason, fallbackAddresses }, message);
   }
 
   private async probe(): Promise<void> {
@@ -220,6 +252,17 @@ export class LookasideRouter<C> implements GreetRouter {
   }
 }
 
-function noBackend(message: string): Pick {
-  return { ok: false, outcome: { ok: false, kind: 'no-backend', message } };
+function noBackend(message: string, detail: string): Pick {
+  return { ok: false, outcome: { ok: false, kind: 'no-backend', message, detail } };
+}
+
+function troubleKind(trouble: FailedResolve): string {
+  return trouble.failure === 'unreachable' ? 'unreachable' : String(trouble.code);
+}
+
+/** The lookaside's trouble in a few words, for callers and /readyz: the code, not its message. */
+function describeTrouble(trouble: FailedResolve | undefined): string {
+  if (trouble === undefined) return 'the lookaside is unreachable';
+  const code = Status[trouble.code] ?? String(trouble.code);
+  return trouble.failure === 'unreachable' ? `the lookaside is unreachable (${code})` : `the lookaside answers ${code}`;
 }

@@ -25,11 +25,12 @@ async function run(config: GatewayConfig, logger: Logger): Promise<void> {
           mode: config.balancing === 'round_robin' ? 'round_robin' : 'none',
           target: config.directTarget,
           greetTimeoutMs: config.greetTimeoutMs,
+          keepalive: config.greetKeepalive,
           metrics,
           logger: logger.child({ module: 'router' }),
         })
       : lookasideRouter(config, config.lookaside, metrics, logger.child({ module: 'router' }));
-  const edge = new HttpEdge({ router, registry, metrics, logger: logger.child({ module: 'http' }) });
+  const edge = new HttpEdge({ router, registry, metrics, limits: config.http, logger: logger.child({ module: 'http' }) });
   const port = await edge.listen(config.host, config.port);
   logger.info(
     {
@@ -54,7 +55,7 @@ async function run(config: GatewayConfig, logger: Logger): Promise<void> {
 
 function lookasideRouter(config: GatewayConfig, settings: LookasideSettings, metrics: GatewayMetrics, logger: Logger): GreetRouter {
   const pool = new ChannelPool<Client>({
-    factory: { open: (address) => openGreetChannel(address), close: (client) => client.close() },
+    factory: { open: (address) => openGreetChannel(address, config.greetKeepalive), close: (client) => client.close() },
     maxChannels: settings.maxChannels,
     idleMs: settings.channelIdleMs,
     events: {
@@ -79,7 +80,10 @@ function lookasideRouter(config: GatewayConfig, settings: LookasideSettings, met
       policy: settings.policy,
       defaultPort: config.serverPort,
       timeoutMs: settings.resolveTimeoutMs,
+      keepalive: settings.keepalive,
+      onConnectionDropped: (reason) => logger.warn({ reason }, 'connection to the lookaside dropped as dead; the next request reconnects'),
     }),
+    service: `${config.namespace}/${config.service}`,
     pool,
     fallback: new RecentAddresses({ maxAgeMs: settings.fallbackMaxAgeMs, maxAddresses: settings.maxChannels }),
     callGreet,

@@ -20,6 +20,7 @@ export class GatewayMetrics {
   private readonly channels: Gauge;
   private readonly channelsClosed: Counter<'reason'>;
   private readonly degraded: Gauge;
+  private readonly connectionsRefused: Counter;
   private readonly httpChildren = new Map<string, { count: Counter.Internal; duration: Histogram.Internal<string> }>();
   private readonly backendChildren = new Map<string, Counter.Internal>();
 
@@ -73,7 +74,12 @@ export class GatewayMetrics {
     });
     this.degraded = new Gauge({
       name: 'greet_gateway_degraded',
-      help: '1 while the lookaside is unreachable and the gateway balances over recently seen addresses.',
+      help: '1 while the lookaside is unreachable or failing and the gateway balances over recently seen addresses.',
+      registers: [registry],
+    });
+    this.connectionsRefused = new Counter({
+      name: 'greet_gateway_http_connections_refused_total',
+      help: 'HTTP connections closed on arrival because HTTP_MAX_CONNECTIONS were open.',
       registers: [registry],
     });
   }
@@ -129,5 +135,9 @@ export class GatewayMetrics {
 
   setDegraded(degraded: boolean): void {
     this.degraded.set(degraded ? 1 : 0);
+  }
+
+  countConnectionRefused(): void {
+    this.connectionsRefused.inc();
   }
 }

@@ -10,7 +10,9 @@ export const STREAM_REOPEN_BACKOFF_MAX_MS = 2_000;
 /**
  * A stream whose oldest request has had no answer for this many deadlines is
  * stuck (answers come in order, so nothing behind it can arrive): it is
- * cancelled, and the next request opens a new one.
+ * cancelled with its connection (the lookaside answers from memory, so a
+ * silence this long means the connection is most likely dead), and the next
+ * request opens a new stream on a new connection.
  */
 const STUCK_AFTER_DEADLINES = 2;
 
@@ -51,9 +53,10 @@ interface Pending<Response> {
  * Resolves over one long-lived ResolveStream: each resolve() writes the same
  * request, and answers are matched to requests first in, first out (the
  * server answers in request order). A request with no answer by its deadline
- * fails as unreachable; a stream that stops answering is cancelled; a stream
- * that ends or fails fails every pending request as unreachable, and the next
- * resolve() opens a new one after a short, growing backoff.
+ * fails as unreachable; a stream that stops answering is cancelled, and its
+ * connection dropped; a stream that ends or fails fails every pending request
+ * as unreachable, and the next resolve() opens a new one after a short,
+ * growing backoff.
  */
 export class ResolveStreamClient<Response> {
   private call: BidiStream | undefined;
@@ -62,6 +65,8 @@ export class ResolveStreamClient<Response> {
   private timer: NodeJS.Timeout | undefined;
   private reopenBackoffMs = STREAM_REOPEN_BACKOFF_INITIAL_MS;
   private reopenAtMs = 0;
+  /** Why the last stream was dropped, for the answers given while waiting to reopen. */
+  private dropReason = '';
   private closed = false;
   private readonly now: () => number;
 
@@ -79,7 +84,7 @@ export class ResolveStreamClient<Response> {
     const nowMs = this.now();
     if (this.call === undefined && nowMs < this.reopenAtMs) {
       return Promise.resolve(
-        unreachable(Status.UNAVAILABLE, `ResolveStream failed; reopening in ${Math.ceil(this.reopenAtMs - nowMs)} ms`),
+        unreachable(Status.UNAVAILABLE, `${this.dropReason}; reopening in ${Math.ceil(this.reopenAtMs - nowMs)} ms`),
       );
     }
     const call = this.call ?? this.openStream();
@@ -136,13 +141,18 @@ export class ResolveStreamClient<Response> {
     this.dropStream(status.code === Status.OK ? Status.UNAVAILABLE : status.code, why);
   }
 
-  /** Forgets the stream (cancelling it if still open), fails what is pending, and backs off reopening. */
-  private dropStream(code: Status, message: string): void {
+  /**
+   * Forgets the stream (cancelling it if still open, with its connection when
+   * `withConnection`), fails what is pending, and backs off reopening.
+   */
+  private dropStream(code: Status, message: string, withConnection = false): void {
     const call = this.call;
     if (call === undefined) return;
     this.call = undefined;
-    call.cancel();
+    if (withConnection) call.cancelWithConnection(message);
+    else call.cancel();
     this.failPending(unreachable(code, message));
+    this.dropReason = message;
     this.reopenAtMs = this.now() + this.reopenBackoffMs;
     this.reopenBackoffMs = Math.min(this.reopenBackoffMs * 2, STREAM_REOPEN_BACKOFF_MAX_MS);
   }
@@ -165,7 +175,8 @@ export class ResolveStreamClient<Response> {
     const timeoutMs = this.options.timeoutMs;
     const oldest = this.pending[0];
     if (oldest !== undefined && nowMs - oldest.sentAtMs >= STUCK_AFTER_DEADLINES * timeoutMs) {
-      this.dropStream(Status.DEADLINE_EXCEEDED, `ResolveStream gave no answer for ${nowMs - oldest.sentAtMs} ms; reopening it`);
+      const silentMs = nowMs - oldest.sentAtMs;
+      this.dropStream(Status.DEADLINE_EXCEEDED, `ResolveStream gave no answer for ${silentMs} ms; reopening it on a new connection`, true);
     }
     let nextAtMs = Number.POSITIVE_INFINITY;
     for (const entry of this.pending) {

@@ -19,7 +19,14 @@ export type RouteFailureKind =
 
 export type RouteOutcome =
   | { readonly ok: true; readonly response: GreetResponse; readonly address: string }
-  | { readonly ok: false; readonly kind: RouteFailureKind; readonly message: string };
+  | {
+      readonly ok: false;
+      readonly kind: RouteFailureKind;
+      /** For the caller: short, with no pod address, file path or transport error. */
+      readonly message: string;
+      /** For the log: which pod, and what gRPC or the lookaside said. */
+      readonly detail: string;
+    };
 
 export interface Readiness {
   /** Whether the gateway can route calls now. */
@@ -40,17 +47,21 @@ export interface GreetRouter {
   close(): void;
 }
 
+/** Longest part of a greet server's own INVALID_ARGUMENT message passed on to the caller. */
+const MAX_REJECTION_CHARACTERS = 200;
+
 /** Turns a failed Greet call into a route failure. */
 export function greetFailure(address: string, code: Status, message: string): RouteOutcome {
-  const detail = `greet server ${address}: ${message}`;
+  const detail = `greet server ${address}: ${Status[code] ?? code}: ${message}`;
   switch (code) {
     case Status.DEADLINE_EXCEEDED:
-      return { ok: false, kind: 'timeout', message: detail };
+      return { ok: false, kind: 'timeout', message: 'the greet server did not answer in time', detail };
     case Status.UNAVAILABLE:
-      return { ok: false, kind: 'no-backend', message: detail };
+      return { ok: false, kind: 'no-backend', message: 'no greet server could take the call', detail };
     case Status.INVALID_ARGUMENT:
-      return { ok: false, kind: 'rejected', message: detail };
+      // The greet server's words about the request itself (checkName), meant for the caller.
+      return { ok: false, kind: 'rejected', message: `the greet server refused the request: ${message.slice(0, MAX_REJECTION_CHARACTERS)}`, detail };
     default:
-      return { ok: false, kind: 'backend-error', message: detail };
+      return { ok: false, kind: 'backend-error', message: `the greet server failed the call (${Status[code] ?? code})`, detail };
   }
 }

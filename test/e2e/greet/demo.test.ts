@@ -7,6 +7,16 @@ import { join } from 'node:path';
 import { postGreet } from '../../support/http.js';
 import { eventually, ServiceProcess } from '../../support/process.js';
 
+/** The pod that answered one greeting; fails unless the answer is a 200 greeting naming its pod. */
+async function greetedBy(port: number): Promise<string> {
+  const answer = await postGreet(port);
+  assert.equal(answer.status, 200, answer.text);
+  const pod = answer.json?.['pod_name'];
+  assert.ok(typeof pod === 'string' && /^greet-\d$/.test(pod), answer.text);
+  assert.match(String(answer.json?.['result']), new RegExp(`^Hello, Ada Lovelace from pod: name\\(${pod}\\)`));
+  return pod;
+}
+
 /** PIDs of the launcher's children (Linux `ps`). */
 function childPids(parentPid: number): number[] {
   try {
@@ -60,7 +70,7 @@ describe('the local demo launcher (make demo)', function () {
   it('starts three pods behind the gateway, each request answered by the next pod', async () => {
     const { gatewayPort } = await startDemo();
     const pods = [];
-    for (let i = 0; i < 3; i += 1) pods.push((await postGreet(gatewayPort)).json?.['pod_name']);
+    for (let i = 0; i < 3; i += 1) pods.push(await greetedBy(gatewayPort));
     assert.deepEqual([...pods].sort(), ['greet-1', 'greet-2', 'greet-3']);
   });
 
@@ -70,9 +80,10 @@ describe('the local demo launcher (make demo)', function () {
     await writeFile(endpointsFile, text.split('\n').filter((line) => !line.includes('pod: greet-2')).join('\n'));
     await eventually(
       async () => {
-        const pods = new Set<unknown>();
-        for (let i = 0; i < 6; i += 1) pods.add((await postGreet(gatewayPort)).json?.['pod_name']);
-        return pods.has('greet-2') ? undefined : pods;
+        const pods = new Set<string>();
+        for (let i = 0; i < 6; i += 1) pods.add(await greetedBy(gatewayPort));
+        // Every answer a greeting from a pod still listed, and both of them in turn.
+        return pods.size === 2 && pods.has('greet-1') && pods.has('greet-3') ? pods : undefined;
       },
       5_000,
       'greet-2 to leave the rotation',

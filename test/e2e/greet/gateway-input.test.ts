@@ -88,6 +88,20 @@ const BAD_INPUTS: readonly BadInput[] = [
     status: 413,
     code: 'PAYLOAD_TOO_LARGE',
   },
+  {
+    name: 'a name with a newline',
+    send: (port) => postGreet(port, { first_name: 'Ada\nSet-Cookie: x', last_name: 'Lovelace' }),
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+    message: /first_name must not contain control characters.*U\+000A/,
+  },
+  {
+    name: 'a name with a terminal escape',
+    send: (port) => postGreet(port, { first_name: 'Ada', last_name: '\u001b]0;pwned\u0007' }),
+    status: 400,
+    code: 'INVALID_ARGUMENT',
+    message: /last_name must not contain control characters.*U\+001B/,
+  },
   { name: 'malformed HTTP', send: (port) => rawRequest(port, 'HELLO\r\n\r\n'), status: 400, code: 'BAD_REQUEST' },
 ];
 
@@ -113,6 +127,11 @@ function rawRequest(port: number, bytes: string): Promise<HttpAnswer> {
       resolve({ status, headers: {}, text: received, json });
     });
   });
+}
+
+/** A body for callers: no pod or lookaside address, no file path, no low-level error. */
+function assertNoInternals(answer: HttpAnswer): void {
+  assert.doesNotMatch(answer.text, /127\.0\.0\.1|\/tmp\/|endpoints\.yaml|ECONNREFUSED|No connection established|Deadline exceeded/i, answer.text);
 }
 
 function assertJsonError(answer: HttpAnswer, status: number, code: string, message?: RegExp): void {
@@ -163,20 +182,39 @@ describe('gateway HTTP edge: bad input, errors, probes (real processes)', functi
     assert.equal(answer.headers['allow'], 'POST');
   });
 
-  it('answers 503 NO_BACKEND when the lookaside knows no such Service', async () => {
+  it('answers 503 NO_BACKEND when the lookaside knows no such Service, without the lookaside\'s endpoints file in the body', async () => {
     const other = await startGateway(processes, lookasideGatewayEnv(lookaside as ListeningProcess, { GRPC_SVC: 'nosuchservice' }));
-    assertJsonError(await postGreet(other.port), 503, 'NO_BACKEND', /nosuchservice/);
+    const answer = await postGreet(other.port);
+    assertJsonError(answer, 503, 'NO_BACKEND', /^the lookaside knows no endpoints of Service default\/nosuchservice$/);
+    assertNoInternals(answer);
   });
 
-  it('answers 503 NO_BACKEND when no lookaside was ever reachable, and says why in /readyz', async () => {
+  it('answers 503 NO_BACKEND when no lookaside was ever reachable, and says why in /readyz, without the transport error', async () => {
     const other = await startGateway(processes, { BALANCING: 'lookaside', LB_ADDR: '127.0.0.1:1', RESOLVE_TIMEOUT_MS: '200' });
-    assertJsonError(await postGreet(other.port), 503, 'NO_BACKEND', /unreachable/);
-    assertJsonError(await httpCall(other.port, 'GET', '/readyz'), 503, 'NOT_READY', /unreachable/);
+    const answer = await postGreet(other.port);
+    assertJsonError(answer, 503, 'NO_BACKEND', /unreachable/);
+    assertNoInternals(answer);
+    const ready = await httpCall(other.port, 'GET', '/readyz');
+    assertJsonError(ready, 503, 'NOT_READY', /unreachable/);
+    assertNoInternals(ready);
+    // The details are in the log.
+    await other.process.waitForLog((line) => line.msg === 'greet failed' && /127\.0\.0\.1:1/.test(String(line['detail'])));
   });
 
-  it('answers 504 BACKEND_TIMEOUT when the greet server is slower than GREET_TIMEOUT_MS', async () => {
+  it('answers 504 BACKEND_TIMEOUT when the greet server is slower than GREET_TIMEOUT_MS, without its address', async () => {
     const other = await startGateway(processes, { BALANCING: 'none', GRPC_TARGET: `ipv4:${(slowServer as GreetServerHandle).address}`, GREET_TIMEOUT_MS: '300' });
-    assertJsonError(await postGreet(other.port), 504, 'BACKEND_TIMEOUT');
+    const answer = await postGreet(other.port);
+    assertJsonError(answer, 504, 'BACKEND_TIMEOUT');
+    assertNoInternals(answer);
+  });
+
+  it('answers 503 NO_BACKEND when the greet server is down, without its address or the gRPC error', async () => {
+    const down = await startGreetServer(processes, 'greet-down');
+    await down.process.stop();
+    const other = await startGateway(processes, { BALANCING: 'none', GRPC_TARGET: `ipv4:${down.address}` });
+    const answer = await postGreet(other.port);
+    assertJsonError(answer, 503, 'NO_BACKEND', /^no greet server could take the call$/);
+    assertNoInternals(answer);
   });
 
   it('serves /healthz, /readyz and /metrics', async () => {

@@ -36,7 +36,7 @@ describe('greet server (built process, buf curl over reflection)', function () {
     assert.ok(methods.includes('grpc.health.v1.Health/Check'), methods.join(', '));
   });
 
-  it('refuses a missing or over-long name with INVALID_ARGUMENT', async () => {
+  it('refuses a missing or over-long name, or one with control characters, with INVALID_ARGUMENT', async () => {
     server = await startGreetServer(processes, 'greet-test-0');
     // proto3 cannot tell a missing string from an empty one.
     const missing = await bufCurl(`127.0.0.1:${server.port}`, GREET, { last_name: 'Lovelace' });
@@ -44,6 +44,9 @@ describe('greet server (built process, buf curl over reflection)', function () {
     assert.match(String(missing.body?.['message']), /first_name must not be empty/);
     const long = await bufCurl(`127.0.0.1:${server.port}`, GREET, { first_name: 'a'.repeat(257), last_name: 'L' });
     assert.equal(long.body?.['code'], 'invalid_argument', long.stderr);
+    const escape = await bufCurl(`127.0.0.1:${server.port}`, GREET, { first_name: 'Ada\u001b[2J', last_name: 'L' });
+    assert.equal(escape.body?.['code'], 'invalid_argument', escape.stderr);
+    assert.match(String(escape.body?.['message']), /first_name must not contain control characters.*U\+001B/);
   });
 
   it('counts calls with go-grpc-prometheus names', async () => {

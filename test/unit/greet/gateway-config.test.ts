@@ -64,4 +64,36 @@ describe('gateway configuration', () => {
     assert.equal(loadGatewayConfig({ LB_ADDR: '[::1]:50055' }).lookaside?.target, '[::1]:50055');
     assert.equal(loadGatewayConfig({ LB_SVC_NAME: '::1' }).lookaside?.target, '[::1]:50055');
   });
+
+  it('keeps connections alive with HTTP/2 PINGs by default, to the lookaside and to greet servers; 0 turns the PINGs off', () => {
+    const defaults = loadGatewayConfig({ LB_ADDR: 'x:1' });
+    assert.deepEqual(defaults.lookaside?.keepalive, { timeMs: 10_000, timeoutMs: 5_000 });
+    assert.deepEqual(defaults.greetKeepalive, { timeMs: 10_000, timeoutMs: 5_000 });
+    const set = loadGatewayConfig({ LB_ADDR: 'x:1', LB_KEEPALIVE_TIME_MS: '0', LB_KEEPALIVE_TIMEOUT_MS: '800', GREET_KEEPALIVE_TIME_MS: '2000', GREET_KEEPALIVE_TIMEOUT_MS: '900' });
+    assert.deepEqual(set.lookaside?.keepalive, { timeMs: 0, timeoutMs: 800 });
+    assert.deepEqual(set.greetKeepalive, { timeMs: 2_000, timeoutMs: 900 });
+    assert.equal(configError({ LB_ADDR: 'x:1', LB_KEEPALIVE_TIMEOUT_MS: '0' }).variable, 'LB_KEEPALIVE_TIMEOUT_MS');
+    assert.equal(configError({ LB_ADDR: 'x:1', GREET_KEEPALIVE_TIME_MS: '-1' }).variable, 'GREET_KEEPALIVE_TIME_MS');
+  });
+
+  it('bounds the HTTP server: connections, header and request timeouts, idle keep-alive', () => {
+    assert.deepEqual(loadGatewayConfig({ LB_ADDR: 'x:1' }).http, {
+      maxConnections: 1_000,
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      keepAliveTimeoutMs: 5_000,
+    });
+    const set = loadGatewayConfig({
+      LB_ADDR: 'x:1',
+      HTTP_MAX_CONNECTIONS: '50',
+      HTTP_HEADERS_TIMEOUT_MS: '2000',
+      HTTP_REQUEST_TIMEOUT_MS: '4000',
+      HTTP_KEEPALIVE_TIMEOUT_MS: '1000',
+    });
+    assert.deepEqual(set.http, { maxConnections: 50, headersTimeoutMs: 2_000, requestTimeoutMs: 4_000, keepAliveTimeoutMs: 1_000 });
+    assert.equal(configError({ LB_ADDR: 'x:1', HTTP_MAX_CONNECTIONS: '0' }).variable, 'HTTP_MAX_CONNECTIONS');
+    const order = configError({ LB_ADDR: 'x:1', HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_REQUEST_TIMEOUT_MS: '4000' });
+    assert.equal(order.variable, 'HTTP_HEADERS_TIMEOUT_MS');
+    assert.match(order.message, /must not exceed HTTP_REQUEST_TIMEOUT_MS \(4000\)/);
+  });
 });

@@ -67,6 +67,32 @@ describe('POST /greet input checks', () => {
       assert.match(problemOf('{"first_name":"  ","last_name":"L"}')?.message ?? '', /first_name must not be empty/);
     });
 
+    it('refuses names with control characters (C0 with tabs and line breaks, DEL, C1, U+2028/9), naming the character', () => {
+      const cases: [string, string][] = [
+        ['Ada\u0000', 'U+0000'],
+        ['Ada\tB', 'U+0009'],
+        ['Ada\nB', 'U+000A'],
+        ['Ada\r', 'U+000D'],
+        ['\u001b[31mAda', 'U+001B'],
+        ['Ada\u007f', 'U+007F'],
+        ['Ada\u0085', 'U+0085'],
+        ['Ada\u009b', 'U+009B'],
+        ['Ada\u2028', 'U+2028'],
+      ];
+      for (const [name, codePoint] of cases) {
+        const problem = problemOf(JSON.stringify({ first_name: 'Ada', last_name: name }));
+        assert.equal(problem?.status, 400, JSON.stringify(name));
+        assert.equal(problem?.code, 'INVALID_ARGUMENT');
+        assert.equal(problem?.message, `last_name must not contain control characters (tabs and line breaks included); found ${codePoint}`);
+      }
+    });
+
+    it('accepts letters of any script, accents, emoji and inner spaces', () => {
+      for (const name of ['Zoë', 'José María', 'Łukasz', '李', 'Ada 😀', "O'Brien", 'Jean-Luc', '\u00a0Ada']) {
+        assert.equal(problemOf(JSON.stringify({ first_name: name, last_name: 'L' })), undefined, name);
+      }
+    });
+
     it('allows 256 characters and refuses 257, counting characters rather than UTF-16 units', () => {
       assert.equal(problemOf(JSON.stringify({ first_name: 'a'.repeat(256), last_name: 'L' })), undefined);
       assert.equal(problemOf(JSON.stringify({ first_name: '😀'.repeat(256), last_name: 'L' })), undefined);

@@ -6,7 +6,9 @@ import { Server, ServerCredentials, status as Status, type ServiceError, type se
 
 import { loadProtos, serviceConstructor } from '../../../src/common/grpc.js';
 import { GrpcHttp2Client } from '../../../src/greet/gateway/grpc-http2-client.js';
-import { frameMessage } from '../../../src/greet/gateway/grpc-wire.js';
+import { frameMessage, type CallStatus } from '../../../src/greet/gateway/grpc-wire.js';
+import { eventually } from '../../support/process.js';
+import { TcpProxy } from '../../support/tcp-proxy.js';
 
 const SERVICE = 'lookaside.v1.Lookaside';
 const PATH = `/${SERVICE}/Resolve`;
@@ -93,11 +95,8 @@ describe('GrpcHttp2Client unary calls (Resolve over plain node:http2)', () => {
     server = started.server;
     started.behaviour.answer = () => undefined;
     client = new GrpcHttp2Client({ authority: `127.0.0.1:${started.port}`, maxMessageBytes: 1024 });
-    const startedMs = Date.now();
     const result = await client.call(PATH, requestFrame(), 100);
-    assert.equal(result.ok ? 0 : result.code, Status.DEADLINE_EXCEEDED);
-    assert.equal(result.ok ? undefined : result.fromServer, false);
-    assert.ok(Date.now() - startedMs < 1_000);
+    assert.deepEqual(result, { ok: false, code: Status.DEADLINE_EXCEEDED, details: 'no answer within 100 ms', fromServer: false });
   });
 
   it('fails with UNAVAILABLE, not from the server, when nothing listens', async () => {
@@ -157,5 +156,61 @@ describe('GrpcHttp2Client unary calls (Resolve over plain node:http2)', () => {
     client.close();
     const result = await client.call(PATH, requestFrame(), 1_000);
     assert.deepEqual(result, { ok: false, code: Status.UNAVAILABLE, details: 'the client is closed', fromServer: false });
+  });
+});
+
+describe('GrpcHttp2Client on a connection that goes dead (frozen TCP proxy: socket open, nothing forwarded)', () => {
+  const cleanup: (() => unknown)[] = [];
+  afterEach(async () => {
+    for (const step of cleanup.splice(0).reverse()) await step();
+  });
+
+  async function frozenSetup(keepaliveTimeMs: number): Promise<{ client: GrpcHttp2Client; proxy: TcpProxy; dropped: string[] }> {
+    const { server, port } = await startServer();
+    const proxy = await TcpProxy.start(port);
+    const dropped: string[] = [];
+    const client = new GrpcHttp2Client({
+      authority: proxy.address,
+      maxMessageBytes: 1024,
+      keepaliveTimeMs,
+      keepaliveTimeoutMs: 200,
+      onConnectionDropped: (reason) => dropped.push(reason),
+    });
+    cleanup.push(() => server.forceShutdown(), () => proxy.close(), () => client.close());
+    assert.ok((await client.call(PATH, requestFrame(), 5_000)).ok);
+    proxy.freeze();
+    return { client, proxy, dropped };
+  }
+
+  it('drops a connection whose PINGs go unanswered; the next call opens a new one', async () => {
+    const { client, proxy, dropped } = await frozenSetup(100);
+    await eventually(() => (proxy.connections[0]?.closedBy === 'client' ? true : undefined), 10_000, 'the client to close the frozen connection');
+    assert.deepEqual(dropped, ['no answer to a PING within 200 ms']);
+    const result = await client.call(PATH, requestFrame(), 5_000);
+    assert.ok(result.ok, JSON.stringify(result));
+    assert.equal(proxy.connections.length, 2);
+  });
+
+  it('checks the connection at once when a unary call misses its deadline, even with periodic PINGs off', async () => {
+    const { client, proxy, dropped } = await frozenSetup(0);
+    const missed = await client.call(PATH, requestFrame(), 100);
+    assert.equal(missed.ok ? 0 : missed.code, Status.DEADLINE_EXCEEDED);
+    await eventually(() => (proxy.connections[0]?.closedBy === 'client' ? true : undefined), 10_000, 'the client to close the frozen connection');
+    assert.deepEqual(dropped, ['no answer to a PING within 200 ms']);
+    assert.ok((await client.call(PATH, requestFrame(), 5_000)).ok);
+    assert.equal(proxy.connections.length, 2);
+  });
+
+  it('drops the connection under a stream cancelled with it, and opens the next stream on a new one', async () => {
+    const { client, proxy, dropped } = await frozenSetup(0);
+    const ends: CallStatus[] = [];
+    const stream = client.openStream('/lookaside.v1.Lookaside/ResolveStream', { message: () => undefined, end: (status) => ends.push(status) });
+    stream.cancelWithConnection('ResolveStream gave no answer for 500 ms');
+    await eventually(() => (proxy.connections[0]?.closedBy === 'client' ? true : undefined), 10_000, 'the client to close the frozen connection');
+    assert.deepEqual(dropped, ['ResolveStream gave no answer for 500 ms']);
+    await eventually(() => ends[0], 5_000, 'the stream to end');
+    assert.equal(ends[0]?.code, Status.CANCELLED);
+    assert.ok((await client.call(PATH, requestFrame(), 5_000)).ok);
+    assert.equal(proxy.connections.length, 2);
   });
 });

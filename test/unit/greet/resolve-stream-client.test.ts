@@ -1,267 +1,188 @@
 import assert from 'node:assert/strict';
 
+import { status as Status } from '@grpc/grpc-js';
+
+import type { BidiHandlers, BidiStream } from '../../../src/greet/gateway/grpc-bidi-call.js';
+import type { CallStatus } from '../../../src/greet/gateway/grpc-wire.js';
 import {
-  Server,
-  ServerCredentials,
-  status as Status,
-  type sendUnaryData,
-  type ServerDuplexStream,
-} from '@grpc/grpc-js';
-
-import { loadProtos, serviceConstructor } from '../../../src/common/grpc.js';
-import { GrpcHttp2Client } from '../../../src/greet/gateway/grpc-http2-client.js';
-import { frameMessage } from '../../../src/greet/gateway/grpc-wire.js';
-import { LookasideClient } from '../../../src/greet/gateway/lookaside-client.js';
-import { ResolveStreamClient, type StreamAnswer } from '../../../src/greet/gateway/resolve-stream-client.js';
-
-const SERVICE = 'lookaside.v1.Lookaside';
+  ResolveStreamClient,
+  STREAM_REOPEN_BACKOFF_INITIAL_MS,
+  STREAM_REOPEN_BACKOFF_MAX_MS,
+  type StreamAnswer,
+  type StreamResult,
+} from '../../../src/greet/gateway/resolve-stream-client.js';
+import { installFakeClock, type FakeClock } from '../../support/fake-clock.js';
 
 interface Answer {
   address: string;
 }
 
-type StreamCall = ServerDuplexStream<{ service: string }, StreamAnswer<Answer>>;
+/** One stream as the client opened it: the test answers, ends, and looks at how it was cancelled. */
+class FakeStream implements BidiStream {
+  writes = 0;
+  cancelled = false;
+  /** Why the client dropped the connection under this stream, if it did. */
+  droppedConnection: string | undefined;
 
-/** A real grpc-js server whose ResolveStream hands each stream to the test. */
-async function startServer(onStream: (call: StreamCall) => void, withStream = true): Promise<{ server: Server; port: number }> {
-  const { grpcObject } = loadProtos(['lookaside/v1/lookaside.proto']);
-  const definition = { ...serviceConstructor(grpcObject, SERVICE).service };
-  if (!withStream) delete (definition as Record<string, unknown>)['ResolveStream'];
-  const server = new Server();
-  server.addService(definition, {
-    Resolve: (_call: unknown, callback: sendUnaryData<Answer>) => callback(null, { address: '10.0.0.9:50051' }),
-    ...(withStream ? { ResolveStream: onStream } : {}),
-  });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
-  );
-  return { server, port };
-}
+  constructor(private readonly handlers: BidiHandlers) {}
 
-function streamClient(
-  port: number,
-  timeoutMs: number,
-  check: (answer: StreamAnswer<Answer>) => void = () => undefined,
-): { stream: ResolveStreamClient<Answer>; channel: GrpcHttp2Client } {
-  const { grpcObject } = loadProtos(['lookaside/v1/lookaside.proto']);
-  const method = serviceConstructor(grpcObject, SERVICE).service['ResolveStream'];
-  if (method === undefined) throw new Error('no ResolveStream');
-  const channel = new GrpcHttp2Client({ authority: `127.0.0.1:${port}`, maxMessageBytes: 1024 });
-  const stream = new ResolveStreamClient<Answer>({
-    open: (handlers) => channel.openStream(method.path, handlers),
-    requestFrame: frameMessage(method.requestSerialize({ service: 'greetserver' })),
-    deserialize: (bytes) => {
-      const answer = method.responseDeserialize(bytes) as StreamAnswer<Answer>;
-      check(answer);
-      return answer;
-    },
-    timeoutMs,
-  });
-  return { stream, channel };
-}
-
-/** An OK answer as the client decodes it: proto-loader fills in every default. */
-const ok = (address: string): StreamAnswer<Answer> => ({
-  response: { address, ip: '', port: 0, pod_name: '', zone: '', node_name: '', ready_endpoints: 0 } as Answer,
-  code: 0,
-  message: '',
-});
-
-describe('ResolveStreamClient (Resolve over one long-lived bidi stream)', () => {
-  const cleanup: (() => void)[] = [];
-  afterEach(() => {
-    for (const step of cleanup.splice(0).reverse()) step();
-  });
-
-  async function setup(onStream: (call: StreamCall) => void, timeoutMs = 1_000, check?: (answer: StreamAnswer<Answer>) => void) {
-    const { server, port } = await startServer(onStream);
-    const { stream, channel } = streamClient(port, timeoutMs, check);
-    cleanup.push(() => server.forceShutdown(), () => channel.close(), () => stream.close());
-    return { stream, server, port };
+  write(): void {
+    this.writes += 1;
   }
 
-  it('matches answers to requests first in, first out, on one stream', async () => {
-    let streams = 0;
-    const { stream } = await setup((call) => {
-      streams += 1;
-      let n = 0;
-      call.on('data', () => {
-        n += 1;
-        call.write(n === 2 ? { response: null, code: Status.NOT_FOUND, message: 'no such Service' } : ok(`10.0.0.${n}:1`));
-      });
+  cancel(): void {
+    this.cancelled = true;
+  }
+
+  cancelWithConnection(reason: string): void {
+    this.cancelled = true;
+    this.droppedConnection = reason;
+  }
+
+  answer(answer: StreamAnswer<Answer> | string): void {
+    this.handlers.message(Buffer.from(typeof answer === 'string' ? answer : JSON.stringify(answer)));
+  }
+
+  end(status: CallStatus): void {
+    this.handlers.end(status);
+  }
+}
+
+const ok = (address: string): StreamAnswer<Answer> => ({ response: { address }, code: 0, message: '' });
+
+const TIMEOUT_MS = 100;
+
+describe('ResolveStreamClient (Resolve over one long-lived bidi stream; fake streams, fake clock)', () => {
+  let clock: FakeClock;
+  let streams: FakeStream[];
+  let client: ResolveStreamClient<Answer>;
+
+  beforeEach(() => {
+    clock = installFakeClock();
+    streams = [];
+    client = new ResolveStreamClient<Answer>({
+      open: (handlers) => {
+        const stream = new FakeStream(handlers);
+        streams.push(stream);
+        return stream;
+      },
+      requestFrame: Buffer.from('question'),
+      deserialize: (bytes) => JSON.parse(bytes.toString('utf8')) as StreamAnswer<Answer>,
+      timeoutMs: TIMEOUT_MS,
+      now: () => Date.now(),
     });
-    const results = await Promise.all([1, 2, 3, 4].map(() => stream.resolve()));
-    assert.deepEqual(results, [
-      { kind: 'answer', answer: ok('10.0.0.1:1') },
-      { kind: 'answer', answer: { response: null, code: Status.NOT_FOUND, message: 'no such Service' } },
-      { kind: 'answer', answer: ok('10.0.0.3:1') },
-      { kind: 'answer', answer: ok('10.0.0.4:1') },
-    ]);
-    assert.equal(streams, 1);
   });
 
+  afterEach(() => {
+    client.close();
+    clock.restore();
+  });
+
+  /** The settled value of `promise` now, or 'pending'; the client settles synchronously, so one microtask turn is enough. */
+  async function peek<T>(promise: Promise<T>): Promise<T | 'pending'> {
+    return Promise.race([promise, Promise.resolve().then(() => 'pending' as const)]);
+  }
+
+  function current(): FakeStream {
+    const stream = streams.at(-1);
+    assert.ok(stream !== undefined, 'no stream was opened');
+    return stream;
+  }
+
   it('fails a request unanswered by its deadline as unreachable, and keeps later answers matched', async () => {
-    const { stream } = await setup((call) => {
-      let n = 0;
-      call.on('data', () => {
-        n += 1;
-        // The first answer comes at 130 ms (after its 100 ms deadline); the second, in order right behind it.
-        if (n === 1) setTimeout(() => call.write(ok('late:1')), 130);
-        else setTimeout(() => call.write(ok(`on-time:${n}`)), 140 - 60);
-      });
-    }, 100);
-    const first = stream.resolve();
-    await new Promise((resolve) => setTimeout(resolve, 60));
-    const second = stream.resolve();
+    const first = client.resolve();
+    clock.tick(60);
+    const second = client.resolve();
+    clock.tick(40); // the first request's deadline
     const firstResult = await first;
     assert.equal(firstResult.kind, 'unreachable');
     assert.equal(firstResult.kind === 'unreachable' && firstResult.code, Status.DEADLINE_EXCEEDED);
+    assert.equal(await peek(second), 'pending');
     // The late answer belongs to the first request and is dropped; the second gets its own.
+    current().answer(ok('late:1'));
+    current().answer(ok('on-time:2'));
     assert.deepEqual(await second, { kind: 'answer', answer: ok('on-time:2') });
+    assert.equal(streams.length, 1);
+    assert.equal(current().cancelled, false);
   });
 
-  it('cancels a stuck stream and opens a new one for the next request', async () => {
-    let streams = 0;
-    const cancelled: number[] = [];
-    const { stream } = await setup((call) => {
-      streams += 1;
-      const id = streams;
-      call.on('cancelled', () => cancelled.push(id));
-      // The first stream never answers; later ones do.
-      if (id > 1) call.on('data', () => call.write(ok('10.0.0.2:1')));
-    }, 50);
-    const stuck = await stream.resolve();
-    assert.equal(stuck.kind, 'unreachable');
-    await new Promise((resolve) => setTimeout(resolve, 400)); // past "stuck" and the reopen backoff
-    assert.deepEqual(await stream.resolve(), { kind: 'answer', answer: ok('10.0.0.2:1') });
-    assert.equal(streams, 2);
-    assert.deepEqual(cancelled, [1]);
+  it('cancels a stuck stream together with its connection, and opens a new stream for the next request', async () => {
+    const stuck = client.resolve();
+    clock.tick(TIMEOUT_MS);
+    assert.equal((await stuck).kind, 'unreachable');
+    assert.equal(current().droppedConnection, undefined, 'one missed deadline is not yet stuck');
+    clock.tick(TIMEOUT_MS); // two deadlines without an answer
+    assert.equal(streams[0]?.cancelled, true);
+    assert.match(streams[0]?.droppedConnection ?? '', /no answer for 200 ms; reopening it on a new connection/);
+
+    clock.tick(STREAM_REOPEN_BACKOFF_INITIAL_MS);
+    const next = client.resolve();
+    assert.equal(streams.length, 2);
+    current().answer(ok('10.0.0.2:1'));
+    assert.deepEqual(await next, { kind: 'answer', answer: ok('10.0.0.2:1') });
   });
 
   it('fails every pending request as unreachable when the stream ends, then reopens after a backoff', async () => {
-    let streams = 0;
-    const { stream } = await setup((call) => {
-      streams += 1;
-      if (streams === 1) call.on('data', () => call.emit('error', { code: Status.UNAVAILABLE, details: 'shutting down' }));
-      else call.on('data', () => call.write(ok('10.0.0.3:1')));
-    });
-    const results = await Promise.all([stream.resolve(), stream.resolve()]);
-    for (const result of results) {
+    const pending = [client.resolve(), client.resolve()];
+    current().end({ code: Status.UNAVAILABLE, details: 'shutting down', fromServer: true });
+    for (const result of await Promise.all(pending)) {
       assert.equal(result.kind, 'unreachable');
       assert.match(result.kind === 'unreachable' ? result.message : '', /shutting down/);
     }
     // Right after the failure the stream is not reopened (a down lookaside is not hammered).
-    const during = await stream.resolve();
-    assert.equal(during.kind, 'unreachable');
-    assert.match(during.kind === 'unreachable' ? during.message : '', /reopening in \d+ ms/);
-    assert.equal(streams, 1);
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    assert.deepEqual(await stream.resolve(), { kind: 'answer', answer: ok('10.0.0.3:1') });
-    assert.equal(streams, 2);
+    const during = await client.resolve();
+    assert.equal(during.kind === 'unreachable' ? during.message : '', 'ResolveStream failed: shutting down; reopening in 100 ms');
+    assert.equal(streams.length, 1);
+    assert.equal(streams[0]?.droppedConnection, undefined, 'an ended stream says nothing about its connection');
+    clock.tick(STREAM_REOPEN_BACKOFF_INITIAL_MS);
+    const after = client.resolve();
+    current().answer(ok('10.0.0.3:1'));
+    assert.deepEqual(await after, { kind: 'answer', answer: ok('10.0.0.3:1') });
+    assert.equal(streams.length, 2);
+  });
+
+  it('doubles the reopen backoff on failures in a row up to its cap, and starts over after an answer', async () => {
+    const waits: string[] = [];
+    const endAndSeeWait = async (): Promise<void> => {
+      void client.resolve();
+      current().end({ code: Status.UNAVAILABLE, details: 'refused', fromServer: false });
+      const result: StreamResult<Answer> = await client.resolve();
+      waits.push(result.kind === 'unreachable' ? (/reopening in (\d+) ms/.exec(result.message)?.[1] ?? '') : result.kind);
+      clock.tick(STREAM_REOPEN_BACKOFF_MAX_MS);
+    };
+    for (let i = 0; i < 6; i += 1) await endAndSeeWait();
+    assert.deepEqual(waits, ['100', '200', '400', '800', '1600', '2000']);
+    const answered = client.resolve();
+    current().answer(ok('10.0.0.4:1'));
+    await answered;
+    await endAndSeeWait();
+    assert.equal(waits.at(-1), '100');
   });
 
   it('drops the stream when an answer does not decode, then reopens after a backoff', async () => {
-    let streams = 0;
-    const { stream } = await setup(
-      (call) => {
-        streams += 1;
-        const address = streams === 1 ? 'garbled' : '10.0.0.5:1';
-        call.on('data', () => call.write(ok(address)));
-      },
-      1_000,
-      (answer) => {
-        if (answer.response?.address === 'garbled') throw new Error('index out of range');
-      },
-    );
-    const failed = await stream.resolve();
-    assert.equal(failed.kind, 'unreachable');
-    assert.equal(failed.kind === 'unreachable' && failed.code, Status.INTERNAL);
-    assert.match(failed.kind === 'unreachable' ? failed.message : '', /cannot decode a ResolveStream answer: index out of range/);
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    assert.deepEqual(await stream.resolve(), { kind: 'answer', answer: ok('10.0.0.5:1') });
-    assert.equal(streams, 2);
+    const failed = client.resolve();
+    current().answer('{not json');
+    const result = await failed;
+    assert.equal(result.kind === 'unreachable' && result.code, Status.INTERNAL);
+    assert.match(result.kind === 'unreachable' ? result.message : '', /cannot decode a ResolveStream answer/);
+    assert.equal(streams[0]?.cancelled, true);
+    clock.tick(STREAM_REOPEN_BACKOFF_INITIAL_MS);
+    const next = client.resolve();
+    current().answer(ok('10.0.0.5:1'));
+    assert.deepEqual(await next, { kind: 'answer', answer: ok('10.0.0.5:1') });
   });
 
-  it('says unimplemented when the lookaside has no ResolveStream', async () => {
-    const { server, port } = await startServer(() => undefined, false);
-    const { stream, channel } = streamClient(port, 1_000);
-    cleanup.push(() => server.forceShutdown(), () => channel.close(), () => stream.close());
-    assert.deepEqual(await stream.resolve(), { kind: 'unimplemented' });
-  });
-});
-
-describe('LookasideClient with LB_API=v1', () => {
-  const cleanup: (() => void)[] = [];
-  afterEach(() => {
-    for (const step of cleanup.splice(0).reverse()) step();
+  it('drops the stream when the lookaside answers more than it was asked', async () => {
+    const first = client.resolve();
+    current().answer(ok('10.0.0.6:1'));
+    await first;
+    current().answer(ok('10.0.0.6:1'));
+    assert.equal(streams[0]?.cancelled, true);
   });
 
-  function client(port: number): LookasideClient {
-    const lookaside = new LookasideClient({
-      target: `127.0.0.1:${port}`,
-      api: 'v1',
-      service: 'greetserver',
-      namespace: 'default',
-      policy: 'round_robin',
-      defaultPort: 50051,
-      timeoutMs: 1_000,
-    });
-    cleanup.push(() => lookaside.close());
-    return lookaside;
-  }
-
-  it('resolves over the stream, and reports an error answer as reachable', async () => {
-    let n = 0;
-    const { server, port } = await startServer((call) =>
-      call.on('data', () => {
-        n += 1;
-        call.write(n === 1 ? ok('10.0.0.7:50051') : { response: null, code: Status.NOT_FOUND, message: 'gone' });
-      }),
-    );
-    cleanup.push(() => server.forceShutdown());
-    const lookaside = client(port);
-    assert.deepEqual(await lookaside.resolve(), { ok: true, address: '10.0.0.7:50051', podName: '' });
-    assert.deepEqual(await lookaside.resolve(), { ok: false, reachable: true, code: Status.NOT_FOUND, message: 'gone' });
-  });
-
-  it('dials the address as answered, refuses an unusable one (each time), and uses the default port for a bare IP', async () => {
-    const answers = ['10.0.0.7:80', 'pod-a:80', '10.0.0.7:80', '10.0.0.1:99999', '[fd00::7]:8080', '10.0.0.8', 'pod-a:80'];
-    let n = 0;
-    const { server, port } = await startServer((call) => call.on('data', () => call.write(ok(answers[n++] ?? ''))));
-    cleanup.push(() => server.forceShutdown());
-    const lookaside = client(port);
-    const results = [];
-    for (let i = 0; i < answers.length; i += 1) results.push(await lookaside.resolve());
-    const unusable = (address: string) => ({
-      ok: false,
-      reachable: true,
-      code: Status.INTERNAL,
-      message: `the lookaside answered with an unusable address ${JSON.stringify(address)}`,
-    });
-    assert.deepEqual(results, [
-      { ok: true, address: '10.0.0.7:80', podName: '' },
-      unusable('pod-a:80'),
-      { ok: true, address: '10.0.0.7:80', podName: '' },
-      unusable('10.0.0.1:99999'),
-      { ok: true, address: '[fd00::7]:8080', podName: '' },
-      { ok: true, address: '10.0.0.8:50051', podName: '' },
-      unusable('pod-a:80'),
-    ]);
-  });
-
-  it('falls back to unary Resolve when the lookaside answers UNIMPLEMENTED to ResolveStream', async () => {
-    const { server, port } = await startServer(() => undefined, false);
-    cleanup.push(() => server.forceShutdown());
-    const lookaside = client(port);
-    assert.deepEqual(await lookaside.resolve(), { ok: true, address: '10.0.0.9:50051', podName: '' });
-    assert.deepEqual(await lookaside.resolve(), { ok: true, address: '10.0.0.9:50051', podName: '' });
-  });
-
-  it('reports a lookaside that is down as unreachable', async () => {
-    const { server, port } = await startServer(() => undefined);
-    server.forceShutdown();
-    const result = await client(port).resolve();
-    assert.equal(result.ok, false);
-    assert.equal(!result.ok && result.reachable, false);
+  it('says unimplemented, for every pending request, when the lookaside has no ResolveStream', async () => {
+    const pending = [client.resolve(), client.resolve()];
+    current().end({ code: Status.UNIMPLEMENTED, details: 'unknown method', fromServer: true });
+    assert.deepEqual(await Promise.all(pending), [{ kind: 'unimplemented' }, { kind: 'unimplemented' }]);
   });
 });

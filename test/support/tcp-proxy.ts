@@ -1,0 +1,94 @@
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+
+/** One client connection through the proxy, as the test sees it. */
+export interface ProxiedConnection {
+  /** 1 for the first connection, then 2, … */
+  readonly id: number;
+  /** Set by freeze(): nothing is forwarded either way any more, but both sockets stay open. */
+  frozen: boolean;
+  /** Which side closed (or reset) the connection first; undefined while it is open. */
+  closedBy: 'client' | 'server' | undefined;
+}
+
+/**
+ * A TCP proxy on 127.0.0.1 in front of one server, which a test can freeze:
+ * the connections open at that moment stop forwarding (bytes are read and
+ * dropped, as when a node dies behind a ClusterIP and its packets vanish)
+ * while their sockets stay open, so only a keepalive or a deadline on the
+ * client side can notice. Connections made after the freeze forward normally,
+ * as when the ClusterIP routes them to a healthy replica.
+ */
+export class TcpProxy {
+  private readonly all: ProxiedConnection[] = [];
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(
+    private readonly server: Server,
+    private targetPort: number,
+  ) {
+    server.on('connection', (client) => this.forward(client));
+  }
+
+  /** Listens on a free port of 127.0.0.1 and forwards to 127.0.0.1:`targetPort`. */
+  static async start(targetPort: number): Promise<TcpProxy> {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return new TcpProxy(server, targetPort);
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** `127.0.0.1:<port>`, to dial instead of the server. */
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  /** Every connection so far, oldest first. */
+  get connections(): readonly ProxiedConnection[] {
+    return this.all;
+  }
+
+  /** Stops forwarding on every connection open now; later connections forward normally. */
+  freeze(): void {
+    for (const connection of this.all) if (connection.closedBy === undefined) connection.frozen = true;
+  }
+
+  /** Sends connections made from now on to 127.0.0.1:`port` (another replica); open ones stay where they are. */
+  retarget(port: number): void {
+    this.targetPort = port;
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private forward(client: Socket): void {
+    const connection: ProxiedConnection = { id: this.all.length + 1, frozen: false, closedBy: undefined };
+    this.all.push(connection);
+    const upstream = connect(this.targetPort, '127.0.0.1');
+    const ends = [
+      { socket: client, other: upstream, side: 'client' as const },
+      { socket: upstream, other: client, side: 'server' as const },
+    ];
+    for (const { socket, other, side } of ends) {
+      this.sockets.add(socket);
+      socket.on('data', (chunk: Buffer) => {
+        if (connection.frozen) return; // dropped, as on a dead link
+        if (!other.write(chunk)) {
+          socket.pause();
+          other.once('drain', () => socket.resume());
+        }
+      });
+      socket.on('error', () => socket.destroy());
+      socket.on('close', () => {
+        this.sockets.delete(socket);
+        connection.closedBy ??= side;
+        // A frozen link carries no FIN or RST either: the other side is not told.
+        if (!connection.frozen) other.destroy();
+      });
+    }
+  }
+}
