@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { ENDPOINTS_FILE_MAX_BYTES } from '../../src/lookaside/discovery/file.js';
 import { bufCurlStream, type BufCurlStream } from '../support/buf-curl.js';
 import { eventually } from '../support/process.js';
 import { STANDARD_ENV, STANDARD_SERVICES } from './support/fixtures.js';
@@ -73,6 +74,20 @@ describe('lookaside end to end: start-up and shutdown', function () {
       await writeFile(broken, endpointsYaml([{ name: 'greet', endpoints: [{ address: 'greet:50051' }] }]));
       const stderr = await failsToStart({ ENDPOINTS_FILE: broken });
       assert.ok(stderr.includes(`ENDPOINTS_FILE: ${broken}: services[0].endpoints[0].address`), stderr);
+    });
+
+    it('ENDPOINTS_FILE holding only comments (no services list)', async function () {
+      const commented = join(directory, 'commented.yaml');
+      await writeFile(commented, '# Endpoints for running the lookaside without a cluster.\n# Edit while it runs.\n');
+      const stderr = await failsToStart({ ENDPOINTS_FILE: commented });
+      assert.ok(stderr.includes(`ENDPOINTS_FILE: ${commented}: has no "services" list`), stderr);
+    });
+
+    it(`ENDPOINTS_FILE over ${ENDPOINTS_FILE_MAX_BYTES} bytes`, async function () {
+      const large = join(directory, 'large.yaml');
+      await writeFile(large, `services: []\n${'#'.repeat(ENDPOINTS_FILE_MAX_BYTES)}\n`);
+      const stderr = await failsToStart({ ENDPOINTS_FILE: large });
+      assert.match(stderr, new RegExp(`ENDPOINTS_FILE: .*large\\.yaml: is \\d+ bytes, more than the ${ENDPOINTS_FILE_MAX_BYTES} bytes`));
     });
   });
 

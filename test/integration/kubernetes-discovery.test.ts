@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 
-import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
 
 import { KubernetesDiscovery } from '../../src/lookaside/discovery/kubernetes.js';
@@ -9,6 +8,7 @@ import { MIN_HEALTHY_WATCH_MS } from '../../src/lookaside/discovery/service-watc
 import { LookasideMetrics } from '../../src/lookaside/metrics.js';
 import { Resolver, type ResolveOutcome } from '../../src/lookaside/resolver.js';
 import { WatchedServices } from '../../src/lookaside/watched-services.js';
+import { capturingLogger } from '../support/capture-log.js';
 import { endpointSlice, fakeKubeConfig, FakeKubeApi, type EndpointSpec, type SliceSpec } from '../support/fake-kube-api.js';
 import { delay, eventually, unusedPort } from '../support/process.js';
 
@@ -34,12 +34,6 @@ interface Lookaside {
 }
 
 const measured: Array<{ change: string; ms: number }> = [];
-
-function capturingLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
-  return { logger, lines };
-}
 
 /** Wires discovery → WatchedServices → Resolver the way main.ts does, against `server`. */
 function startLookaside(server: string, options: { refreshIntervalMs?: number } = {}): Lookaside {

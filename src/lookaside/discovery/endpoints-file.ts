@@ -25,6 +25,18 @@ export class EndpointsFileError extends Error {
   override name = 'EndpointsFileError';
 }
 
+/**
+ * The file has no `services` list at all: empty, only comments, or cut off
+ * before the list (a write caught half-way). It never means "no Services";
+ * `services: []` says that.
+ */
+export class NoServicesError extends EndpointsFileError {
+  override name = 'NoServicesError';
+  constructor() {
+    super('has no "services" list (the file is empty, only comments, or cut off); write "services: []" for no Services');
+  }
+}
+
 export function parseEndpointsFile(text: string): EndpointsFileContent {
   let document: unknown;
   try {
@@ -32,9 +44,10 @@ export function parseEndpointsFile(text: string): EndpointsFileContent {
   } catch (error) {
     throw new EndpointsFileError(`not valid YAML or JSON: ${(error as Error).message}`);
   }
-  if (document === null || document === undefined) return new Map();
+  if (document === null || document === undefined) throw new NoServicesError();
   const root = asObject(document, 'the file');
-  const services = root['services'] ?? [];
+  const services = root['services'];
+  if (services === undefined || services === null) throw new NoServicesError();
   if (!Array.isArray(services)) throw new EndpointsFileError('services: must be a list');
 
   const content = new Map<string, SliceInput[]>();
