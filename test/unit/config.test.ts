@@ -89,12 +89,22 @@ describe('lookaside config', () => {
 
   describe('choosing where endpoints come from', () => {
     it('uses kubernetes inside a cluster', () => {
-      assert.equal(loadLookasideConfig({ KUBERNETES_SERVICE_HOST: '10.96.0.1' }, NO_FILES).discovery.kind, 'kubernetes');
+      assert.deepEqual(loadLookasideConfig({ KUBERNETES_SERVICE_HOST: '10.96.0.1' }, NO_FILES).discovery, {
+        kind: 'kubernetes',
+        cluster: { kind: 'in-cluster' },
+      });
     });
 
-    it('uses kubernetes when KUBECONFIG or ~/.kube/config exists', () => {
-      assert.equal(loadLookasideConfig({ KUBECONFIG: '/missing:/k/config' }, withFiles('/k/config')).discovery.kind, 'kubernetes');
-      assert.equal(loadLookasideConfig({}, withFiles('/home/someone/.kube/config')).discovery.kind, 'kubernetes');
+    it('uses kubernetes when KUBECONFIG or ~/.kube/config exists, with the files that exist, before an in-cluster config', () => {
+      const inCluster = { KUBERNETES_SERVICE_HOST: '10.96.0.1' };
+      assert.deepEqual(loadLookasideConfig({ ...inCluster, KUBECONFIG: '/missing:/k/config::/k/other' }, withFiles('/k/config', '/k/other')).discovery, {
+        kind: 'kubernetes',
+        cluster: { kind: 'kubeconfig', files: ['/k/config', '/k/other'] },
+      });
+      assert.deepEqual(loadLookasideConfig(inCluster, withFiles('/home/someone/.kube/config')).discovery, {
+        kind: 'kubernetes',
+        cluster: { kind: 'kubeconfig', files: ['/home/someone/.kube/config'] },
+      });
     });
 
     it('uses the file when ENDPOINTS_FILE is set, even beside a kubeconfig', () => {
@@ -103,7 +113,18 @@ describe('lookaside config', () => {
     });
 
     it('lets DISCOVERY decide when set', () => {
-      assert.equal(loadLookasideConfig({ ...FILE_ENV, DISCOVERY: 'kubernetes' }, FILE_PROBE).discovery.kind, 'kubernetes');
+      const probe = withFiles('/home/someone/.kube/config', '/etc/endpoints.yaml');
+      assert.equal(loadLookasideConfig({ ...FILE_ENV, DISCOVERY: 'kubernetes' }, probe).discovery.kind, 'kubernetes');
+    });
+
+    it('refuses DISCOVERY=kubernetes with neither a kubeconfig nor an in-cluster config, naming KUBECONFIG', () => {
+      assert.equal(
+        configError({ DISCOVERY: 'kubernetes' }, NO_FILES).message,
+        'KUBECONFIG: is not set and there is no /home/nobody/.kube/config, and there is no in-cluster config ' +
+          '(KUBERNETES_SERVICE_HOST is not set): DISCOVERY=kubernetes needs one of them (or use DISCOVERY=file with ENDPOINTS_FILE)',
+      );
+      assert.match(configError({ DISCOVERY: 'kubernetes', KUBECONFIG: '/gone:/also-gone' }, NO_FILES).message, /^KUBECONFIG: names no file that exists \(\/gone:\/also-gone\), and there is no in-cluster config/);
+      assert.match(configError({ ...FILE_ENV, DISCOVERY: 'kubernetes' }).message, /^KUBECONFIG: /, 'even beside an endpoints file');
     });
 
     it('explains what to set when there is neither a cluster nor a file', () => {
