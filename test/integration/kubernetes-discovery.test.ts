@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 
 import { Registry } from 'prom-client';
 
+import { clientNodeSliceApi } from '../../src/lookaside/discovery/kubernetes-api.js';
 import { KubernetesDiscovery } from '../../src/lookaside/discovery/kubernetes.js';
 import { MIN_HEALTHY_WATCH_MS } from '../../src/lookaside/discovery/service-watch.js';
 import { LookasideMetrics } from '../../src/lookaside/metrics.js';
@@ -11,6 +12,7 @@ import { WatchedServices } from '../../src/lookaside/watched-services.js';
 import { capturingLogger } from '../support/capture-log.js';
 import { endpointSlice, fakeKubeConfig, FakeKubeApi, type EndpointSpec, type SliceSpec } from '../support/fake-kube-api.js';
 import { delay, eventually, unusedPort } from '../support/process.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 
 /**
  * The Kubernetes discovery path end to end inside one process: the real
@@ -36,7 +38,7 @@ interface Lookaside {
 const measured: Array<{ change: string; ms: number }> = [];
 
 /** Wires discovery → WatchedServices → Resolver the way main.ts does, against `server`. */
-function startLookaside(server: string, options: { refreshIntervalMs?: number } = {}): Lookaside {
+function startLookaside(server: string, options: { refreshIntervalMs?: number; watchSilenceLimitMs?: number } = {}): Lookaside {
   const registry = new Registry();
   const metrics = new LookasideMetrics(registry);
   const { logger, lines } = capturingLogger();
@@ -45,6 +47,7 @@ function startLookaside(server: string, options: { refreshIntervalMs?: number } 
     metrics,
     logger: logger.child({ module: 'discovery' }),
     backoff: FAST_BACKOFF,
+    watchSilenceLimitMs: options.watchSilenceLimitMs,
   });
   const services = new WatchedServices({
     source: discovery,
@@ -153,7 +156,7 @@ describe('Kubernetes discovery through @kubernetes/client-node against a fake AP
   let fake: FakeKubeApi;
   let lookasides: Lookaside[];
 
-  function start(options: { refreshIntervalMs?: number; server?: string } = {}): Lookaside {
+  function start(options: { refreshIntervalMs?: number; watchSilenceLimitMs?: number; server?: string } = {}): Lookaside {
     const lookaside = startLookaside(options.server ?? fake.url, options);
     lookasides.push(lookaside);
     return lookaside;
@@ -521,6 +524,36 @@ describe('Kubernetes discovery through @kubernetes/client-node against a fake AP
     });
   });
 
+  describe('a watch gone silent', function () {
+    let proxy: TcpProxy | undefined;
+
+    afterEach(async function () {
+      await proxy?.close();
+      proxy = undefined;
+    });
+
+    it('notices a connection that went silent without closing, watches again over a new one, and shows what changed meanwhile', async function () {
+      proxy = await TcpProxy.start(fake.port);
+      // Bookmarks keep a quiet but healthy watch from looking silent, as kube-apiserver's do.
+      fake.sendBookmarksEvery(100);
+      slice({ service: GREET, name: 'greet-aaaaa', endpoints: [{ ip: '10.0.0.1' }] });
+      const lookaside = start({ server: proxy.url, watchSilenceLimitMs: 1_500 });
+      await followGreet(lookaside, '10.0.0.1:50051');
+
+      const connectionsBefore = proxy.accepted;
+      assert.ok(proxy.freeze() >= 1, 'the watch connection is frozen');
+      slice({ service: GREET, name: 'greet-aaaaa', endpoints: [{ ip: '10.0.0.1' }, { ip: '10.0.0.2' }] });
+      await until(() => servedNow(lookaside) === '10.0.0.1:50051,10.0.0.2:50051', 'the change made during the freeze', 15_000);
+
+      assert.ok((await restarts(lookaside, 'silent')) >= 1, 'restarted as silent');
+      assert.ok(proxy.accepted > connectionsBefore, 'over a new connection');
+      const warning = lookaside.logs.find((line) => line['msg'] === 'endpointslice watch failed; retrying' && line['reason'] === 'silent');
+      assert.match(String(warning?.['err']), /the watch was silent for \d+ ms \(no event, no BOOKMARK\)/);
+      await until(() => fake.openWatchCount >= 1, 'a watch open again');
+      await until(() => proxy?.frozenOpen === 0, 'the silent connection to be closed, not left behind');
+    });
+  });
+
   describe('failures before the first list', function () {
     it('answers discovery-unavailable promptly when the API server is unreachable on a first Resolve', async function () {
       const lookaside = start({ server: `http://127.0.0.1:${await unusedPort()}` });
@@ -558,6 +591,13 @@ describe('Kubernetes discovery through @kubernetes/client-node against a fake AP
       assert.equal(outcome.reason, 'discovery-unavailable');
       assert.match(outcome.message, /not known yet: no answer from discovery within 200 ms; still trying/);
       assert.ok(elapsedMs >= 190 && elapsedMs < 2_000, `answered after ${elapsedMs.toFixed(0)} ms`);
+    });
+
+    it('closes the connection of a list it gave up on (the API server never answered)', async function () {
+      fake.holdLists();
+      const api = clientNodeSliceApi(fakeKubeConfig(fake.url));
+      await assert.rejects(api.list(NS, GREET, 1), /aborted/i);
+      await until(() => fake.openConnectionCount === 0, 'the list connection to close');
     });
 
     it('answers discovery-forbidden when RBAC refuses to list endpointslices', async function () {
