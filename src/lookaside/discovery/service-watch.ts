@@ -17,12 +17,14 @@ const WATCH_TIMEOUT_MIN_SECONDS = 300;
 export const MIN_HEALTHY_WATCH_MS = 1_000;
 
 /**
- * A watch that delivers nothing, not even a BOOKMARK, for this long is taken
- * for dead and restarted. kube-apiserver sends every watch that allows
- * bookmarks one about every minute (cacher.go, defaultBookmarkFrequency), so
- * a healthy but quiet watch is never this silent; a connection that went
- * silent without closing (a peer that vanished, a proxy that black-holes it)
- * would otherwise hang until the server-side timeout, which never comes.
+ * A watch that delivers nothing, not even a BOOKMARK, for this long is closed
+ * and opened again from its last resourceVersion over a new connection. A
+ * connection that went silent without closing (a peer that vanished, a proxy
+ * that black-holes it) would otherwise hang until the server-side timeout,
+ * which never comes. kube-apiserver sends a BOOKMARK about every minute
+ * (cacher.go, defaultBookmarkFrequency), but only once its EndpointSlice
+ * cache has moved past what the watch has seen: on a quiet cluster a healthy
+ * watch can be this silent too, which costs one watch request, no list.
  */
 export const WATCH_SILENCE_LIMIT_MS = 90_000;
 
@@ -44,9 +46,9 @@ export interface ServiceWatchOptions {
 /**
  * Keeps one Service's EndpointSlices current: list, then watch from the list's
  * resourceVersion; a full re-list every refresh interval. Any failure (410 Gone,
- * a dropped stream, an HTTP error, a timeout, a watch silent for the silence
- * limit) restarts it with capped, jittered backoff while the last known slices
- * stay published.
+ * a dropped stream, an HTTP error, a timeout) restarts it with capped, jittered
+ * backoff while the last known slices stay published. A watch the server ended,
+ * or one silent for the silence limit, is resumed from its resourceVersion.
  */
 export class ServiceWatch {
   private readonly slices = new Map<string, V1EndpointSlice>();
@@ -140,7 +142,7 @@ export class ServiceWatch {
     this.checkSilence(generation, this.silenceLimitMs);
   }
 
-  /** Restarts the watch of `generation` once it has been silent for the silence limit. */
+  /** Replaces the watch of `generation` once it has been silent for the silence limit. */
   private checkSilence(generation: number, inMs: number): void {
     clearTimeout(this.silenceTimer);
     this.silenceTimer = setTimeout(() => {
@@ -150,7 +152,12 @@ export class ServiceWatch {
         this.checkSilence(generation, this.silenceLimitMs - silentMs);
         return;
       }
-      this.fail(new Error(`the watch was silent for ${silentMs} ms (no event, no BOOKMARK); reconnecting`), 'silent');
+      this.options.onRestart('silent');
+      this.log.info(
+        { ...this.labels(), silentMs, resourceVersion: this.resourceVersion },
+        'watch silent (no event, no BOOKMARK); watching again from its resourceVersion',
+      );
+      this.watch(this.beginCycle());
     }, inMs);
     this.silenceTimer.unref();
   }
