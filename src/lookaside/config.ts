@@ -16,6 +16,7 @@ import {
 } from '../common/config.js';
 import type { PolicyName } from './balancing/picker.js';
 import type { KubeClusterConfig } from './discovery/kubeconfig.js';
+import { WATCH_SILENCE_LIMIT_MS } from './discovery/service-watch.js';
 import { checkLabel } from './validation.js';
 
 export const DEFAULT_LB_PORT = 50_055;
@@ -34,6 +35,7 @@ export interface LookasideConfig {
   readonly ownNamespace: string;
   readonly defaultPolicy: PolicyName;
   readonly refreshIntervalMs: number;
+  readonly watchSilenceLimitMs: number;
   readonly idleTimeoutMs: number;
   readonly maxServices: number;
   readonly allowedNamespaces: readonly string[];
@@ -71,6 +73,8 @@ export function loadLookasideConfig(env: Env, probe: ConfigProbe = REAL_PROBE): 
     ownNamespace,
     defaultPolicy: policy,
     refreshIntervalMs: readInteger(env, 'REFRESH_INTERVAL_SECONDS', 60, { min: 1, max: 86_400 }) * 1000,
+    watchSilenceLimitMs:
+      readInteger(env, 'WATCH_SILENCE_SECONDS', WATCH_SILENCE_LIMIT_MS / 1000, { min: 1, max: 3_600 }) * 1000,
     idleTimeoutMs: readInteger(env, 'IDLE_TIMEOUT_SECONDS', 600, { min: 1, max: 604_800 }) * 1000,
     maxServices: readInteger(env, 'MAX_SERVICES', 1000, { min: 1, max: 100_000 }),
     allowedNamespaces,

@@ -65,6 +65,7 @@ async function openDiscovery(config: LookasideConfig, metrics: LookasideMetrics,
   logger.info({ server: kubeConfig.getCurrentCluster()?.server }, 'watching EndpointSlices through the Kubernetes API');
   return KubernetesDiscovery.fromKubeConfig(kubeConfig, {
     refreshIntervalMs: config.refreshIntervalMs,
+    watchSilenceLimitMs: config.watchSilenceLimitMs,
     metrics,
     logger,
   });

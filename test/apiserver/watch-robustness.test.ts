@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 
 import { ApiProxy } from '../support/api-proxy.js';
 import type { Apiserver, ControlPlane } from '../support/control-plane.js';
-import { delay } from '../support/process.js';
+import { delay, eventually } from '../support/process.js';
 import { controlPlaneFor } from './fixture.js';
 import { LookasideUnderTest, readyView, sameView } from './lookaside.js';
 import { addressOf, Cluster, endpointSlice, podIp, uniqueName } from './objects.js';
@@ -166,6 +166,36 @@ describe('lookaside on a real kube-apiserver: watch robustness', function () {
         seenMs.push(await lookaside.waitForView(namespace, service, expected, { sinceMs, timeoutMs: 3 * refreshSeconds * 1000 }));
       }
       console.log(`      watch stalled, REFRESH_INTERVAL_SECONDS=${refreshSeconds}: changes seen after ${seenMs.join(', ')} ms`);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('replaces a watch gone silent (its connection frozen) from its resourceVersion over a new connection, and sees what changed meanwhile', async function () {
+    const proxy = await ApiProxy.start(plane.apiserver.server, plane.apiserver.caCertificate());
+    try {
+      const silenceSeconds = 2;
+      const lookaside = await LookasideUnderTest.start(plane.writeKubeconfig('admin-via-proxy-silent', plane.adminToken, proxy.url), {
+        WATCH_SILENCE_SECONDS: String(silenceSeconds),
+      });
+      lookasides.push(lookaside);
+      const cluster = new Cluster(plane.admin);
+      const service = uniqueName('svc');
+      await cluster.createService(namespace, service);
+      const endpoints = [0, 1, 2].map((n) => ({ ip: podIp(34, n), ready: true }));
+      const name = `${service}-a`;
+      await cluster.createSlice(endpointSlice(namespace, service, name, endpoints));
+      const all = endpoints.map((e) => addressOf(e.ip));
+      await lookaside.waitForView(namespace, service, readyView(all));
+      await eventually(() => (proxy.openWatches >= 1 ? true : undefined), 10_000, 'the watch to open');
+
+      // REFRESH_INTERVAL_SECONDS is an hour here: only a replaced watch can bring this change.
+      assert.ok(proxy.freezeOpenWatches() >= 1);
+      const sinceMs = Date.now();
+      await cluster.patchEndpoint(namespace, name, 1, { ready: false });
+      const seenMs = await lookaside.waitForView(namespace, service, readyView([all[0] ?? '', all[2] ?? '']), { sinceMs, timeoutMs: 30_000 });
+      assert.ok((await lookaside.metric(WATCH_RESTARTS, { reason: 'silent' })) >= 1);
+      console.log(`      watch frozen, WATCH_SILENCE_SECONDS=${silenceSeconds}: change made during the freeze seen after ${seenMs} ms`);
     } finally {
       await proxy.close();
     }

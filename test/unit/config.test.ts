@@ -31,6 +31,7 @@ describe('lookaside config', () => {
     assert.equal(config.ownNamespace, 'default');
     assert.equal(config.defaultPolicy, 'round_robin');
     assert.equal(config.refreshIntervalMs, 60_000);
+    assert.equal(config.watchSilenceLimitMs, 90_000);
     assert.equal(config.idleTimeoutMs, 600_000);
     assert.equal(config.maxServices, 1000);
     assert.deepEqual(config.allowedNamespaces, []);
@@ -47,6 +48,7 @@ describe('lookaside config', () => {
         POD_NAMESPACE: 'apps',
         DEFAULT_POLICY: 'RANDOM',
         REFRESH_INTERVAL_SECONDS: '5',
+        WATCH_SILENCE_SECONDS: '20',
         IDLE_TIMEOUT_SECONDS: '30',
         MAX_SERVICES: '2',
         ALLOWED_NAMESPACES: 'apps, web ,',
@@ -59,6 +61,7 @@ describe('lookaside config', () => {
     assert.equal(config.ownNamespace, 'apps');
     assert.equal(config.defaultPolicy, 'random');
     assert.equal(config.refreshIntervalMs, 5_000);
+    assert.equal(config.watchSilenceLimitMs, 20_000);
     assert.equal(config.idleTimeoutMs, 30_000);
     assert.equal(config.maxServices, 2);
     assert.deepEqual(config.allowedNamespaces, ['apps', 'web']);
@@ -68,6 +71,7 @@ describe('lookaside config', () => {
     assert.match(configError({ ...FILE_ENV, LB_PORT: 'abc' }).message, /^LB_PORT: must be a whole number from 0 to 65535, got "abc"$/);
     assert.match(configError({ ...FILE_ENV, LB_PORT: '70000' }).message, /^LB_PORT:/);
     assert.match(configError({ ...FILE_ENV, METRICS_PORT: '1.5' }).message, /^METRICS_PORT:/);
+    assert.match(configError({ ...FILE_ENV, WATCH_SILENCE_SECONDS: '0' }).message, /^WATCH_SILENCE_SECONDS: must be a whole number from 1 to 3600/);
     assert.match(configError({ ...FILE_ENV, MAX_SERVICES: '0' }).message, /^MAX_SERVICES: must be a whole number from 1/);
     assert.match(configError({ ...FILE_ENV, REFRESH_INTERVAL_SECONDS: '-1' }).message, /^REFRESH_INTERVAL_SECONDS:/);
     assert.match(configError({ ...FILE_ENV, IDLE_TIMEOUT_SECONDS: 'soon' }).message, /^IDLE_TIMEOUT_SECONDS:/);
