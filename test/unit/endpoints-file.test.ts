@@ -83,7 +83,14 @@ describe('endpoints file', () => {
   describe('parsed off the event loop', () => {
     it('gives the same content as parsing in place', async () => {
       const content = await parseEndpointsFileOffThread(EXAMPLE);
-      assert.deepEqual(content, parseEndpointsFile(EXAMPLE));
+      const inPlace = parseEndpointsFile(EXAMPLE);
+      assert.equal(content.size, inPlace.size);
+      for (const [id, slices] of inPlace) {
+        assert.ok(content.has(id));
+        assert.deepEqual(content.get(id), slices);
+      }
+      assert.equal(content.has('default/absent'), false);
+      assert.equal(content.get('default/absent'), undefined);
     });
 
     it('gives the same errors as parsing in place', async () => {

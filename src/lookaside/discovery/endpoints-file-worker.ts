@@ -7,7 +7,9 @@ import type { ParserAnswer } from './endpoints-file-thread.js';
 const { text } = workerData as { text: string };
 let answer: ParserAnswer;
 try {
-  answer = { ok: true, content: parseEndpointsFile(text) };
+  // One JSON text per Service: the main thread copies a few strings instead of
+  // rebuilding every endpoint object, and parses only the Services it follows.
+  answer = { ok: true, services: [...parseEndpointsFile(text)].map(([id, slices]) => [id, JSON.stringify(slices)]) };
 } catch (error) {
   answer = { ok: false, noServices: error instanceof NoServicesError, message: (error as Error).message };
 }

@@ -19,7 +19,13 @@ import type { SliceInput } from './slices.js';
  * becomes a one-endpoint slice so the file goes through the same merge as
  * Kubernetes EndpointSlices.
  */
-export type EndpointsFileContent = ReadonlyMap<string, readonly SliceInput[]>;
+export interface EndpointsFileContent {
+  /** How many Services the file lists. */
+  readonly size: number;
+  has(serviceId: string): boolean;
+  /** The slices of a Service (`namespace/name`), or undefined when the file does not list it. */
+  get(serviceId: string): readonly SliceInput[] | undefined;
+}
 
 export class EndpointsFileError extends Error {
   override name = 'EndpointsFileError';
@@ -37,7 +43,7 @@ export class NoServicesError extends EndpointsFileError {
   }
 }
 
-export function parseEndpointsFile(text: string): EndpointsFileContent {
+export function parseEndpointsFile(text: string): ReadonlyMap<string, readonly SliceInput[]> {
   let document: unknown;
   try {
     document = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
