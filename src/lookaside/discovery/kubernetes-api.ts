@@ -51,7 +51,7 @@ export interface WatchHandle {
  */
 export interface EndpointSliceApi {
   list(namespace: string, service: string, timeoutSeconds: number): Promise<SliceList>;
-  /** Streams changes after `resourceVersion`, with BOOKMARKs allowed. */
+  /** Streams changes after `resourceVersion`, with BOOKMARKs allowed; `listener` is never called from inside `watch`. */
   watch(request: WatchRequest, listener: WatchListener): WatchHandle;
 }
 

@@ -17,14 +17,12 @@ const WATCH_TIMEOUT_MIN_SECONDS = 300;
 export const MIN_HEALTHY_WATCH_MS = 1_000;
 
 /**
- * A watch that delivers nothing, not even a BOOKMARK, for this long is closed
- * and opened again from its last resourceVersion over a new connection. A
- * connection that went silent without closing (a peer that vanished, a proxy
- * that black-holes it) would otherwise hang until the server-side timeout,
- * which never comes. kube-apiserver sends a BOOKMARK about every minute
- * (cacher.go, defaultBookmarkFrequency), but only once its EndpointSlice
- * cache has moved past what the watch has seen: on a quiet cluster a healthy
- * watch can be this silent too, which costs one watch request, no list.
+ * A watch that delivers nothing, not even a BOOKMARK, this long is reopened
+ * from its resourceVersion over a new connection: one that went silent without
+ * closing (a vanished peer, a black-holing proxy) would hang until a server-side
+ * timeout that never comes. kube-apiserver bookmarks about every minute, but only
+ * once its cache moved past the watch (cacher.go), so on a quiet cluster a
+ * healthy watch is reopened too: one watch request, no list.
  */
 export const WATCH_SILENCE_LIMIT_MS = 90_000;
 
@@ -153,10 +151,8 @@ export class ServiceWatch {
         return;
       }
       this.options.onRestart('silent');
-      this.log.info(
-        { ...this.labels(), silentMs, resourceVersion: this.resourceVersion },
-        'watch silent (no event, no BOOKMARK); watching again from its resourceVersion',
-      );
+      const context = { ...this.labels(), silentMs, resourceVersion: this.resourceVersion };
+      this.log.info(context, 'watch silent (no event, no BOOKMARK); watching again from its resourceVersion');
       this.watch(this.beginCycle());
     }, inMs);
     this.silenceTimer.unref();
