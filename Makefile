@@ -12,7 +12,7 @@ MINIKUBE_OVERLAY := deploy/overlays/minikube
 # the root package would move every npm script and npx command onto it.
 NODE24 := test/node24/node_modules/.package-lock.json
 
-.PHONY: help install build test test-unit test-integration test-e2e test-greet demo bench-gateway bench-missing-names bench-resolve run-lookaside clean
+.PHONY: help install build test test-unit test-integration test-e2e test-greet demo bench-gateway bench-missing-names bench-resolve bench-endpoints-file run-lookaside clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -46,6 +46,9 @@ demo: build ## Run the local demo: 3 greet servers, the lookaside (DISCOVERY=fil
 
 bench-gateway: build ## Benchmark the gateway's BALANCING modes (lookaside, round_robin, none) against the same 3 greet servers
 	node dist/bench/gateway.js
+
+bench-endpoints-file: build ## Measure a reload of a large endpoints file: event-loop stall and memory, parsed in place vs in a worker
+	node dist/bench/endpoints-file-reload.js
 
 run-lookaside: build ## Run the lookaside against deploy/local/endpoints.yaml
 	ENDPOINTS_FILE=$${ENDPOINTS_FILE:-deploy/local/endpoints.yaml} node dist/src/lookaside/main.js

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 
 import {
   ConfigError,
@@ -15,12 +15,16 @@ import {
   type LogLevel,
 } from '../common/config.js';
 import type { PolicyName } from './balancing/picker.js';
+import type { KubeClusterConfig } from './discovery/kubeconfig.js';
+import { WATCH_SILENCE_LIMIT_MS } from './discovery/service-watch.js';
 import { checkLabel } from './validation.js';
 
 export const DEFAULT_LB_PORT = 50_055;
 export const DEFAULT_METRICS_PORT = 9_095;
 
-export type DiscoveryConfig = { readonly kind: 'file'; readonly path: string } | { readonly kind: 'kubernetes' };
+export type DiscoveryConfig =
+  | { readonly kind: 'file'; readonly path: string }
+  | { readonly kind: 'kubernetes'; readonly cluster: KubeClusterConfig };
 
 export interface LookasideConfig {
   readonly host: string;
@@ -31,6 +35,7 @@ export interface LookasideConfig {
   readonly ownNamespace: string;
   readonly defaultPolicy: PolicyName;
   readonly refreshIntervalMs: number;
+  readonly watchSilenceLimitMs: number;
   readonly idleTimeoutMs: number;
   readonly maxServices: number;
   /** How long a Service name found missing is answered from memory. */
@@ -72,6 +77,8 @@ export function loadLookasideConfig(env: Env, probe: ConfigProbe = REAL_PROBE): 
     ownNamespace,
     defaultPolicy: policy,
     refreshIntervalMs: readInteger(env, 'REFRESH_INTERVAL_SECONDS', 60, { min: 1, max: 86_400 }) * 1000,
+    watchSilenceLimitMs:
+      readInteger(env, 'WATCH_SILENCE_SECONDS', WATCH_SILENCE_LIMIT_MS / 1000, { min: 1, max: 3_600 }) * 1000,
     idleTimeoutMs: readInteger(env, 'IDLE_TIMEOUT_SECONDS', 600, { min: 1, max: 604_800 }) * 1000,
     maxServices: readInteger(env, 'MAX_SERVICES', 1000, { min: 1, max: 100_000 }),
     negativeCacheMs: readInteger(env, 'NEGATIVE_CACHE_SECONDS', 5, { min: 0, max: 3_600 }) * 1000,
@@ -83,21 +90,27 @@ export function loadLookasideConfig(env: Env, probe: ConfigProbe = REAL_PROBE): 
 
 /**
  * DISCOVERY wins when set. Otherwise ENDPOINTS_FILE means file mode, then a
- * cluster (KUBERNETES_SERVICE_HOST) or a kubeconfig means kubernetes.
+ * kubeconfig or a cluster (KUBERNETES_SERVICE_HOST) means kubernetes.
+ * Kubernetes without either is refused: client-node would fall back to
+ * http://localhost:8080 and the lookaside would answer UNAVAILABLE forever.
  */
 function readDiscovery(env: Env, probe: ConfigProbe): DiscoveryConfig {
   const requested = readOptionalString(env, 'DISCOVERY');
   const path = readOptionalString(env, 'ENDPOINTS_FILE');
+  const cluster = findCluster(env, probe);
   const kind =
     requested === undefined
       ? path !== undefined
         ? 'file'
-        : hasCluster(env, probe)
+        : cluster !== undefined
           ? 'kubernetes'
           : undefined
       : readChoice(env, 'DISCOVERY', ['kubernetes', 'file'] as const, 'kubernetes');
 
-  if (kind === 'kubernetes') return { kind };
+  if (kind === 'kubernetes') {
+    if (cluster === undefined) throw new ConfigError('KUBECONFIG', noClusterProblem(env, probe));
+    return { kind, cluster };
+  }
   if (path === undefined) {
     throw new ConfigError(
       'ENDPOINTS_FILE',
@@ -111,9 +124,25 @@ function readDiscovery(env: Env, probe: ConfigProbe): DiscoveryConfig {
   return { kind: 'file', path };
 }
 
-function hasCluster(env: Env, probe: ConfigProbe): boolean {
-  if (readOptionalString(env, 'KUBERNETES_SERVICE_HOST') !== undefined) return true;
-  const kubeconfigs = readOptionalString(env, 'KUBECONFIG');
-  if (kubeconfigs !== undefined) return kubeconfigs.split(':').some((path) => path !== '' && probe.fileExists(path));
-  return probe.fileExists(join(probe.homeDirectory, '.kube', 'config'));
+/** Chosen as client-node's loadFromDefault does: KUBECONFIG's files, else ~/.kube/config, else the pod's own config. */
+function findCluster(env: Env, probe: ConfigProbe): KubeClusterConfig | undefined {
+  const listed = readOptionalString(env, 'KUBECONFIG');
+  const candidates = listed === undefined ? [defaultKubeconfig(probe)] : listed.split(delimiter).filter((file) => file !== '');
+  const files = candidates.filter((file) => probe.fileExists(file));
+  if (files.length > 0) return { kind: 'kubeconfig', files };
+  if (readOptionalString(env, 'KUBERNETES_SERVICE_HOST') !== undefined) return { kind: 'in-cluster' };
+  return undefined;
+}
+
+function noClusterProblem(env: Env, probe: ConfigProbe): string {
+  const listed = readOptionalString(env, 'KUBECONFIG');
+  const kubeconfig = listed === undefined ? `is not set and there is no ${defaultKubeconfig(probe)}` : `names no file that exists (${listed})`;
+  return (
+    `${kubeconfig}, and there is no in-cluster config (KUBERNETES_SERVICE_HOST is not set): ` +
+    'DISCOVERY=kubernetes needs one of them (or use DISCOVERY=file with ENDPOINTS_FILE)'
+  );
+}
+
+function defaultKubeconfig(probe: ConfigProbe): string {
+  return join(probe.homeDirectory, '.kube', 'config');
 }

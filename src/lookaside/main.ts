@@ -1,5 +1,3 @@
-import { KubeConfig } from '@kubernetes/client-node';
-
 import { GrpcServerMetrics } from '../common/grpc-metrics.js';
 import { bindServer, shutdownServer } from '../common/grpc.js';
 import type { Logger } from '../common/logging.js';
@@ -8,6 +6,7 @@ import { startService } from '../common/service.js';
 import { exitOnSignals } from '../common/shutdown.js';
 import { loadLookasideConfig, type LookasideConfig } from './config.js';
 import { FileDiscovery } from './discovery/file.js';
+import { loadKubeConfig } from './discovery/kubeconfig.js';
 import { KubernetesDiscovery } from './discovery/kubernetes.js';
 import type { DiscoverySource } from './discovery/types.js';
 import { LookasideMetrics } from './metrics.js';
@@ -65,13 +64,11 @@ async function run(config: LookasideConfig, logger: Logger): Promise<void> {
 
 async function openDiscovery(config: LookasideConfig, metrics: LookasideMetrics, logger: Logger): Promise<DiscoverySource> {
   if (config.discovery.kind === 'file') return FileDiscovery.open(config.discovery.path, logger);
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromDefault();
-  const cluster = kubeConfig.getCurrentCluster();
-  if (cluster === null) throw new Error('DISCOVERY=kubernetes but no cluster is configured (in-cluster config or KUBECONFIG)');
-  logger.info({ server: cluster.server }, 'watching EndpointSlices through the Kubernetes API');
+  const kubeConfig = loadKubeConfig(config.discovery.cluster);
+  logger.info({ server: kubeConfig.getCurrentCluster()?.server }, 'watching EndpointSlices through the Kubernetes API');
   return KubernetesDiscovery.fromKubeConfig(kubeConfig, {
     refreshIntervalMs: config.refreshIntervalMs,
+    watchSilenceLimitMs: config.watchSilenceLimitMs,
     metrics,
     logger,
   });

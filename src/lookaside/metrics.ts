@@ -52,7 +52,7 @@ export class LookasideMetrics {
     });
     this.watchRestarts = new Counter({
       name: 'lookaside_watch_restarts_total',
-      help: 'Watches restarted after a failure, by reason (expired = 410 Gone, error, closed early).',
+      help: 'Watches restarted after a failure, by reason (expired = 410 Gone, error, closed early, silent = no event or BOOKMARK for too long).',
       labelNames: ['reason'],
       registers: [registry],
     });
@@ -95,7 +95,7 @@ export class LookasideMetrics {
     }
   }
 
-  watchRestarted(reason: 'expired' | 'error' | 'closed'): void {
+  watchRestarted(reason: 'expired' | 'error' | 'closed' | 'silent'): void {
     this.watchRestarts.labels(reason).inc();
   }
 

@@ -159,9 +159,26 @@ describe('lookaside on a real kube-apiserver: least privilege', function () {
     await lookaside.waitForView(namespace, service, readyView([addressOf(podIp(43, 0))]));
 
     await delay(10_000);
-    // Backoff 0.5 s, 1 s, 2 s, 4 s, …: a handful of retries in 10 s, not a tight loop.
-    assert.ok((await lookaside.metric('lookaside_watch_restarts_total')) <= 6);
-    await lookaside.process.waitForLog((line) => /refused to watch endpointslices \(HTTP 403\)/.test(String(line['err'])));
+    const failures = lookaside.process.logs.filter(
+      (line) => line.msg === 'endpointslice watch failed; retrying' && line['namespace'] === namespace && line['service'] === service,
+    );
+    const plannedMs = failures.map((line) => Number(line['retryInMs']));
+    const atMs = failures.map((line) => Date.parse(String(line['time'])));
+    const gapsMs = atMs.slice(1).map((at, i) => at - (atMs[i] ?? 0));
+    const seen = `planned delays ${plannedMs.join(', ')} ms; gaps between failures ${gapsMs.join(', ')} ms`;
+    // Backoff 0.5 s, 1 s, 2 s, 4 s, … (±20%): a handful of retries in 10 s, neither none nor a tight loop.
+    assert.ok(failures.length >= 3 && failures.length <= 6, `${failures.length} failures; ${seen}`);
+    assert.equal(await lookaside.metric('lookaside_watch_restarts_total'), failures.length);
+    for (let i = 1; i < plannedMs.length; i++) {
+      // Doubling with ±20% jitter makes each delay at least 2 × 0.8 / 1.2 = 1.33 times the one before.
+      assert.ok((plannedMs[i] ?? 0) >= 1.3 * (plannedMs[i - 1] ?? 0), `the backoff does not grow: ${seen}`);
+    }
+    for (const [i, gapMs] of gapsMs.entries()) {
+      // Each retry really waited its delay (log times have millisecond resolution).
+      assert.ok(gapMs >= (plannedMs[i] ?? 0) - 2, `retried before its delay ran out: ${seen}`);
+    }
+    console.log(`      list without watch permission: ${seen}`);
+    assert.match(String(failures[0]?.['err']), /refused to watch endpointslices \(HTTP 403\)/);
     await lookaside.waitForView(namespace, service, readyView([addressOf(podIp(43, 0))]));
   });
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 
 import { ApiProxy } from '../support/api-proxy.js';
 import type { Apiserver, ControlPlane } from '../support/control-plane.js';
-import { delay } from '../support/process.js';
+import { delay, eventually } from '../support/process.js';
 import { controlPlaneFor } from './fixture.js';
 import { LookasideUnderTest, readyView, sameView } from './lookaside.js';
 import { addressOf, Cluster, endpointSlice, podIp, uniqueName } from './objects.js';
@@ -20,6 +20,7 @@ describe('lookaside on a real kube-apiserver: watch robustness', function () {
   let second: Apiserver;
   let namespace: string;
   const lookasides: LookasideUnderTest[] = [];
+  const proxies: ApiProxy[] = [];
 
   before(async function () {
     plane = await controlPlaneFor(this);
@@ -28,7 +29,8 @@ describe('lookaside on a real kube-apiserver: watch robustness', function () {
     await new Cluster(plane.admin).createNamespace(namespace);
   });
 
-  afterEach(function () {
+  afterEach(async function () {
+    await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
     if (this.currentTest?.state !== 'failed') return;
     for (const lookaside of lookasides) console.log(lookaside.process.logs.slice(-20).map((line) => JSON.stringify(line)).join('\n'));
   });
@@ -40,10 +42,33 @@ describe('lookaside on a real kube-apiserver: watch robustness', function () {
     if (plane !== undefined && !plane.apiserver.running) await plane.apiserver.start();
   });
 
-  async function startLookaside(kubeconfig: string): Promise<LookasideUnderTest> {
-    const lookaside = await LookasideUnderTest.start(kubeconfig);
+  async function startLookaside(kubeconfig: string, env: Record<string, string> = {}): Promise<LookasideUnderTest> {
+    const lookaside = await LookasideUnderTest.start(kubeconfig, env);
     lookasides.push(lookaside);
     return lookaside;
+  }
+
+  /**
+   * A lookaside reaching `apiserver` through an ApiProxy, already serving a new
+   * Service whose one slice has three ready endpoints (pod IPs 10.<subnet>.0.x).
+   */
+  async function followedThroughProxy(
+    apiserver: Apiserver,
+    subnet: number,
+    env: Record<string, string> = {},
+  ): Promise<{ proxy: ApiProxy; lookaside: LookasideUnderTest; cluster: Cluster; service: string; name: string; all: string[] }> {
+    const proxy = await ApiProxy.start(apiserver.server, apiserver.caCertificate());
+    proxies.push(proxy);
+    const lookaside = await startLookaside(plane.writeKubeconfig(`via-proxy-${subnet}`, plane.adminToken, proxy.url), env);
+    const cluster = new Cluster(apiserver.admin);
+    const service = uniqueName('svc');
+    await cluster.createService(namespace, service);
+    const endpoints = [0, 1, 2].map((n) => ({ ip: podIp(subnet, n), ready: true }));
+    const name = `${service}-a`;
+    await cluster.createSlice(endpointSlice(namespace, service, name, endpoints));
+    const all = endpoints.map((e) => addressOf(e.ip));
+    await lookaside.waitForView(namespace, service, readyView(all));
+    return { proxy, lookaside, cluster, service, name, all };
   }
 
   it('keeps answering from its cache while the API server is down, then picks up what changed meanwhile', async function () {
@@ -105,114 +130,90 @@ describe('lookaside on a real kube-apiserver: watch robustness', function () {
 
   it('resumes a watch the server ended from its last resourceVersion, missing nothing that happened meanwhile', async function () {
     // Through the first API server, watch cache on, as in a cluster: the cache replays what the watch missed.
-    const proxy = await ApiProxy.start(plane.apiserver.server, plane.apiserver.caCertificate());
-    try {
-      const lookaside = await startLookaside(plane.writeKubeconfig('admin-via-proxy-1', plane.adminToken, proxy.url));
-      const cluster = new Cluster(plane.admin);
-      const service = uniqueName('svc');
-      await cluster.createService(namespace, service);
-      const endpoints = [0, 1, 2].map((n) => ({ ip: podIp(32, n), ready: true }));
-      const name = `${service}-a`;
-      await cluster.createSlice(endpointSlice(namespace, service, name, endpoints));
-      const all = endpoints.map((e) => addressOf(e.ip));
-      await lookaside.waitForView(namespace, service, readyView(all));
-      while (proxy.openWatches === 0) await delay(20);
-      await delay(1_500);
+    const { proxy, lookaside, cluster, service, name, all } = await followedThroughProxy(plane.apiserver, 32);
+    while (proxy.openWatches === 0) await delay(20);
+    await delay(1_500);
 
-      proxy.holdWatches();
-      await cluster.patchEndpoint(namespace, name, 0, { ready: false });
-      await delay(300);
-      const stale = await lookaside.view(namespace, service);
-      assert.ok(stale !== undefined && sameView(stale, readyView(all)), 'the held watch still delivered an event');
-      const restartsBefore = await lookaside.metric(WATCH_RESTARTS);
+    proxy.holdWatches();
+    await cluster.patchEndpoint(namespace, name, 0, { ready: false });
+    await delay(300);
+    const stale = await lookaside.view(namespace, service);
+    assert.ok(stale !== undefined && sameView(stale, readyView(all)), 'the held watch still delivered an event');
+    const restartsBefore = await lookaside.metric(WATCH_RESTARTS);
 
-      proxy.endWatches();
-      const sinceMs = Date.now();
-      const resumedMs = await lookaside.waitForView(namespace, service, readyView(all.slice(1)), { sinceMs });
-      // A clean end of a long watch is not a failure: no restart counted, no backoff, no re-list.
-      assert.equal(await lookaside.metric(WATCH_RESTARTS), restartsBefore);
-      console.log(`      watch ended by the server; resumed from its resourceVersion, missed change seen in ${resumedMs} ms`);
-    } finally {
-      await proxy.close();
-    }
+    proxy.endWatches();
+    const sinceMs = Date.now();
+    const resumedMs = await lookaside.waitForView(namespace, service, readyView(all.slice(1)), { sinceMs });
+    // A clean end of a long watch is not a failure: no restart counted, no backoff, no re-list.
+    assert.equal(await lookaside.metric(WATCH_RESTARTS), restartsBefore);
+    console.log(`      watch ended by the server; resumed from its resourceVersion, missed change seen in ${resumedMs} ms`);
   });
 
   it('still follows changes through its periodic re-list when the watch goes silent', async function () {
-    const proxy = await ApiProxy.start(plane.apiserver.server, plane.apiserver.caCertificate());
-    try {
-      const refreshSeconds = 2;
-      const lookaside = await LookasideUnderTest.start(plane.writeKubeconfig('admin-via-proxy-2', plane.adminToken, proxy.url), {
-        REFRESH_INTERVAL_SECONDS: String(refreshSeconds),
-      });
-      lookasides.push(lookaside);
-      const cluster = new Cluster(plane.admin);
-      const service = uniqueName('svc');
-      await cluster.createService(namespace, service);
-      const endpoints = [0, 1, 2].map((n) => ({ ip: podIp(33, n), ready: true }));
-      const name = `${service}-a`;
-      await cluster.createSlice(endpointSlice(namespace, service, name, endpoints));
-      const all = endpoints.map((e) => addressOf(e.ip));
-      await lookaside.waitForView(namespace, service, readyView(all));
+    const refreshSeconds = 2;
+    const { proxy, lookaside, cluster, service, name, all } = await followedThroughProxy(plane.apiserver, 33, {
+      REFRESH_INTERVAL_SECONDS: String(refreshSeconds),
+    });
 
-      // Every watch, including the ones opened after each re-list, now delivers nothing (a stalled connection).
-      proxy.holdWatches();
-      const ready = all.map(() => true);
-      const seenMs: number[] = [];
-      for (const [index, value] of [[0, false], [0, true], [2, false]] as const) {
-        const sinceMs = Date.now();
-        await cluster.patchEndpoint(namespace, name, index, { ready: value });
-        ready[index] = value;
-        const expected = readyView(all.filter((_, i) => ready[i]));
-        seenMs.push(await lookaside.waitForView(namespace, service, expected, { sinceMs, timeoutMs: 3 * refreshSeconds * 1000 }));
-      }
-      console.log(`      watch stalled, REFRESH_INTERVAL_SECONDS=${refreshSeconds}: changes seen after ${seenMs.join(', ')} ms`);
-    } finally {
-      await proxy.close();
+    // Every watch, including the ones opened after each re-list, now delivers nothing (a stalled connection).
+    proxy.holdWatches();
+    const ready = all.map(() => true);
+    const seenMs: number[] = [];
+    for (const [index, value] of [[0, false], [0, true], [2, false]] as const) {
+      const sinceMs = Date.now();
+      await cluster.patchEndpoint(namespace, name, index, { ready: value });
+      ready[index] = value;
+      const expected = readyView(all.filter((_, i) => ready[i]));
+      seenMs.push(await lookaside.waitForView(namespace, service, expected, { sinceMs, timeoutMs: 3 * refreshSeconds * 1000 }));
     }
+    console.log(`      watch stalled, REFRESH_INTERVAL_SECONDS=${refreshSeconds}: changes seen after ${seenMs.join(', ')} ms`);
+  });
+
+  it('replaces a watch gone silent (its connection frozen) from its resourceVersion over a new connection, and sees what changed meanwhile', async function () {
+    const silenceSeconds = 2;
+    const { proxy, lookaside, cluster, service, name, all } = await followedThroughProxy(plane.apiserver, 34, {
+      WATCH_SILENCE_SECONDS: String(silenceSeconds),
+    });
+    await eventually(() => (proxy.openWatches >= 1 ? true : undefined), 10_000, 'the watch to open');
+
+    // REFRESH_INTERVAL_SECONDS is an hour here: only a replaced watch can bring this change.
+    assert.ok(proxy.freezeOpenWatches() >= 1);
+    const sinceMs = Date.now();
+    await cluster.patchEndpoint(namespace, name, 1, { ready: false });
+    const seenMs = await lookaside.waitForView(namespace, service, readyView([all[0] ?? '', all[2] ?? '']), { sinceMs, timeoutMs: 30_000 });
+    assert.ok((await lookaside.metric(WATCH_RESTARTS, { reason: 'silent' })) >= 1);
+    console.log(`      watch frozen, WATCH_SILENCE_SECONDS=${silenceSeconds}: change made during the freeze seen after ${seenMs} ms`);
   });
 
   it('re-lists after its watch expired from compaction (410 Gone) and sees what it missed', async function () {
-    const proxy = await ApiProxy.start(second.server, second.caCertificate());
-    try {
-      const lookaside = await startLookaside(plane.writeKubeconfig('admin-via-proxy', plane.adminToken, proxy.url));
-      const cluster = new Cluster(second.admin);
-      const service = uniqueName('svc');
-      await cluster.createService(namespace, service);
-      const endpoints = [0, 1, 2].map((n) => ({ ip: podIp(31, n), ready: true }));
-      const name = `${service}-a`;
-      await cluster.createSlice(endpointSlice(namespace, service, name, endpoints));
-      const all = endpoints.map((e) => addressOf(e.ip));
-      await lookaside.waitForView(namespace, service, readyView(all));
-      // Let the watch settle past the lookaside's "closed right after it opened" threshold.
-      while (proxy.openWatches === 0) await delay(20);
-      await delay(1_500);
+    const { proxy, lookaside, cluster, service, name, all } = await followedThroughProxy(second, 31);
+    // Let the watch settle past the lookaside's "closed right after it opened" threshold.
+    while (proxy.openWatches === 0) await delay(20);
+    await delay(1_500);
 
-      // The lookaside stops hearing events; meanwhile one endpoint goes unready and history is compacted.
-      proxy.holdWatches();
-      await cluster.patchEndpoint(namespace, name, 1, { ready: false });
-      for (let i = 0; i < 5; i++) await cluster.createService(namespace, uniqueName('filler'));
-      const compactedAt = await plane.compactEtcd();
-      await delay(300);
-      const stale = await lookaside.view(namespace, service);
-      assert.ok(stale !== undefined && sameView(stale, readyView(all)), 'the held watch still delivered an event');
+    // The lookaside stops hearing events; meanwhile one endpoint goes unready and history is compacted.
+    proxy.holdWatches();
+    await cluster.patchEndpoint(namespace, name, 1, { ready: false });
+    for (let i = 0; i < 5; i++) await cluster.createService(namespace, uniqueName('filler'));
+    const compactedAt = await plane.compactEtcd();
+    await delay(300);
+    const stale = await lookaside.view(namespace, service);
+    assert.ok(stale !== undefined && sameView(stale, readyView(all)), 'the held watch still delivered an event');
 
-      const expiredBefore = await lookaside.metric(WATCH_RESTARTS, { reason: 'expired' });
-      proxy.endWatches();
-      const sinceMs = Date.now();
-      const recoveredMs = await lookaside.waitForView(namespace, service, readyView([all[0]!, all[2]!]), { sinceMs, timeoutMs: 30_000 });
-      assert.equal(
-        await lookaside.metric(WATCH_RESTARTS, { reason: 'expired' }),
-        expiredBefore + 1,
-        `expected one 410 restart; lookaside logs: ${JSON.stringify(lookaside.process.logs.slice(-5))}`,
-      );
-      await lookaside.process.waitForLog((line) => line.msg === 'watch expired (410 Gone); re-listing', 5_000);
-      console.log(`      etcd compacted at revision ${compactedAt}; 410 → re-list → missed change seen in ${recoveredMs} ms`);
+    const expiredBefore = await lookaside.metric(WATCH_RESTARTS, { reason: 'expired' });
+    proxy.endWatches();
+    const sinceMs = Date.now();
+    const recoveredMs = await lookaside.waitForView(namespace, service, readyView([all[0]!, all[2]!]), { sinceMs, timeoutMs: 30_000 });
+    assert.equal(
+      await lookaside.metric(WATCH_RESTARTS, { reason: 'expired' }),
+      expiredBefore + 1,
+      `expected one 410 restart; lookaside logs: ${JSON.stringify(lookaside.process.logs.slice(-5))}`,
+    );
+    await lookaside.process.waitForLog((line) => line.msg === 'watch expired (410 Gone); re-listing', 5_000);
+    console.log(`      etcd compacted at revision ${compactedAt}; 410 → re-list → missed change seen in ${recoveredMs} ms`);
 
-      // The new watch works.
-      await cluster.patchEndpoint(namespace, name, 1, { ready: true });
-      await lookaside.waitForView(namespace, service, readyView(all), { sinceMs: Date.now() });
-    } finally {
-      await proxy.close();
-    }
+    // The new watch works.
+    await cluster.patchEndpoint(namespace, name, 1, { ready: true });
+    await lookaside.waitForView(namespace, service, readyView(all), { sinceMs: Date.now() });
   });
 });

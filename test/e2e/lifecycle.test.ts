@@ -3,7 +3,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { ENDPOINTS_FILE_MAX_BYTES } from '../../src/lookaside/discovery/file.js';
 import { bufCurlStream, type BufCurlStream } from '../support/buf-curl.js';
+import { corruptKubeconfig, FAKE_KEY, FAKE_TOKEN } from '../support/kubeconfigs.js';
 import { eventually } from '../support/process.js';
 import { STANDARD_ENV, STANDARD_SERVICES } from './support/fixtures.js';
 import { endpointsYaml, HEALTH_WATCH, ProcessGroup } from './support/lookaside.js';
@@ -73,6 +75,40 @@ describe('lookaside end to end: start-up and shutdown', function () {
       await writeFile(broken, endpointsYaml([{ name: 'greet', endpoints: [{ address: 'greet:50051' }] }]));
       const stderr = await failsToStart({ ENDPOINTS_FILE: broken });
       assert.ok(stderr.includes(`ENDPOINTS_FILE: ${broken}: services[0].endpoints[0].address`), stderr);
+    });
+
+    it('DISCOVERY=kubernetes with neither a kubeconfig nor an in-cluster config', async function () {
+      // HOME is /nonexistent and KUBECONFIG and KUBERNETES_SERVICE_HOST are unset in these processes.
+      const stderr = await failsToStart({ DISCOVERY: 'kubernetes' });
+      assert.match(stderr, /KUBECONFIG: is not set and there is no \/nonexistent\/\.kube\/config, and there is no in-cluster config/);
+    });
+
+    it('KUBECONFIG that is not valid YAML: names the file and the position, and prints none of its credentials', async function () {
+      const kubeconfig = join(directory, 'kubeconfig');
+      await writeFile(kubeconfig, corruptKubeconfig(), { mode: 0o600 });
+      const process = group.startRaw({ LB_HOST: '127.0.0.1', LB_PORT: '0', METRICS_PORT: '0', DISCOVERY: 'kubernetes', KUBECONFIG: kubeconfig });
+      assert.equal(await process.waitForExit(), 1, process.stderr);
+      assert.ok(process.stderr.includes(`KUBECONFIG: ${kubeconfig}: not valid YAML at line 11, column 4`), process.stderr);
+      const logged = JSON.stringify(process.logs);
+      assert.match(logged, /KUBECONFIG: .*not valid YAML at line 11/, 'the start-up failure is logged too');
+      for (const secret of [FAKE_TOKEN, FAKE_KEY, 'mis-indented']) {
+        assert.ok(!process.stderr.includes(secret), `stderr shows ${secret}: ${process.stderr}`);
+        assert.ok(!logged.includes(secret), `the log shows ${secret}: ${logged}`);
+      }
+    });
+
+    it('ENDPOINTS_FILE holding only comments (no services list)', async function () {
+      const commented = join(directory, 'commented.yaml');
+      await writeFile(commented, '# Endpoints for running the lookaside without a cluster.\n# Edit while it runs.\n');
+      const stderr = await failsToStart({ ENDPOINTS_FILE: commented });
+      assert.ok(stderr.includes(`ENDPOINTS_FILE: ${commented}: has no "services" list`), stderr);
+    });
+
+    it(`ENDPOINTS_FILE over ${ENDPOINTS_FILE_MAX_BYTES} bytes`, async function () {
+      const large = join(directory, 'large.yaml');
+      await writeFile(large, `services: []\n${'#'.repeat(ENDPOINTS_FILE_MAX_BYTES)}\n`);
+      const stderr = await failsToStart({ ENDPOINTS_FILE: large });
+      assert.match(stderr, new RegExp(`ENDPOINTS_FILE: .*large\\.yaml: is \\d+ bytes, more than the ${ENDPOINTS_FILE_MAX_BYTES} bytes`));
     });
   });
 

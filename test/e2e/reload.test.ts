@@ -98,6 +98,25 @@ describe('lookaside end to end: live reload of the endpoints file', function () 
     await untilServing(lookaside, ['10.2.0.6:50051', '10.2.0.7:50051']);
   });
 
+  it('keeps serving the last good endpoints through a file left with only a comment (a cut-off write), and takes `services: []` as none', async function () {
+    const fromLog = lookaside.process.logs.length;
+    await lookaside.rewriteEndpoints('# Endpoints for running the lookaside without a cluster (DISCOVERY=file).\n# Edit while it runs.\n#\n');
+    const logged = await lookaside.waitForLogAfter(
+      fromLog,
+      (line) => line.msg === 'endpoints file has no services list; keeping the last good content',
+      RELOAD_DEADLINE_MS,
+    );
+    assert.equal(logged['level'], 40, 'logged as a warning');
+    assert.deepEqual(await servedAddresses(lookaside), ['10.2.0.1:50051']);
+
+    await lookaside.rewriteEndpoints('# none for now\nservices: []\n');
+    await eventually(
+      async () => ((await lookaside.call('lookaside.v1.Lookaside/Resolve', { service: 'app' })).body?.['code'] === 'not_found' ? true : undefined),
+      RELOAD_DEADLINE_MS,
+      'app gone after `services: []`',
+    );
+  });
+
   it('keeps serving the last good endpoints while the file is missing, and takes it back when it returns', async function () {
     const fromLog = lookaside.process.logs.length;
     await rm(lookaside.endpointsFile);

@@ -1,16 +1,18 @@
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 
-import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
 
+import { clientNodeSliceApi } from '../../src/lookaside/discovery/kubernetes-api.js';
 import { KubernetesDiscovery } from '../../src/lookaside/discovery/kubernetes.js';
 import { MIN_HEALTHY_WATCH_MS } from '../../src/lookaside/discovery/service-watch.js';
 import { LookasideMetrics } from '../../src/lookaside/metrics.js';
 import { Resolver, type ResolveOutcome } from '../../src/lookaside/resolver.js';
 import { WatchedServices } from '../../src/lookaside/watched-services.js';
+import { capturingLogger } from '../support/capture-log.js';
 import { endpointSlice, fakeKubeConfig, FakeKubeApi, type EndpointSpec, type SliceSpec } from '../support/fake-kube-api.js';
 import { delay, eventually, unusedPort } from '../support/process.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 
 /**
  * The Kubernetes discovery path end to end inside one process: the real
@@ -35,16 +37,11 @@ interface Lookaside {
 
 const measured: Array<{ change: string; ms: number }> = [];
 
-function capturingLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
-  return { logger, lines };
-}
-
 interface StartOptions {
   readonly refreshIntervalMs?: number;
   readonly maxServices?: number;
   readonly lookupsPerSecond?: number;
+  readonly watchSilenceLimitMs?: number;
   /** The clock of WatchedServices (lookup budget, missing names); the real one by default. */
   readonly now?: () => number;
 }
@@ -59,6 +56,7 @@ function startLookaside(server: string, options: StartOptions = {}): Lookaside {
     metrics,
     logger: logger.child({ module: 'discovery' }),
     backoff: FAST_BACKOFF,
+    watchSilenceLimitMs: options.watchSilenceLimitMs,
   });
   const services = new WatchedServices({
     source: discovery,
@@ -537,6 +535,37 @@ describe('Kubernetes discovery through @kubernetes/client-node against a fake AP
     });
   });
 
+  describe('a watch gone silent', function () {
+    let proxy: TcpProxy | undefined;
+
+    afterEach(async function () {
+      await proxy?.close();
+      proxy = undefined;
+    });
+
+    it('notices a connection that went silent without closing, watches again over a new one, and shows what changed meanwhile', async function () {
+      proxy = await TcpProxy.start(fake.port);
+      // Bookmarks keep a quiet but healthy watch from looking silent, as kube-apiserver's do.
+      fake.sendBookmarksEvery(100);
+      slice({ service: GREET, name: 'greet-aaaaa', endpoints: [{ ip: '10.0.0.1' }] });
+      const lookaside = start({ server: proxy.url, watchSilenceLimitMs: 1_500 });
+      await followGreet(lookaside, '10.0.0.1:50051');
+
+      const connectionsBefore = proxy.accepted;
+      assert.ok(proxy.freeze() >= 1, 'the watch connection is frozen');
+      slice({ service: GREET, name: 'greet-aaaaa', endpoints: [{ ip: '10.0.0.1' }, { ip: '10.0.0.2' }] });
+      await until(() => servedNow(lookaside) === '10.0.0.1:50051,10.0.0.2:50051', 'the change made during the freeze', 15_000);
+
+      assert.ok((await restarts(lookaside, 'silent')) >= 1, 'restarted as silent');
+      assert.ok(proxy.accepted > connectionsBefore, 'over a new connection');
+      const logged = lookaside.logs.find((line) => line['msg'] === 'watch silent (no event, no BOOKMARK); watching again from its resourceVersion');
+      assert.ok(Number(logged?.['silentMs']) >= 1_500, JSON.stringify(logged));
+      assert.equal(fake.listCount, 1, 'the missed change came through the resumed watch, without a list');
+      await until(() => fake.openWatchCount >= 1, 'a watch open again');
+      await until(() => proxy?.frozenOpen === 0, 'the silent connection to be closed, not left behind');
+    });
+  });
+
   describe('failures before the first list', function () {
     it('answers discovery-unavailable promptly when the API server is unreachable on a first Resolve', async function () {
       const lookaside = start({ server: `http://127.0.0.1:${await unusedPort()}` });
@@ -574,6 +603,13 @@ describe('Kubernetes discovery through @kubernetes/client-node against a fake AP
       assert.equal(outcome.reason, 'discovery-unavailable');
       assert.match(outcome.message, /not known yet: no answer from discovery within 200 ms; still trying/);
       assert.ok(elapsedMs >= 190 && elapsedMs < 2_000, `answered after ${elapsedMs.toFixed(0)} ms`);
+    });
+
+    it('closes the connection of a list it gave up on (the API server never answered)', async function () {
+      fake.holdLists();
+      const api = clientNodeSliceApi(fakeKubeConfig(fake.url));
+      await assert.rejects(api.list(NS, GREET, 1), /aborted/i);
+      await until(() => fake.openConnectionCount === 0, 'the list connection to close');
     });
 
     it('answers discovery-forbidden when RBAC refuses to list endpointslices', async function () {

@@ -4,13 +4,13 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * A plain-HTTP reverse proxy in front of a real kube-apiserver, so a test can do
- * to the lookaside's watches what a network or a long outage would: hold them
- * (events stop arriving, the stream stays open) and then end them cleanly, as
+ * to the lookaside's watches what a network or a long outage would: hold or
+ * freeze them (events stop arriving, the stream stays open) and end them cleanly, as
  * the API server does when a watch's timeout runs out. The lookaside then
  * resumes from the last resourceVersion it saw.
  */
 export class ApiProxy {
-  private readonly watches = new Set<{ response: ServerResponse; upstream: ReturnType<typeof httpsRequest> }>();
+  private readonly watches = new Set<{ response: ServerResponse; upstream: ReturnType<typeof httpsRequest>; frozen: boolean }>();
   private held = false;
   private readonly agent: Agent;
 
@@ -45,6 +45,16 @@ export class ApiProxy {
     this.held = true;
   }
 
+  /**
+   * Watch streams open now stop carrying anything (events, BOOKMARKs) but stay
+   * open, as a connection a middlebox black-holes; new watches are not affected.
+   * Returns how many were frozen.
+   */
+  freezeOpenWatches(): number {
+    for (const watch of this.watches) watch.frozen = true;
+    return this.watches.size;
+  }
+
   /** Ends every open watch stream cleanly (a complete HTTP response) and stops holding. */
   endWatches(): void {
     const open = [...this.watches];
@@ -76,11 +86,11 @@ export class ApiProxy {
           answer.pipe(response);
           return;
         }
-        const watch = { response, upstream };
+        const watch = { response, upstream, frozen: false };
         this.watches.add(watch);
         // Once endWatches() took a stream out of the set, its upstream's last words are ignored.
         answer.on('data', (chunk: Buffer) => {
-          if (this.watches.has(watch) && !this.held) response.write(chunk);
+          if (this.watches.has(watch) && !this.held && !watch.frozen) response.write(chunk);
         });
         answer.on('end', () => {
           if (this.watches.delete(watch)) response.end();

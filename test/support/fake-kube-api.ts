@@ -15,7 +15,7 @@ import { stringify } from 'yaml';
  * and a watch from a version older than the compaction mark gets the API
  * server's `ERROR` event with a 410 `Expired` Status.
  *
- * Tests drive it with `applySlice`, `deleteSlice`, `sendBookmark`,
+ * Tests drive it with `applySlice`, `deleteSlice`, `sendBookmark`, `sendBookmarksEvery`,
  * `expireWatches`, `dropWatches`, `endWatches`, `failNext` and `setOutage`, and
  * read back what the client asked for from `requests`.
  */
@@ -177,6 +177,7 @@ export class FakeKubeApi {
   private compactedAt = 0;
   private outage = false;
   private heldLists: Array<() => void> | undefined;
+  private stopBookmarks: () => void = () => undefined;
 
   private constructor(
     private readonly server: Server,
@@ -215,6 +216,11 @@ export class FakeKubeApi {
   /** The current global resourceVersion (the last write anywhere in the "cluster"). */
   get resourceVersion(): number {
     return this.version;
+  }
+
+  /** Client connections open now. */
+  get openConnectionCount(): number {
+    return this.sockets.size;
   }
 
   get openWatchCount(): number {
@@ -285,6 +291,14 @@ export class FakeKubeApi {
         metadata: { resourceVersion: String(this.version) },
       });
     }
+  }
+
+  /** Sends a BOOKMARK every `intervalMs`, as kube-apiserver does about every minute; returns a stop function. */
+  sendBookmarksEvery(intervalMs: number): () => void {
+    const timer = setInterval(() => this.sendBookmark(), intervalMs);
+    timer.unref();
+    this.stopBookmarks = () => clearInterval(timer);
+    return this.stopBookmarks;
   }
 
   /**
@@ -362,6 +376,7 @@ export class FakeKubeApi {
   }
 
   async close(): Promise<void> {
+    this.stopBookmarks();
     this.outage = true;
     this.heldLists = undefined;
     this.dropWatches();

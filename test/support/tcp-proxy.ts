@@ -45,14 +45,35 @@ export class TcpProxy {
     return `127.0.0.1:${this.port}`;
   }
 
+  /** http://127.0.0.1:<port>, for a kubeconfig. */
+  get url(): string {
+    return `http://${this.address}`;
+  }
+
+  /** Connections accepted so far. */
+  get accepted(): number {
+    return this.all.length;
+  }
+
+  /** Frozen connections that neither side has closed. */
+  get frozenOpen(): number {
+    return this.all.filter((connection) => connection.frozen && connection.closedBy === undefined).length;
+  }
+
   /** Every connection so far, oldest first. */
   get connections(): readonly ProxiedConnection[] {
     return this.all;
   }
 
-  /** Stops forwarding on every connection open now; later connections forward normally. */
-  freeze(): void {
-    for (const connection of this.all) if (connection.closedBy === undefined) connection.frozen = true;
+  /** Stops forwarding on every connection open now (returns how many); later connections forward normally. */
+  freeze(): number {
+    let frozen = 0;
+    for (const connection of this.all) {
+      if (connection.closedBy !== undefined) continue;
+      connection.frozen = true;
+      frozen += 1;
+    }
+    return frozen;
   }
 
   /** Sends connections made from now on to 127.0.0.1:`port` (another replica); open ones stay where they are. */

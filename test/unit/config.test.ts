@@ -31,6 +31,7 @@ describe('lookaside config', () => {
     assert.equal(config.ownNamespace, 'default');
     assert.equal(config.defaultPolicy, 'round_robin');
     assert.equal(config.refreshIntervalMs, 60_000);
+    assert.equal(config.watchSilenceLimitMs, 90_000);
     assert.equal(config.idleTimeoutMs, 600_000);
     assert.equal(config.maxServices, 1000);
     assert.equal(config.negativeCacheMs, 5_000);
@@ -49,6 +50,7 @@ describe('lookaside config', () => {
         POD_NAMESPACE: 'apps',
         DEFAULT_POLICY: 'RANDOM',
         REFRESH_INTERVAL_SECONDS: '5',
+        WATCH_SILENCE_SECONDS: '20',
         IDLE_TIMEOUT_SECONDS: '30',
         MAX_SERVICES: '2',
         NEGATIVE_CACHE_SECONDS: '0',
@@ -63,6 +65,7 @@ describe('lookaside config', () => {
     assert.equal(config.ownNamespace, 'apps');
     assert.equal(config.defaultPolicy, 'random');
     assert.equal(config.refreshIntervalMs, 5_000);
+    assert.equal(config.watchSilenceLimitMs, 20_000);
     assert.equal(config.idleTimeoutMs, 30_000);
     assert.equal(config.maxServices, 2);
     assert.equal(config.negativeCacheMs, 0);
@@ -74,6 +77,7 @@ describe('lookaside config', () => {
     assert.match(configError({ ...FILE_ENV, LB_PORT: 'abc' }).message, /^LB_PORT: must be a whole number from 0 to 65535, got "abc"$/);
     assert.match(configError({ ...FILE_ENV, LB_PORT: '70000' }).message, /^LB_PORT:/);
     assert.match(configError({ ...FILE_ENV, METRICS_PORT: '1.5' }).message, /^METRICS_PORT:/);
+    assert.match(configError({ ...FILE_ENV, WATCH_SILENCE_SECONDS: '0' }).message, /^WATCH_SILENCE_SECONDS: must be a whole number from 1 to 3600/);
     assert.match(configError({ ...FILE_ENV, MAX_SERVICES: '0' }).message, /^MAX_SERVICES: must be a whole number from 1/);
     assert.match(configError({ ...FILE_ENV, REFRESH_INTERVAL_SECONDS: '-1' }).message, /^REFRESH_INTERVAL_SECONDS:/);
     assert.match(configError({ ...FILE_ENV, IDLE_TIMEOUT_SECONDS: 'soon' }).message, /^IDLE_TIMEOUT_SECONDS:/);
@@ -97,12 +101,22 @@ describe('lookaside config', () => {
 
   describe('choosing where endpoints come from', () => {
     it('uses kubernetes inside a cluster', () => {
-      assert.equal(loadLookasideConfig({ KUBERNETES_SERVICE_HOST: '10.96.0.1' }, NO_FILES).discovery.kind, 'kubernetes');
+      assert.deepEqual(loadLookasideConfig({ KUBERNETES_SERVICE_HOST: '10.96.0.1' }, NO_FILES).discovery, {
+        kind: 'kubernetes',
+        cluster: { kind: 'in-cluster' },
+      });
     });
 
-    it('uses kubernetes when KUBECONFIG or ~/.kube/config exists', () => {
-      assert.equal(loadLookasideConfig({ KUBECONFIG: '/missing:/k/config' }, withFiles('/k/config')).discovery.kind, 'kubernetes');
-      assert.equal(loadLookasideConfig({}, withFiles('/home/someone/.kube/config')).discovery.kind, 'kubernetes');
+    it('uses kubernetes when KUBECONFIG or ~/.kube/config exists, with the files that exist, before an in-cluster config', () => {
+      const inCluster = { KUBERNETES_SERVICE_HOST: '10.96.0.1' };
+      assert.deepEqual(loadLookasideConfig({ ...inCluster, KUBECONFIG: '/missing:/k/config::/k/other' }, withFiles('/k/config', '/k/other')).discovery, {
+        kind: 'kubernetes',
+        cluster: { kind: 'kubeconfig', files: ['/k/config', '/k/other'] },
+      });
+      assert.deepEqual(loadLookasideConfig(inCluster, withFiles('/home/someone/.kube/config')).discovery, {
+        kind: 'kubernetes',
+        cluster: { kind: 'kubeconfig', files: ['/home/someone/.kube/config'] },
+      });
     });
 
     it('uses the file when ENDPOINTS_FILE is set, even beside a kubeconfig', () => {
@@ -111,7 +125,18 @@ describe('lookaside config', () => {
     });
 
     it('lets DISCOVERY decide when set', () => {
-      assert.equal(loadLookasideConfig({ ...FILE_ENV, DISCOVERY: 'kubernetes' }, FILE_PROBE).discovery.kind, 'kubernetes');
+      const probe = withFiles('/home/someone/.kube/config', '/etc/endpoints.yaml');
+      assert.equal(loadLookasideConfig({ ...FILE_ENV, DISCOVERY: 'kubernetes' }, probe).discovery.kind, 'kubernetes');
+    });
+
+    it('refuses DISCOVERY=kubernetes with neither a kubeconfig nor an in-cluster config, naming KUBECONFIG', () => {
+      assert.equal(
+        configError({ DISCOVERY: 'kubernetes' }, NO_FILES).message,
+        'KUBECONFIG: is not set and there is no /home/nobody/.kube/config, and there is no in-cluster config ' +
+          '(KUBERNETES_SERVICE_HOST is not set): DISCOVERY=kubernetes needs one of them (or use DISCOVERY=file with ENDPOINTS_FILE)',
+      );
+      assert.match(configError({ DISCOVERY: 'kubernetes', KUBECONFIG: '/gone:/also-gone' }, NO_FILES).message, /^KUBECONFIG: names no file that exists \(\/gone:\/also-gone\), and there is no in-cluster config/);
+      assert.match(configError({ ...FILE_ENV, DISCOVERY: 'kubernetes' }).message, /^KUBECONFIG: /, 'even beside an endpoints file');
     });
 
     it('explains what to set when there is neither a cluster nor a file', () => {

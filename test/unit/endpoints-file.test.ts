@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { threadId, type Worker } from 'node:worker_threads';
 
-import { EndpointsFileError, parseEndpointsFile } from '../../src/lookaside/discovery/endpoints-file.js';
+import { EndpointsFileError, NoServicesError, parseEndpointsFile } from '../../src/lookaside/discovery/endpoints-file.js';
+import { parseEndpointsFileOffThread } from '../../src/lookaside/discovery/endpoints-file-thread.js';
 import { mergeSlices } from '../../src/lookaside/discovery/slices.js';
 
 const EXAMPLE = `
@@ -49,9 +51,17 @@ describe('endpoints file', () => {
     assert.deepEqual(snapshot.readyByPort.get('http')?.map((e) => e.address), ['10.1.1.1:80']);
   });
 
-  it('treats an empty file as no services', () => {
-    assert.equal(parseEndpointsFile('').size, 0);
+  it('reads `services: []` as no Services', () => {
     assert.equal(parseEndpointsFile('services: []').size, 0);
+    assert.equal(parseEndpointsFile('# none for now\nservices: []\n').size, 0);
+  });
+
+  it('refuses a file with no services list: empty, only comments, cut off after `services:`, or other keys only', () => {
+    const commentOnly = '# Endpoints for running the lookaside without a cluster (DISCOVERY=file).\n# Edit while it runs.\n#\n';
+    for (const text of ['', '\n  \n', commentOnly, `${commentOnly}services:\n`, 'service: []']) {
+      assert.throws(() => parseEndpointsFile(text), NoServicesError, JSON.stringify(text));
+    }
+    assert.match(parseError(commentOnly), /no "services" list .*write "services: \[\]" for no Services/);
   });
 
   it('points at the broken entry', () => {
@@ -68,5 +78,47 @@ describe('endpoints file', () => {
     assert.equal(parseError('services: [{name: a, endpoints: [{address: "1.2.3.4:80", ready: "yes"}]}]'), 'services[0].endpoints[0].ready: must be true or false');
     assert.equal(parseError('services: [{name: a, endpoints: [{address: "1.2.3.4:80", pod: 7}]}]'), 'services[0].endpoints[0].pod: must be a string');
     assert.equal(parseError('services: [{name: a}, {name: a, namespace: default}]'), 'services[1]: default/a is listed twice');
+  });
+
+  describe('parsed off the event loop', () => {
+    it('gives the same content as parsing in place', async () => {
+      const content = await parseEndpointsFileOffThread(EXAMPLE);
+      const inPlace = parseEndpointsFile(EXAMPLE);
+      assert.equal(content.size, inPlace.size);
+      for (const [id, slices] of inPlace) {
+        assert.ok(content.has(id));
+        assert.deepEqual(content.get(id), slices);
+      }
+      assert.equal(content.has('default/absent'), false);
+      assert.equal(content.get('default/absent'), undefined);
+    });
+
+    it('gives the same errors as parsing in place', async () => {
+      await assert.rejects(parseEndpointsFileOffThread('# only a comment\n'), NoServicesError);
+      const broken = 'services: [{name: a, endpoints: [{address: "1.2.3.4:80", ready: "yes"}]}]';
+      await assert.rejects(parseEndpointsFileOffThread(broken), (error: unknown) => {
+        assert.ok(error instanceof EndpointsFileError && !(error instanceof NoServicesError));
+        assert.equal(error.message, parseError(broken));
+        return true;
+      });
+    });
+
+    it('parses in a worker thread while the calling thread keeps running', async () => {
+      const workers: Worker[] = [];
+      const onWorker = (worker: Worker): void => void workers.push(worker);
+      process.on('worker', onWorker);
+      try {
+        let settled = false;
+        const parsed = parseEndpointsFileOffThread(EXAMPLE).finally(() => (settled = true));
+        // A parse in place would have settled before this callback could run.
+        const turnedBeforeSettled = await new Promise<boolean>((resolve) => setImmediate(() => resolve(!settled)));
+        await parsed;
+        assert.equal(workers.length, 1);
+        assert.notEqual(workers[0]?.threadId, threadId);
+        assert.ok(turnedBeforeSettled, 'the event loop turned while the file was parsed');
+      } finally {
+        process.off('worker', onWorker);
+      }
+    });
   });
 });

@@ -1,17 +1,38 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
+
+import { Registry } from 'prom-client';
 
 import { silentLogger } from '../../src/common/logging.js';
-import { FileDiscovery } from '../../src/lookaside/discovery/file.js';
+import { ENDPOINTS_FILE_MAX_BYTES, FileDiscovery } from '../../src/lookaside/discovery/file.js';
 import type { DiscoveryState } from '../../src/lookaside/discovery/types.js';
+import { LookasideMetrics } from '../../src/lookaside/metrics.js';
+import { Resolver, type ResolveOutcome } from '../../src/lookaside/resolver.js';
+import { WatchedServices } from '../../src/lookaside/watched-services.js';
+import { capturingLogger } from '../support/capture-log.js';
 import { eventually } from '../support/process.js';
 
 function fileWith(...addresses: string[]): string {
   const endpoints = addresses.map((address) => `      - { address: "${address}" }`).join('\n');
   return `services:\n  - name: greet\n    endpoints:\n${endpoints || '      []'}\n`;
 }
+
+/** A file of about `bytes` bytes: `greet` at `address`, then filler Services. */
+function largeFileWith(address: string, bytes: number): string {
+  const filler: string[] = [];
+  let size = 0;
+  for (let i = 0; size < bytes; i++) {
+    const line = `  - { name: filler-${i}, endpoints: [ { address: "10.1.${Math.floor(i / 250) % 250}.${(i % 250) + 1}:80", pod: filler-${i} } ] }\n`;
+    filler.push(line);
+    size += line.length;
+  }
+  return `services:\n  - name: greet\n    endpoints: [ { address: "${address}" } ]\n${filler.join('')}`;
+}
+
+const COMMENT_ONLY = '# Endpoints for running the lookaside without a cluster (DISCOVERY=file).\n# Edit while it runs: the file is reloaded on change.\n#\n';
 
 function readyAddresses(state: DiscoveryState | undefined): string[] | undefined {
   return state?.kind === 'synced' ? state.snapshot.readyByPort.get('')?.map((e) => e.address) ?? [] : undefined;
@@ -135,6 +156,92 @@ describe('file discovery', () => {
     assert.equal(state?.kind === 'synced' && state.snapshot.sliceCount, 0, '`services: []` does empty it');
   });
 
+  it('keeps the last good content, with a warning, when the file is left with only a comment (a write cut off)', async () => {
+    const { logger, lines } = capturingLogger();
+    source = await FileDiscovery.open(path, logger);
+    let latest: DiscoveryState | undefined;
+    source.follow({ namespace: 'default', name: 'greet' }, (state) => (latest = state));
+    await eventually(() => readyAddresses(latest));
+
+    await writeFile(path, COMMENT_ONLY);
+    await source.reload();
+    assert.deepEqual(readyAddresses(latest), ['10.0.0.1:80', '10.0.0.2:80']);
+    const warning = lines.find((line) => line['msg'] === 'endpoints file has no services list; keeping the last good content');
+    assert.equal(warning?.['level'], 40, 'logged as a warning');
+    assert.match(String(warning?.['err']), /write "services: \[\]" for no Services/);
+
+    await writeFile(path, `${COMMENT_ONLY}services: []\n`);
+    await source.reload();
+    assert.equal(latest?.kind === 'synced' && latest.snapshot.sliceCount, 0, 'an explicit `services: []` empties it');
+  });
+
+  it('keeps the last good content, and says why, when the file grows past the size limit', async () => {
+    const { logger, lines } = capturingLogger();
+    source = await FileDiscovery.open(path, logger, { maxBytes: 4_096 });
+    let latest: DiscoveryState | undefined;
+    source.follow({ namespace: 'default', name: 'greet' }, (state) => (latest = state));
+    await eventually(() => readyAddresses(latest));
+
+    await writeFile(path, largeFileWith('10.0.0.3:80', 5_000));
+    await source.reload();
+    assert.deepEqual(readyAddresses(latest), ['10.0.0.1:80', '10.0.0.2:80']);
+    const logged = lines.find((line) => line['msg'] === 'endpoints file is too large; keeping the last good content');
+    assert.match(String(logged?.['err']), /^is \d+ bytes, more than the 4096 bytes an endpoints file may have$/);
+    assert.equal(logged?.['level'], 50);
+
+    await writeFile(path, largeFileWith('10.0.0.3:80', 3_000));
+    await source.reload();
+    assert.deepEqual(readyAddresses(latest), ['10.0.0.3:80'], 'a file back under the limit is taken');
+  });
+
+  it('answers Resolve from the last good content while a large file is parsed in a worker thread', async () => {
+    source = await FileDiscovery.open(path, silentLogger());
+    const metrics = new LookasideMetrics(new Registry());
+    const services = new WatchedServices({ source, maxServices: 10, idleTimeoutMs: 60_000, metrics, logger: silentLogger() });
+    const resolver = new Resolver({
+      services,
+      ownNamespace: 'default',
+      defaultPolicy: 'round_robin',
+      allowedNamespaces: [],
+      describeMissing: (namespace, name) => source?.describeMissing({ namespace, name }) ?? '',
+    });
+    const query = { service: 'greet', namespace: 'default', policy: undefined, portName: '' };
+    const address = (outcome: ResolveOutcome): string => (outcome.ok ? outcome.endpoint.address : `!${outcome.reason}`);
+    try {
+      assert.equal(address(await resolver.resolve(query, 5_000)), '10.0.0.1:80');
+      await writeFile(path, largeFileWith('10.0.0.3:80', ENDPOINTS_FILE_MAX_BYTES / 8));
+
+      // From the moment the parser thread exists until the reload is applied, keep resolving.
+      const answeredWhileParsing: string[] = [];
+      let reloaded = false;
+      const workers: Worker[] = [];
+      const onWorker = (worker: Worker): void => {
+        workers.push(worker);
+        const resolveAgain = (): void => {
+          if (reloaded) return;
+          const outcome = resolver.resolve(query);
+          assert.ok(!(outcome instanceof Promise), 'a followed Service answers from memory');
+          answeredWhileParsing.push(address(outcome));
+          setImmediate(resolveAgain);
+        };
+        setImmediate(resolveAgain);
+      };
+      process.on('worker', onWorker);
+      try {
+        await source.reload();
+      } finally {
+        reloaded = true;
+        process.off('worker', onWorker);
+      }
+      assert.equal(workers.length, 1, 'parsed in a worker thread');
+      assert.ok(answeredWhileParsing.length > 0, 'Resolve answered while the file was parsed');
+      assert.deepEqual(new Set(answeredWhileParsing), new Set(['10.0.0.1:80', '10.0.0.2:80']), 'from the last good content');
+      await eventually(() => (address(resolver.resolve(query) as ResolveOutcome) === '10.0.0.3:80' ? true : undefined));
+    } finally {
+      services.close();
+    }
+  });
+
   it('stops delivering after the subscription stops', async () => {
     const followed = await follow();
     await eventually(() => readyAddresses(followed.latest()));
@@ -148,5 +255,24 @@ describe('file discovery', () => {
     await assert.rejects(FileDiscovery.open(join(directory, 'nope.yaml'), silentLogger()), /^Error: ENDPOINTS_FILE: cannot read/);
     await writeFile(path, 'services: 3');
     await assert.rejects(FileDiscovery.open(path, silentLogger()), /ENDPOINTS_FILE: .*services: must be a list/);
+  });
+
+  it('refuses to start on a file with no services list, naming ENDPOINTS_FILE', async () => {
+    for (const text of ['', COMMENT_ONLY]) {
+      await writeFile(path, text);
+      await assert.rejects(
+        FileDiscovery.open(path, silentLogger()),
+        (error: Error) => error.message.startsWith(`ENDPOINTS_FILE: ${path}: has no "services" list`),
+      );
+    }
+  });
+
+  it(`refuses to start on a file over ${ENDPOINTS_FILE_MAX_BYTES} bytes, naming ENDPOINTS_FILE and the limit`, async () => {
+    await writeFile(path, fileWith('10.0.0.1:80'));
+    await truncate(path, ENDPOINTS_FILE_MAX_BYTES + 1);
+    await assert.rejects(
+      FileDiscovery.open(path, silentLogger()),
+      (error: Error) => error.message === `ENDPOINTS_FILE: ${path}: is ${ENDPOINTS_FILE_MAX_BYTES + 1} bytes, more than the ${ENDPOINTS_FILE_MAX_BYTES} bytes an endpoints file may have`,
+    );
   });
 });

@@ -19,22 +19,41 @@ import type { SliceInput } from './slices.js';
  * becomes a one-endpoint slice so the file goes through the same merge as
  * Kubernetes EndpointSlices.
  */
-export type EndpointsFileContent = ReadonlyMap<string, readonly SliceInput[]>;
+export interface EndpointsFileContent {
+  /** How many Services the file lists. */
+  readonly size: number;
+  has(serviceId: string): boolean;
+  /** The slices of a Service (`namespace/name`), or undefined when the file does not list it. */
+  get(serviceId: string): readonly SliceInput[] | undefined;
+}
 
 export class EndpointsFileError extends Error {
   override name = 'EndpointsFileError';
 }
 
-export function parseEndpointsFile(text: string): EndpointsFileContent {
+/**
+ * The file has no `services` list at all: empty, only comments, or cut off
+ * before the list (a write caught half-way). It never means "no Services";
+ * `services: []` says that.
+ */
+export class NoServicesError extends EndpointsFileError {
+  override name = 'NoServicesError';
+  constructor() {
+    super('has no "services" list (the file is empty, only comments, or cut off); write "services: []" for no Services');
+  }
+}
+
+export function parseEndpointsFile(text: string): ReadonlyMap<string, readonly SliceInput[]> {
   let document: unknown;
   try {
     document = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
   } catch (error) {
     throw new EndpointsFileError(`not valid YAML or JSON: ${(error as Error).message}`);
   }
-  if (document === null || document === undefined) return new Map();
+  if (document === null || document === undefined) throw new NoServicesError();
   const root = asObject(document, 'the file');
-  const services = root['services'] ?? [];
+  const services = root['services'];
+  if (services === undefined || services === null) throw new NoServicesError();
   if (!Array.isArray(services)) throw new EndpointsFileError('services: must be a list');
 
   const content = new Map<string, SliceInput[]>();

@@ -1,9 +1,9 @@
-import { watch, type FSWatcher } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { open } from 'node:fs/promises';
 
 import type { Logger } from '../../common/logging.js';
-import { parseEndpointsFile, type EndpointsFileContent } from './endpoints-file.js';
+import { EndpointsFileError, NoServicesError, type EndpointsFileContent } from './endpoints-file.js';
+import { parseEndpointsFileOffThread } from './endpoints-file-thread.js';
+import { FileChanges, fileIdentity, type FileChangeOptions } from './file-changes.js';
 import { mergeSlices } from './slices.js';
 import {
   serviceKeyString,
@@ -14,60 +14,63 @@ import {
   type Subscription,
 } from './types.js';
 
-/** Editors write in bursts (truncate, write, rename); wait for quiet before reading. */
-const RELOAD_DEBOUNCE_MS = 50;
-/** A safety net for file systems where change events get lost (some bind mounts). */
-const POLL_INTERVAL_MS = 2_000;
+/**
+ * The largest endpoints file read (1 MiB, 15,000–37,000 endpoints). The YAML
+ * parser needs 1–2 s and about 100 MB for a file this size (bench/endpoints-file-reload.ts);
+ * larger ones are refused rather than let a stray file exhaust the pod's memory.
+ */
+export const ENDPOINTS_FILE_MAX_BYTES = 1_048_576;
+
+const READ_CHUNK_BYTES = 65_536;
+
+export interface FileDiscoveryOptions extends FileChangeOptions {
+  /** Files larger than this are refused (default ENDPOINTS_FILE_MAX_BYTES). */
+  readonly maxBytes?: number;
+  /** Turns the file's text into content; by default in a worker thread, off the event loop. */
+  readonly parse?: (text: string) => Promise<EndpointsFileContent>;
+}
 
 type Listener = (state: DiscoveryState) => void;
 
 /**
  * `DISCOVERY=file`: endpoints from a YAML/JSON file, reloaded when it changes.
- * A broken edit is logged and the last good content stays in service.
+ * A broken edit, a file with no `services` list (emptied, cut off) and a file
+ * over the size limit are logged, and the last good content stays in service.
  */
 export class FileDiscovery implements DiscoverySource {
   readonly name = 'file';
-  private content: EndpointsFileContent;
-  private lastText: string;
   private readonly listeners = new Map<string, Set<Listener>>();
-  private watcher: FSWatcher | undefined;
-  private readonly pollTimer: NodeJS.Timeout;
-  private debounceTimer: NodeJS.Timeout | undefined;
-  private lastModifiedMs = 0;
+  private readonly changes: FileChanges;
   private reloading: Promise<void> = Promise.resolve();
   private closed = false;
 
-  /** Reads the file once; a missing or broken file at start-up is an error. */
-  static async open(path: string, logger: Logger): Promise<FileDiscovery> {
+  /** Reads the file once; a missing, broken, empty or oversized file at start-up is an error. */
+  static async open(path: string, logger: Logger, options: FileDiscoveryOptions = {}): Promise<FileDiscovery> {
+    const identity = await fileIdentity(path);
     let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (error) {
-      throw new Error(`ENDPOINTS_FILE: cannot read ${path}: ${(error as Error).message}`);
-    }
     let content: EndpointsFileContent;
     try {
-      content = parseEndpointsFile(text);
+      text = await readBounded(path, options.maxBytes ?? ENDPOINTS_FILE_MAX_BYTES);
+      content = await (options.parse ?? parseEndpointsFileOffThread)(text);
     } catch (error) {
-      throw new Error(`ENDPOINTS_FILE: ${path}: ${(error as Error).message}`);
+      const message = (error as Error).message;
+      throw new Error(
+        error instanceof EndpointsFileError ? `ENDPOINTS_FILE: ${path}: ${message}` : `ENDPOINTS_FILE: cannot read ${path}: ${message}`,
+      );
     }
-    const source = new FileDiscovery(path, text, content, logger);
-    source.lastModifiedMs = (await stat(path)).mtimeMs;
-    return source;
+    return new FileDiscovery(path, identity, text, content, logger, options);
   }
 
   private constructor(
     private readonly path: string,
-    text: string,
-    content: EndpointsFileContent,
+    identity: string,
+    private lastText: string,
+    private content: EndpointsFileContent,
     private readonly logger: Logger,
+    private readonly options: FileDiscoveryOptions,
   ) {
-    this.content = content;
-    this.lastText = text;
     this.logger.info({ path, services: content.size }, 'endpoints file loaded');
-    this.watcher = this.watchDirectory();
-    this.pollTimer = setInterval(() => void this.pollForChange(), POLL_INTERVAL_MS);
-    this.pollTimer.unref();
+    this.changes = new FileChanges(path, identity, () => void this.reload(), logger, options);
   }
 
   describeMissing(service: ServiceKey): string {
@@ -107,9 +110,7 @@ export class FileDiscovery implements DiscoverySource {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.watcher?.close();
-    clearInterval(this.pollTimer);
-    clearTimeout(this.debounceTimer);
+    this.changes.close();
     this.listeners.clear();
     await this.reloading;
   }
@@ -118,76 +119,72 @@ export class FileDiscovery implements DiscoverySource {
     return { kind: 'synced', snapshot: mergeSlices(this.content.get(id) ?? []) };
   }
 
-  private watchDirectory(): FSWatcher | undefined {
-    const file = basename(this.path);
-    try {
-      // The directory, not the file: editors and `mv` replace the file, which ends a file watch.
-      const watcher = watch(dirname(this.path), { persistent: false }, (_event, changed) => {
-        if (changed === null || changed.toString() === file) this.scheduleReload();
-      });
-      watcher.on('error', (error) => {
-        this.logger.warn({ err: error }, 'watching the endpoints file failed; polling only');
-      });
-      return watcher;
-    } catch (error) {
-      this.logger.warn({ err: error }, 'cannot watch the endpoints file; polling only');
-      return undefined;
-    }
-  }
-
-  private scheduleReload(): void {
-    clearTimeout(this.debounceTimer);
-    this.debounceTimer = setTimeout(() => void this.reload(), RELOAD_DEBOUNCE_MS);
-    this.debounceTimer.unref();
-  }
-
-  private async pollForChange(): Promise<void> {
-    try {
-      const modifiedMs = (await stat(this.path)).mtimeMs;
-      if (modifiedMs !== this.lastModifiedMs) this.scheduleReload();
-    } catch {
-      // A missing file is reported by the reload it triggers, not on every poll.
-      if (this.lastModifiedMs !== -1) this.scheduleReload();
-    }
-  }
-
   private async readAndApply(): Promise<void> {
     if (this.closed) return;
+    // Taken before reading: a change made while reading shows as a new identity on the next poll.
+    const identity = await fileIdentity(this.path);
     let text: string;
     try {
-      this.lastModifiedMs = (await stat(this.path)).mtimeMs;
-      text = await readFile(this.path, 'utf8');
+      text = await readBounded(this.path, this.options.maxBytes ?? ENDPOINTS_FILE_MAX_BYTES);
     } catch (error) {
-      this.lastModifiedMs = -1;
-      this.logger.error(
-        { path: this.path, err: (error as Error).message },
-        'cannot read the endpoints file; keeping the last good content',
-      );
+      this.changes.noteRead(identity);
+      this.keepLastGood('error', error, error instanceof FileTooLargeError ? 'endpoints file is too large' : 'cannot read the endpoints file');
       return;
     }
+    this.changes.noteRead(identity);
     if (text === this.lastText || this.closed) return;
-    if (text.trim() === '') {
-      // Most likely a write caught half-way (truncate, then write); an operator
-      // who means "no services" writes `services: []`.
-      this.logger.warn({ path: this.path }, 'endpoints file is empty; keeping the last good content');
-      return;
-    }
-    this.lastText = text;
     let content: EndpointsFileContent;
     try {
-      content = parseEndpointsFile(text);
+      content = await (this.options.parse ?? parseEndpointsFileOffThread)(text);
     } catch (error) {
-      this.logger.error(
-        { path: this.path, err: (error as Error).message },
-        'endpoints file is broken; keeping the last good content',
-      );
+      // Most likely a write caught half-way (truncate, then write): not remembered,
+      // so the same good text coming back is not a change.
+      if (error instanceof NoServicesError) this.keepLastGood('warn', error, 'endpoints file has no services list');
+      else {
+        this.lastText = text;
+        this.keepLastGood('error', error, 'endpoints file is broken');
+      }
       return;
     }
+    if (this.closed) return;
+    this.lastText = text;
     this.content = content;
     this.logger.info({ path: this.path, services: content.size }, 'endpoints file reloaded');
     for (const [id, listeners] of this.listeners) {
       const state = this.stateOf(id);
       for (const listener of [...listeners]) listener(state);
     }
+  }
+
+  private keepLastGood(level: 'warn' | 'error', error: unknown, what: string): void {
+    this.logger[level]({ path: this.path, err: (error as Error).message }, `${what}; keeping the last good content`);
+  }
+}
+
+/** Reads a UTF-8 file of at most `maxBytes`; a larger one (even one growing while read) is refused. */
+async function readBounded(path: string, maxBytes: number): Promise<string> {
+  const handle = await open(path, 'r');
+  try {
+    const { size } = await handle.stat();
+    if (size > maxBytes) throw new FileTooLargeError(`is ${size} bytes`, maxBytes);
+    const chunks: Buffer[] = [];
+    let length = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > maxBytes) throw new FileTooLargeError('grew while read', maxBytes);
+      chunks.push(chunk.subarray(0, bytesRead));
+    }
+    return Buffer.concat(chunks, length).toString('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+class FileTooLargeError extends EndpointsFileError {
+  constructor(what: string, maxBytes: number) {
+    super(`${what}, more than the ${maxBytes} bytes an endpoints file may have`);
   }
 }

@@ -1,4 +1,14 @@
-import { ApiException, DiscoveryV1Api, Watch, type KubeConfig, type V1EndpointSlice } from '@kubernetes/client-node';
+import {
+  ApiException,
+  DiscoveryV1Api,
+  Observable,
+  Watch,
+  type KubeConfig,
+  type ObservableMiddleware,
+  type RequestContext,
+  type ResponseContext,
+  type V1EndpointSlice,
+} from '@kubernetes/client-node';
 
 import type { DiscoveryFailure } from './types.js';
 
@@ -14,7 +24,24 @@ export interface SliceList {
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
 
+export interface WatchRequest {
+  readonly namespace: string;
+  readonly service: string;
+  readonly resourceVersion: string;
+  readonly timeoutSeconds: number;
+}
+
+/** What a watch reports, each from the moment the request is sent. */
+export interface WatchListener {
+  /** The server answered 200: the stream is open. */
+  onOpen(): void;
+  onEvent(type: WatchEventType, object: unknown): void;
+  /** Called once when the stream ends: with an error, or with nothing when the server closed it. */
+  onDone(error?: unknown): void;
+}
+
 export interface WatchHandle {
+  /** Ends the watch at any stage, closing its connection even if no answer ever came. */
   abort(): void;
 }
 
@@ -24,47 +51,95 @@ export interface WatchHandle {
  */
 export interface EndpointSliceApi {
   list(namespace: string, service: string, timeoutSeconds: number): Promise<SliceList>;
-  /**
-   * Streams changes after `resourceVersion`. `onDone` is called once when the
-   * stream ends: with an error, or with nothing when the server closed it.
-   */
-  watch(
-    namespace: string,
-    service: string,
-    resourceVersion: string,
-    timeoutSeconds: number,
-    onEvent: (type: WatchEventType, object: unknown) => void,
-    onDone: (error?: unknown) => void,
-  ): Promise<WatchHandle>;
+  /** Streams changes after `resourceVersion`, with BOOKMARKs allowed; `listener` is never called from inside `watch`. */
+  watch(request: WatchRequest, listener: WatchListener): WatchHandle;
 }
 
 /** The production EndpointSliceApi: list and watch through @kubernetes/client-node. */
 export function clientNodeSliceApi(kubeConfig: KubeConfig): EndpointSliceApi {
   const discovery = kubeConfig.makeApiClient(DiscoveryV1Api);
-  const watcher = new Watch(kubeConfig);
   return {
     async list(namespace, service, timeoutSeconds) {
-      const list = await discovery.listNamespacedEndpointSlice({
-        namespace,
-        labelSelector: serviceSelector(service),
-        timeoutSeconds,
-      });
+      const list = await discovery.listNamespacedEndpointSlice(
+        { namespace, labelSelector: serviceSelector(service), timeoutSeconds },
+        // A list that is given up on also closes its connection (a silent peer would hold it forever).
+        { middleware: [abortAfter(timeoutSeconds * 1000)], middlewareMergeStrategy: 'append' },
+      );
       return { resourceVersion: list.metadata?.resourceVersion ?? '', items: list.items };
     },
-    async watch(namespace, service, resourceVersion, timeoutSeconds, onEvent, onDone) {
-      const controller = await watcher.watch(
-        `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/endpointslices`,
-        {
-          labelSelector: serviceSelector(service),
-          resourceVersion,
-          allowWatchBookmarks: true,
-          timeoutSeconds,
-        },
-        (type: string, object: unknown) => onEvent(type as WatchEventType, object),
-        (error: unknown) => onDone(error ?? undefined),
-      );
-      return { abort: () => controller.abort() };
+    watch(request, listener) {
+      return startWatch(kubeConfig, request, listener);
     },
+  };
+}
+
+/**
+ * One watch through client-node's Watch. Its abort controller only arrives
+ * once the server has answered, so the HTTP agent it makes for this request is
+ * kept too: destroying it ends a request that never got an answer.
+ */
+function startWatch(kubeConfig: KubeConfig, request: WatchRequest, listener: WatchListener): WatchHandle {
+  let agent: { destroy(): void } | undefined;
+  let controller: AbortController | undefined;
+  let aborted = false;
+  const config = {
+    getCurrentCluster: () => kubeConfig.getCurrentCluster(),
+    applyToFetchOptions: async (options: Parameters<KubeConfig['applyToFetchOptions']>[0]) => {
+      const init = await kubeConfig.applyToFetchOptions(options);
+      agent = init.agent as { destroy(): void } | undefined;
+      if (aborted) agent?.destroy();
+      return init;
+    },
+  };
+  // client-node's Watch calls only these two methods of its KubeConfig (watch.js, 1.4).
+  const watcher = new Watch(config as unknown as KubeConfig);
+  let opened = false;
+  watcher
+    .watch(
+      `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(request.namespace)}/endpointslices`,
+      {
+        labelSelector: serviceSelector(request.service),
+        resourceVersion: request.resourceVersion,
+        allowWatchBookmarks: true,
+        timeoutSeconds: request.timeoutSeconds,
+      },
+      (type: string, object: unknown) => {
+        if (!opened) {
+          opened = true;
+          listener.onOpen();
+        }
+        listener.onEvent(type as WatchEventType, object);
+      },
+      (error: unknown) => listener.onDone(error ?? undefined),
+    )
+    .then(
+      (answered) => {
+        controller = answered;
+        if (aborted) answered.abort();
+        else if (!opened && !answered.signal.aborted) {
+          opened = true;
+          listener.onOpen();
+        }
+      },
+      (error: unknown) => listener.onDone(error),
+    );
+  return {
+    abort: () => {
+      aborted = true;
+      controller?.abort();
+      agent?.destroy();
+    },
+  };
+}
+
+/** A client-node middleware that aborts the request after `timeoutMs`. */
+function abortAfter(timeoutMs: number): ObservableMiddleware {
+  return {
+    pre: (context: RequestContext) => {
+      context.setSignal(AbortSignal.timeout(timeoutMs));
+      return new Observable(Promise.resolve(context));
+    },
+    post: (context: ResponseContext) => new Observable(Promise.resolve(context)),
   };
 }
 

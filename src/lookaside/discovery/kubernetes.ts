@@ -14,6 +14,8 @@ export interface KubernetesDiscoveryOptions {
   readonly metrics: LookasideMetrics;
   readonly logger: Logger;
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
+  /** Restart a watch silent for this long (default WATCH_SILENCE_LIMIT_MS). */
+  readonly watchSilenceLimitMs?: number;
 }
 
 /** `DISCOVERY=kubernetes`: one list+watch of EndpointSlices per followed Service. */
@@ -39,6 +41,7 @@ export class KubernetesDiscovery implements DiscoverySource {
       api: this.options.api,
       service,
       refreshIntervalMs: this.options.refreshIntervalMs,
+      silenceLimitMs: this.options.watchSilenceLimitMs,
       backoff: this.options.backoff ?? DEFAULT_BACKOFF,
       logger: this.options.logger,
       onState,

@@ -16,12 +16,24 @@ const WATCH_TIMEOUT_MIN_SECONDS = 300;
  */
 export const MIN_HEALTHY_WATCH_MS = 1_000;
 
-export type RestartReason = 'expired' | 'error' | 'closed';
+/**
+ * A watch that delivers nothing, not even a BOOKMARK, this long is reopened
+ * from its resourceVersion over a new connection: one that went silent without
+ * closing (a vanished peer, a black-holing proxy) would hang until a server-side
+ * timeout that never comes. kube-apiserver bookmarks about every minute, but only
+ * once its cache moved past the watch (cacher.go), so on a quiet cluster a
+ * healthy watch is reopened too: one watch request, no list.
+ */
+export const WATCH_SILENCE_LIMIT_MS = 90_000;
+
+export type RestartReason = 'expired' | 'error' | 'closed' | 'silent';
 
 export interface ServiceWatchOptions {
   readonly api: EndpointSliceApi;
   readonly service: ServiceKey;
   readonly refreshIntervalMs: number;
+  /** Restart a watch that delivered nothing for this long (default WATCH_SILENCE_LIMIT_MS). */
+  readonly silenceLimitMs?: number;
   readonly backoff: { readonly initialMs: number; readonly maxMs: number };
   readonly logger: Logger;
   readonly onState: (state: DiscoveryState) => void;
@@ -35,7 +47,8 @@ export interface ServiceWatchOptions {
  * Keeps one Service's EndpointSlices current: list, then watch from the list's
  * resourceVersion; a full re-list every refresh interval. Any failure (410 Gone,
  * a dropped stream, an HTTP error, a timeout) restarts it with capped, jittered
- * backoff while the last known slices stay published.
+ * backoff while the last known slices stay published. A watch the server ended,
+ * or one silent for the silence limit, is resumed from its resourceVersion.
  */
 export class ServiceWatch {
   private readonly slices = new Map<string, V1EndpointSlice>();
@@ -50,6 +63,9 @@ export class ServiceWatch {
   private watchOpenedAtMs: number | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
+  private silenceTimer: NodeJS.Timeout | undefined;
+  /** When the current watch last showed a sign of life (sent, answered, an event or a BOOKMARK). */
+  private lastHeardAtMs = 0;
   private publishScheduled = false;
 
   constructor(private readonly options: ServiceWatchOptions) {
@@ -67,6 +83,7 @@ export class ServiceWatch {
     this.activeWatch = undefined;
     clearTimeout(this.retryTimer);
     clearTimeout(this.refreshTimer);
+    clearTimeout(this.silenceTimer);
   }
 
   private get log(): Logger {
@@ -98,37 +115,51 @@ export class ServiceWatch {
     this.publish();
     if (missing) return;
     this.scheduleRefresh();
-    void this.watch(generation);
+    this.watch(generation);
   }
 
-  private async watch(generation: number): Promise<void> {
+  private watch(generation: number): void {
     const { namespace, name } = this.options.service;
     const startedAtMs = Date.now();
     const timeoutSeconds = WATCH_TIMEOUT_MIN_SECONDS + Math.floor(this.random() * WATCH_TIMEOUT_MIN_SECONDS);
-    let handle: WatchHandle;
-    try {
-      handle = await this.options.api.watch(
-        namespace,
-        name,
-        this.resourceVersion,
-        timeoutSeconds,
-        (type, object) => {
-          if (generation === this.generation) this.onEvent(type, object);
+    this.lastHeardAtMs = startedAtMs;
+    this.activeWatch = this.options.api.watch(
+      { namespace, service: name, resourceVersion: this.resourceVersion, timeoutSeconds },
+      {
+        onOpen: () => {
+          if (generation !== this.generation) return;
+          this.watchOpenedAtMs = Date.now();
+          this.lastHeardAtMs = this.watchOpenedAtMs;
         },
-        (error) => {
+        onEvent: (type, object) => {
+          if (generation !== this.generation) return;
+          this.lastHeardAtMs = Date.now();
+          this.onEvent(type, object);
+        },
+        onDone: (error) => {
           if (generation === this.generation) this.onWatchEnd(error, startedAtMs);
         },
-      );
-    } catch (error) {
-      if (generation === this.generation) this.fail(error, 'error');
-      return;
-    }
-    if (generation === this.generation) {
-      this.activeWatch = handle;
-      this.watchOpenedAtMs = Date.now();
-    } else {
-      handle.abort();
-    }
+      },
+    );
+    this.checkSilence(generation, this.silenceLimitMs);
+  }
+
+  /** Replaces the watch of `generation` once it has been silent for the silence limit. */
+  private checkSilence(generation: number, inMs: number): void {
+    clearTimeout(this.silenceTimer);
+    this.silenceTimer = setTimeout(() => {
+      if (generation !== this.generation) return;
+      const silentMs = Date.now() - this.lastHeardAtMs;
+      if (silentMs < this.silenceLimitMs) {
+        this.checkSilence(generation, this.silenceLimitMs - silentMs);
+        return;
+      }
+      this.options.onRestart('silent');
+      const context = { ...this.labels(), silentMs, resourceVersion: this.resourceVersion };
+      this.log.info(context, 'watch silent (no event, no BOOKMARK); watching again from its resourceVersion');
+      this.watch(this.beginCycle());
+    }, inMs);
+    this.silenceTimer.unref();
   }
 
   private onEvent(type: WatchEventType, object: unknown): void {
@@ -164,7 +195,7 @@ export class ServiceWatch {
       this.fail(new Error('the watch closed right after it opened'), 'closed');
     } else {
       // The server ended a long watch (its timeout): carry on from where it stopped.
-      void this.watch(this.beginCycle());
+      this.watch(this.beginCycle());
     }
   }
 
@@ -204,6 +235,7 @@ export class ServiceWatch {
     this.activeWatch?.abort();
     this.activeWatch = undefined;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.silenceTimer);
     return this.generation;
   }
 
@@ -220,6 +252,10 @@ export class ServiceWatch {
 
   private labels(): { namespace: string; service: string } {
     return { namespace: this.options.service.namespace, service: this.options.service.name };
+  }
+
+  private get silenceLimitMs(): number {
+    return this.options.silenceLimitMs ?? WATCH_SILENCE_LIMIT_MS;
   }
 
   private random(): number {
