@@ -56,12 +56,10 @@ describe('lookaside end to end: ResolveStream (built process)', function () {
       call.write({ service: 'greet' });
       await eventually(() => (answers.length === 1 ? true : undefined), 5_000, 'the first answer');
 
-      const startedMs = Date.now();
       assert.equal(await lookaside.stop(), 0);
       const ended = await status;
       assert.equal(ended.code, Status.UNAVAILABLE);
       assert.equal(ended.details, 'shutting down');
-      assert.ok(Date.now() - startedMs < 5_000, `stopping took ${Date.now() - startedMs} ms`);
       const stopped = lookaside.process.logs.find((line) => line.msg === 'grpc server stopped');
       assert.equal(stopped?.['result'], 'drained');
     } finally {

@@ -126,12 +126,10 @@ describe('the lookaside process with DISCOVERY=kubernetes', function () {
     assert.equal(result.exitCode, 0, result.stderr);
     await eventually(() => (fake.openWatchCount === 1 ? true : undefined), 5_000, 'the watch to open');
 
-    const startedMs = Date.now();
-    // Killed with SIGKILL (exit code null) if it has not exited by then.
+    // Killed with SIGKILL (exit code null) if it has not exited by then, well before
+    // SHUTDOWN_GRACE_SECONDS (10 s): exiting 0 means the watch did not hold it up.
     const exitCode = await lookaside.stop(8_000);
-    const elapsedMs = Date.now() - startedMs;
     assert.equal(exitCode, 0, lookaside.stderr);
-    assert.ok(elapsedMs < 5_000, `took ${elapsedMs} ms to exit`);
     await eventually(() => (fake.openWatchCount === 0 ? true : undefined), 2_000, 'the watch to close');
   });
 });

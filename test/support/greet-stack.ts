@@ -81,21 +81,28 @@ export class EndpointsFile {
   ) {}
 
   static async create(service: string, servers: readonly GreetServerHandle[]): Promise<EndpointsFile> {
+    return EndpointsFile.createMany({ [service]: servers });
+  }
+
+  /** A file listing several Services of namespace default, each with its servers. */
+  static async createMany(services: Readonly<Record<string, readonly GreetServerHandle[]>>): Promise<EndpointsFile> {
     const directory = await mkdtemp(join(tmpdir(), 'greet-stack-'));
     const file = new EndpointsFile(directory, join(directory, 'endpoints.yaml'));
-    await file.write(service, servers);
+    await file.writeMany(services);
     return file;
   }
 
-  async write(service: string, servers: readonly GreetServerHandle[]): Promise<void> {
-    const lines = [
-      'services:',
-      `  - name: ${service}`,
-      '    namespace: default',
-      '    endpoints:',
-      ...servers.map((server) => `      - { address: "${server.address}", pod: ${server.podName} }`),
-    ];
-    if (servers.length === 0) lines.push('      []');
+  write(service: string, servers: readonly GreetServerHandle[]): Promise<void> {
+    return this.writeMany({ [service]: servers });
+  }
+
+  async writeMany(services: Readonly<Record<string, readonly GreetServerHandle[]>>): Promise<void> {
+    const lines = ['services:'];
+    for (const [service, servers] of Object.entries(services)) {
+      lines.push(`  - name: ${service}`, '    namespace: default', '    endpoints:');
+      lines.push(...servers.map((server) => `      - { address: "${server.address}", pod: ${server.podName} }`));
+      if (servers.length === 0) lines.push('      []');
+    }
     const temporary = `${this.path}.tmp`;
     await writeFile(temporary, `${lines.join('\n')}\n`);
     await rename(temporary, this.path);

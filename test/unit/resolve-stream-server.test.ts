@@ -167,14 +167,13 @@ describe('lookaside server: ResolveStream', () => {
     stream.send('svc-1');
     stream.send('svc-2');
     await until(() => resolver.asked.length === 2);
-    const startedMs = Date.now();
-    const stopping = shutdownServer(lookaside.server, 10_000, lookaside.endStreams);
+    // A grace period no test waits out: 'drained' shows the streams were ended, not outlasted.
+    const stopping = shutdownServer(lookaside.server, 600_000, lookaside.endStreams);
     setTimeout(() => resolver.waiting.get('svc-1')?.(), 50);
     const status = await stream.status;
     assert.equal(status.code, Status.UNAVAILABLE);
     assert.equal(status.details, 'shutting down');
     assert.deepEqual(addresses(stream.answers), ['10.0.0.1:80', '10.0.0.2:80']);
     assert.equal(await stopping, 'drained');
-    assert.ok(Date.now() - startedMs < 2_000, `took ${Date.now() - startedMs} ms`);
   });
 });

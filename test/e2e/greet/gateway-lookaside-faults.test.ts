@@ -107,6 +107,7 @@ describe('gateway and a lookaside that answers with faults of its own (real proc
   const processes = new Processes();
   let servers: GreetServerHandle[] = [];
   let file: EndpointsFile | undefined;
+  const files: EndpointsFile[] = [];
 
   before(async function () {
     this.timeout(90_000);
@@ -117,6 +118,7 @@ describe('gateway and a lookaside that answers with faults of its own (real proc
   after(async () => {
     await processes.stopAll();
     await file?.remove();
+    await Promise.all(files.map((extra) => extra.remove()));
   });
 
   it('keeps answering, degraded, when a restarted lookaside refuses its Service for MAX_SERVICES, and says so in /readyz', async () => {
@@ -126,10 +128,13 @@ describe('gateway and a lookaside that answers with faults of its own (real proc
       const gateway = await startGateway(processes, { BALANCING: 'lookaside', LB_ADDR: proxy.address, RESOLVE_TIMEOUT_MS: '500' });
       for (let i = 0; i < 4; i += 1) assert.equal((await postGreet(gateway.port)).status, 200);
 
-      // The replacement's only watch slot is taken by another Service before the gateway gets there.
-      const replacement = await startLookaside(processes, file as EndpointsFile, 0, { MAX_SERVICES: '1' });
+      // The replacement's only watch slot is taken by another Service (one that exists:
+      // made-up names take no slot) before the gateway gets there.
+      const both = await EndpointsFile.createMany({ greetserver: servers, someoneelse: servers.slice(0, 1) });
+      files.push(both);
+      const replacement = await startLookaside(processes, both, 0, { MAX_SERVICES: '1' });
       const filler = await bufCurl(`127.0.0.1:${replacement.port}`, 'lookaside.v1.Lookaside/Resolve', { service: 'someoneelse' });
-      assert.equal(filler.body?.['code'], 'not_found', filler.stderr);
+      assert.equal(filler.exitCode, 0, filler.stderr);
       proxy.retarget(replacement.port);
       first.process.child.kill('SIGKILL');
 
