@@ -2,9 +2,9 @@ import { constants as http2Constants, type ServerHttp2Stream } from 'node:http2'
 import { Duplex } from 'node:stream';
 
 import {
-  ServerInterceptingCall,
   status as Status,
   type Metadata,
+  type ServerInterceptingCall,
   type ServerInterceptingCallInterface,
   type ServerInterceptor,
   type ServerMethodDefinition,
@@ -71,7 +71,12 @@ export class CallGuard {
     return this.open;
   }
 
-  readonly interceptor: ServerInterceptor = (method, call) => new GuardedCall(method, call, this);
+  /**
+   * For `new Server({ interceptors })`. grpc-js types an interceptor's result
+   * as its ServerInterceptingCall class but only calls the interface methods.
+   */
+  readonly interceptor: ServerInterceptor = (method, call) =>
+    new GuardedCall(method, call, this) as unknown as ServerInterceptingCall;
 
   /** Takes a slot for a new call; false (and the refusal's status) when none is free. */
   acquire(): CallStatus | undefined {
@@ -95,46 +100,91 @@ export class CallGuard {
   }
 }
 
-class GuardedCall extends ServerInterceptingCall {
+/**
+ * One call seen through the guard: both the call its handler talks to
+ * (passed on to grpc-js's) and the listener grpc-js reports to (passed on to
+ * the handler's). One object and no closures per call, since every Resolve
+ * goes through it; grpc-js's ServerInterceptingCall allocates several
+ * closures per call and per message.
+ */
+class GuardedCall implements ServerInterceptingCallInterface, NextListener {
+  private handler: NextListener | undefined;
   private messages = 0;
+  private holdsSlot = false;
   private readonly stream: ServerHttp2Stream | undefined;
-  private readonly framing = new RequestFraming();
-  private release: (() => void) | undefined;
+  /** Only for request streams: a unary request cut short simply has no message. */
+  private readonly framing: RequestFraming | undefined;
 
   constructor(
     private readonly method: ServerMethodDefinition<unknown, unknown>,
-    next: ServerInterceptingCallInterface,
+    private readonly next: ServerInterceptingCallInterface,
     private readonly guard: CallGuard,
   ) {
-    super(next);
     this.stream = http2StreamOf(next);
-    this.stream?.on('data', (chunk: Buffer) => this.framing.push(chunk));
+    if (method.requestStream && this.stream !== undefined) {
+      const framing = new RequestFraming();
+      this.framing = framing;
+      this.stream.on('data', (chunk: Buffer) => framing.push(chunk));
+    }
   }
 
-  override start(listener: NextListener): void {
+  start(listener: NextListener): void {
     const refusal = this.guard.acquire();
     if (refusal !== undefined) {
-      super.sendStatus(refusal);
+      this.next.sendStatus(refusal);
       this.stopClientSending();
       return;
     }
-    // The slot is held until the HTTP/2 stream is gone, not merely until a
-    // status is sent: until then the stream and its call stay in memory.
-    const release = once(() => this.guard.release());
-    if (this.stream === undefined) this.release = release;
-    else this.stream.once('close', release);
-    super.start({
-      onReceiveMetadata: (metadata) => {
-        callsByMetadata.set(metadata, this);
-        listener.onReceiveMetadata(metadata);
-      },
-      onReceiveMessage: (message) => this.onMessage(listener, message),
-      onReceiveHalfClose: () => this.onHalfClose(listener),
-      onCancel: () => {
-        this.release?.();
-        listener.onCancel();
-      },
-    });
+    this.handler = listener;
+    this.holdsSlot = true;
+    // A request stream may stay open after its status (the client still
+    // sending): it holds its slot, and its memory, until the stream is gone.
+    if (this.method.requestStream) this.stream?.once('close', () => this.release());
+    this.next.start(this);
+  }
+
+  onReceiveMetadata(metadata: Metadata): void {
+    if (this.method.requestStream) callsByMetadata.set(metadata, this);
+    this.handler?.onReceiveMetadata(metadata);
+  }
+
+  onReceiveMessage(message: unknown): void {
+    if (!this.method.requestStream && this.messages > 0) {
+      this.next.sendStatus({ code: Status.INVALID_ARGUMENT, details: 'a second request message arrived; this method takes exactly one' });
+      return;
+    }
+    this.messages += 1;
+    this.handler?.onReceiveMessage(message);
+  }
+
+  onReceiveHalfClose(): void {
+    const handler = this.handler;
+    // A reset stream is closed before grpc-js reports its end of input; the cancel follows.
+    if (handler === undefined || this.stream?.closed === true) return;
+    const problem = this.method.requestStream
+      ? this.framing?.cutShort()
+      : this.messages === 0
+        ? 'the request ended before one whole message arrived; this method takes exactly one'
+        : undefined;
+    if (problem === undefined) {
+      handler.onReceiveHalfClose();
+    } else if (this.guard.takesMalformed(this.method.path)) {
+      handler.onReceiveMessage(new MalformedRequest(problem));
+      handler.onReceiveHalfClose();
+    } else {
+      this.next.sendStatus({ code: Status.INVALID_ARGUMENT, details: problem });
+    }
+  }
+
+  /** grpc-js calls this once the status is out, or the stream closed, whichever comes first. */
+  onCancel(): void {
+    if (!this.method.requestStream || this.stream === undefined) {
+      // A unary request's handler runs only once the client half-closed, so a
+      // client still sending got one of grpc-js's own trailers-only statuses.
+      this.release();
+      this.stopClientSending();
+    }
+    this.handler?.onCancel();
   }
 
   whenClosed(then: (reset: boolean) => void): boolean {
@@ -146,51 +196,64 @@ class GuardedCall extends ServerInterceptingCall {
     return true;
   }
 
+  sendMetadata(metadata: Metadata): void {
+    this.next.sendMetadata(metadata);
+  }
+
+  sendMessage(message: unknown, callback: () => void): void {
+    this.next.sendMessage(message, callback);
+  }
+
+  sendStatus(status: CallStatus): void {
+    this.next.sendStatus(status);
+  }
+
+  startRead(): void {
+    this.next.startRead();
+  }
+
+  getPeer(): string {
+    return this.next.getPeer();
+  }
+
+  getDeadline(): ReturnType<ServerInterceptingCallInterface['getDeadline']> {
+    return this.next.getDeadline();
+  }
+
+  getHost(): string {
+    return this.next.getHost();
+  }
+
+  getAuthContext(): ReturnType<ServerInterceptingCallInterface['getAuthContext']> {
+    return this.next.getAuthContext();
+  }
+
+  getConnectionInfo(): ReturnType<ServerInterceptingCallInterface['getConnectionInfo']> {
+    return this.next.getConnectionInfo();
+  }
+
+  getMetricsRecorder(): ReturnType<ServerInterceptingCallInterface['getMetricsRecorder']> {
+    return this.next.getMetricsRecorder();
+  }
+
+  private release(): void {
+    if (!this.holdsSlot) return;
+    this.holdsSlot = false;
+    this.guard.release();
+  }
+
   /**
-   * A refused call (trailers-only status, nothing else sent) whose client has
-   * not half-closed would stay open, uncounted, holding memory and a place
-   * in the connection's max_concurrent_streams: reset it with NO_ERROR behind
-   * the status, as grpc-go does; grpc-js leaves it open. (Calls that were
-   * taken hold their slot until their stream closes, so they are counted.)
+   * A client still sending after its call's status (one refused, or ended by
+   * grpc-js before its handler ran) would keep the stream open, holding
+   * memory and a place in the connection's max_concurrent_streams: reset it
+   * with NO_ERROR behind the status, as grpc-go does; grpc-js leaves it open.
+   * Only behind a trailers-only status: a reset can overtake trailers that
+   * follow messages.
    */
   private stopClientSending(): void {
     const stream = this.stream;
     if (stream !== undefined && !stream.closed && !stream.readableEnded) stream.close(http2Constants.NGHTTP2_NO_ERROR);
   }
-
-  private onMessage(listener: NextListener, message: unknown): void {
-    if (!this.method.requestStream && this.messages > 0) {
-      this.sendStatus({ code: Status.INVALID_ARGUMENT, details: 'a second request message arrived; this method takes exactly one' });
-      return;
-    }
-    this.messages += 1;
-    listener.onReceiveMessage(message);
-  }
-
-  private onHalfClose(listener: NextListener): void {
-    // A reset stream is closed before grpc-js reports its end of input; the cancel follows.
-    if (this.stream?.closed === true) return;
-    const unary = !this.method.requestStream;
-    const problem =
-      this.framing.cutShort() ?? (unary && this.messages === 0 ? 'the request has no message; this method takes exactly one' : undefined);
-    if (problem === undefined) {
-      listener.onReceiveHalfClose();
-    } else if (this.guard.takesMalformed(this.method.path) && !(unary && this.messages > 0)) {
-      listener.onReceiveMessage(new MalformedRequest(problem));
-      listener.onReceiveHalfClose();
-    } else {
-      this.sendStatus({ code: Status.INVALID_ARGUMENT, details: problem });
-    }
-  }
-}
-
-function once(action: () => void): () => void {
-  let done = false;
-  return () => {
-    if (done) return;
-    done = true;
-    action();
-  };
 }
 
 /**

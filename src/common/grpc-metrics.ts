@@ -115,10 +115,12 @@ export class GrpcServerMetrics {
   }
 
   /**
-   * Wraps a unary handler so every call is counted and timed. A call the
-   * client cancels before its answer counts as CANCELLED (DEADLINE_EXCEEDED
-   * once its deadline passed), whatever the handler answers later. A handler
-   * that throws answers INTERNAL instead of taking the process down.
+   * Wraps a unary handler so every call is counted and timed when the
+   * handler answers. A call the client cancelled before that counts as
+   * CANCELLED (DEADLINE_EXCEEDED once its deadline passed), whatever the
+   * answer. (grpc-js sets `call.cancelled`; a listener on its 'cancelled'
+   * event would cost every call, as grpc-js emits it after every answer.)
+   * A handler that throws answers INTERNAL instead of taking the process down.
    */
   instrumentUnary<Request, Response>(
     service: string,
@@ -133,18 +135,13 @@ export class GrpcServerMetrics {
       const startedAtMs = performance.now();
       started.inc();
       let answered = false;
-      const record = (code: Status): void => {
-        answered = true;
-        handledFor(code).inc();
-        timer.observe((performance.now() - startedAtMs) / 1000);
-      };
-      // grpc-js also emits 'cancelled' after every answered call, hence the flag.
-      call.on('cancelled', () => {
-        if (!answered) record(cancelledCode(call));
-      });
       const answer: typeof callback = (error, value, trailer, flags) => {
         if (answered) return;
-        record(error ? ((error as Partial<ServiceError>).code ?? Status.UNKNOWN) : Status.OK);
+        answered = true;
+        // Cancelled (or past its deadline) before this answer: the client never gets it.
+        const code = call.cancelled ? cancelledCode(call) : error ? ((error as Partial<ServiceError>).code ?? Status.UNKNOWN) : Status.OK;
+        handledFor(code).inc();
+        timer.observe((performance.now() - startedAtMs) / 1000);
         callback(error, value, trailer, flags);
       };
       try {

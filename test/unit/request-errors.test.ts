@@ -51,19 +51,19 @@ describe('lookaside server: malformed requests get INVALID_ARGUMENT with a messa
   it('answers a unary request cut short (its prefix announces more bytes than arrive before END_STREAM) with INVALID_ARGUMENT', async () => {
     const answer = await client.call(V1_RESOLVE, cutShort(100, 3));
     assert.equal(answer.status, Status.INVALID_ARGUMENT, answer.message);
-    assert.equal(answer.message, 'the request ended inside a message: its prefix announced 100 bytes, 3 arrived');
+    assert.equal(answer.message, 'the request ended before one whole message arrived; this method takes exactly one');
   });
 
   it('answers a unary request cut inside the 5-byte prefix with INVALID_ARGUMENT', async () => {
     const answer = await client.call(SEED_RESOLVE, Buffer.from([0, 0]));
     assert.equal(answer.status, Status.INVALID_ARGUMENT, answer.message);
-    assert.equal(answer.message, 'the request ended inside a message prefix (2 of its 5 bytes arrived)');
+    assert.equal(answer.message, 'the request ended before one whole message arrived; this method takes exactly one');
   });
 
   it('answers a unary request with no message, or with two, with INVALID_ARGUMENT (not UNIMPLEMENTED)', async () => {
     const none = await client.call(V1_RESOLVE, Buffer.alloc(0));
     assert.equal(none.status, Status.INVALID_ARGUMENT, none.message);
-    assert.equal(none.message, 'the request has no message; this method takes exactly one');
+    assert.equal(none.message, 'the request ended before one whole message arrived; this method takes exactly one');
     const two = await client.call(V1_RESOLVE, Buffer.concat([request('svc-1'), request('svc-2')]));
     assert.equal(two.status, Status.INVALID_ARGUMENT, two.message);
     assert.equal(two.message, 'a second request message arrived; this method takes exactly one');
@@ -72,7 +72,7 @@ describe('lookaside server: malformed requests get INVALID_ARGUMENT with a messa
   it('ends a health Check cut short with INVALID_ARGUMENT too', async () => {
     const answer = await client.call(HEALTH_CHECK, cutShort(10, 1));
     assert.equal(answer.status, Status.INVALID_ARGUMENT, answer.message);
-    assert.match(answer.message, /ended inside a message/);
+    assert.match(answer.message, /ended before one whole message arrived/);
   });
 
   it('answers a ResolveStream cut short in its last request: the whole requests, then INVALID_ARGUMENT for the cut one, and the stream ends OK', async () => {

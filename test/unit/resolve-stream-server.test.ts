@@ -150,9 +150,9 @@ describe('lookaside server: ResolveStream', () => {
       const call = harness.channel.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, { service: 'svc-1' }, () => undefined);
       await until(() => resolver.asked.length === 1);
       call.cancel();
-      await until(() => handled(UNARY, 'Canceled'), 'Canceled counted');
+      await until(() => lookaside.openCalls() === 0, 'the server saw the cancel');
       resolver.waiting.get('svc-1')?.();
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await until(() => handled(UNARY, 'Canceled'), 'Canceled counted');
       assert.ok(!(await registry.metrics()).includes(`${UNARY},grpc_code="OK"`), await registry.metrics());
     });
 
@@ -166,8 +166,9 @@ describe('lookaside server: ResolveStream', () => {
         ),
       );
       assert.equal(await ended, Status.DEADLINE_EXCEEDED);
-      await until(() => handled(UNARY, 'DeadlineExceeded'), 'DeadlineExceeded counted');
+      await until(() => lookaside.openCalls() === 0, 'the server saw the deadline pass');
       resolver.waiting.get('svc-1')?.();
+      await until(() => handled(UNARY, 'DeadlineExceeded'), 'DeadlineExceeded counted');
     });
   });
 
