@@ -29,40 +29,27 @@ export class LimitMetrics {
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
   ) {
-    const countsOf = (): OpenCounts | undefined => this.counts;
     this.refused = new Counter({
       name: 'lookaside_refused_total',
       help: 'Connections, calls and ResolveStreams refused, by the limit that refused them.',
       labelNames: ['limit'],
       registers: [registry],
     });
-    const read = (gauge: Gauge, value: number | undefined): void => {
-      if (value !== undefined) gauge.set(value);
+    const gauge = (name: string, help: string, read: (counts: OpenCounts) => number | Promise<number>): void => {
+      const source = (): OpenCounts | undefined => this.counts;
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        async collect(this: Gauge) {
+          const counts = source();
+          if (counts !== undefined) this.set(await read(counts));
+        },
+      });
     };
-    new Gauge({
-      name: 'lookaside_open_connections',
-      help: 'TCP connections open on the gRPC port (MAX_CONNECTIONS).',
-      registers: [registry],
-      collect: async function (this: Gauge) {
-        read(this, await countsOf()?.connections());
-      },
-    });
-    new Gauge({
-      name: 'lookaside_open_calls',
-      help: 'gRPC calls of every kind open now, ResolveStreams included (MAX_OPEN_CALLS).',
-      registers: [registry],
-      collect: function (this: Gauge) {
-        read(this, countsOf()?.calls());
-      },
-    });
-    new Gauge({
-      name: 'lookaside_open_resolve_streams',
-      help: 'ResolveStreams open now (MAX_RESOLVE_STREAMS).',
-      registers: [registry],
-      collect: function (this: Gauge) {
-        read(this, countsOf()?.resolveStreams());
-      },
-    });
+    gauge('lookaside_open_connections', 'TCP connections open on the gRPC port (MAX_CONNECTIONS).', (counts) => counts.connections());
+    gauge('lookaside_open_calls', 'gRPC calls of every kind open now, ResolveStreams included (MAX_OPEN_CALLS).', (counts) => counts.calls());
+    gauge('lookaside_open_resolve_streams', 'ResolveStreams open now (MAX_RESOLVE_STREAMS).', (counts) => counts.resolveStreams());
   }
 
   /** Gives the gauges their source, once the server and its listener exist. */
