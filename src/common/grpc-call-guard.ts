@@ -10,7 +10,7 @@ import {
   type ServerMethodDefinition,
 } from '@grpc/grpc-js';
 
-import { RequestFraming } from './grpc-request-framing.js';
+import { MalformedRequest, RequestFraming } from './grpc-request-framing.js';
 
 type NextListener = Parameters<ServerInterceptingCallInterface['start']>[0];
 type CallStatus = Parameters<ServerInterceptingCallInterface['sendStatus']>[0];
@@ -22,25 +22,21 @@ const callsByMetadata = new WeakMap<Metadata, GuardedCall>();
  * Calls `then(reset)` once the HTTP/2 stream of a handler's call has closed:
  * `reset` is true when it closed with an error code (the client cancelled,
  * or the connection died) instead of cleanly after the status. grpc-js gives
- * handlers no such signal: a client that half-closes and then cancels (as
- * grpc-js's cancel() does) looks like a stream that ended well. Returns false
- * (and never calls `then`) when the server has no CallGuard.
+ * handlers no such signal: a stream reset after its handler ended it, before
+ * the status went out, looks like one that ended well. Returns false (and
+ * never calls `then`) when the server has no CallGuard.
  */
 export function whenStreamCloses(call: { readonly metadata: Metadata }, then: (reset: boolean) => void): boolean {
   const guarded = callsByMetadata.get(call.metadata);
   return guarded !== undefined && guarded.whenClosed(then);
 }
 
-/**
- * A request that could not be decoded, or that the client cut short: a method
- * that takes it answers INVALID_ARGUMENT with `reason` (a stream goes on).
- */
-export class MalformedRequest {
-  constructor(readonly reason: string) {}
-}
-
+/** What a CallGuard allows, and whom it tells. */
 export interface CallGuardOptions {
-  /** Calls of every kind open at once, from their headers to their status; the next is refused. */
+  /**
+   * Calls of every kind open at once, from their headers until their status
+   * is out (a request stream: until its HTTP/2 stream is gone); the next is refused.
+   */
   readonly maxOpenCalls: number;
   /** How the limit is set, named in the refusal (e.g. the environment variable). */
   readonly limitName: string;

@@ -1,3 +1,11 @@
+/**
+ * A request that could not be decoded, or that the client cut short: a method
+ * that takes it answers INVALID_ARGUMENT with `reason` (a stream goes on).
+ */
+export class MalformedRequest {
+  constructor(readonly reason: string) {}
+}
+
 /** The gRPC message prefix: a compressed flag (1 byte), then the length (4 bytes, big-endian). */
 const PREFIX_BYTES = 5;
 

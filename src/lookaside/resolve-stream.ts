@@ -1,7 +1,7 @@
 import { status as Status, type ServerDuplexStream } from '@grpc/grpc-js';
 
-import { MalformedRequest } from '../common/grpc-call-guard.js';
 import type { StreamObserver } from '../common/grpc-metrics.js';
+import { MalformedRequest } from '../common/grpc-request-framing.js';
 import { remainingMs } from '../common/grpc.js';
 
 /**
@@ -35,6 +35,7 @@ export interface StreamAnswer<Response> {
   message: string;
 }
 
+/** The bounds of a server's ResolveStreams (README "Limits"). */
 export interface ResolveStreamsOptions {
   /** Streams open at once; the next one ends at once with RESOURCE_EXHAUSTED. */
   readonly maxStreams: number;

@@ -1,6 +1,6 @@
 import type { handleUnaryCall, MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 
-import { MalformedRequest } from '../common/grpc-call-guard.js';
+import { MalformedRequest } from '../common/grpc-request-framing.js';
 import { remainingMs } from '../common/grpc.js';
 import { malformedAnswer, type Answer, type Answering } from './resolve-stream.js';
 
