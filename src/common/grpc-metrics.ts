@@ -1,5 +1,6 @@
 import {
   status as Status,
+  type Deadline,
   type handleBidiStreamingCall,
   type handleUnaryCall,
   type ServerDuplexStream,
@@ -7,6 +8,8 @@ import {
 } from '@grpc/grpc-js';
 import { Histogram, type Registry } from 'prom-client';
 
+import { whenStreamCloses } from './grpc-call-guard.js';
+import { remainingMs } from './grpc.js';
 import { BufferedCounter, type BufferedCounterChild } from './metrics.js';
 
 /** gRPC status codes as go-grpc-prometheus spells them in its `grpc_code` label. */
@@ -33,6 +36,18 @@ const CODE_NAMES: Readonly<Record<number, string>> = {
 export function grpcCodeName(code: number): string {
   return CODE_NAMES[code] ?? 'Unknown';
 }
+
+/**
+ * How a call that grpc-js reports as cancelled ended: DEADLINE_EXCEEDED when
+ * its deadline has passed (grpc-js then sent that status itself), else
+ * CANCELLED (the client went away).
+ */
+export function cancelledCode(call: { getDeadline(): Deadline }): Status {
+  return remainingMs(call) <= DEADLINE_SLACK_MS ? Status.DEADLINE_EXCEEDED : Status.CANCELLED;
+}
+
+/** grpc-js's deadline timer can fire a millisecond before Date.now() reaches the deadline. */
+const DEADLINE_SLACK_MS = 5;
 
 /** Sub-millisecond buckets first: a cache-served unary call takes tens of microseconds. */
 const HANDLING_BUCKETS_SECONDS = [
@@ -100,8 +115,12 @@ export class GrpcServerMetrics {
   }
 
   /**
-   * Wraps a unary handler so every call is counted and timed. A handler that
-   * throws answers INTERNAL instead of taking the process down.
+   * Wraps a unary handler so every call is counted and timed when the
+   * handler answers. A call the client cancelled before that counts as
+   * CANCELLED (DEADLINE_EXCEEDED once its deadline passed), whatever the
+   * answer. (grpc-js sets `call.cancelled`; a listener on its 'cancelled'
+   * event would cost every call, as grpc-js emits it after every answer.)
+   * A handler that throws answers INTERNAL instead of taking the process down.
    */
   instrumentUnary<Request, Response>(
     service: string,
@@ -119,7 +138,8 @@ export class GrpcServerMetrics {
       const answer: typeof callback = (error, value, trailer, flags) => {
         if (answered) return;
         answered = true;
-        const code = error ? ((error as Partial<ServiceError>).code ?? Status.UNKNOWN) : Status.OK;
+        // Cancelled (or past its deadline) before this answer: the client never gets it.
+        const code = call.cancelled ? cancelledCode(call) : error ? ((error as Partial<ServiceError>).code ?? Status.UNKNOWN) : Status.OK;
         handledFor(code).inc();
         timer.observe((performance.now() - startedAtMs) / 1000);
         callback(error, value, trailer, flags);
@@ -139,8 +159,11 @@ export class GrpcServerMetrics {
    * Wraps a bidirectional streaming handler: the stream is counted when it
    * starts and when it ends, timed from start to end, and every message the
    * handler reports through its observer is counted. A client that cancels
-   * ends the stream as CANCELLED unless the handler reported an end first;
-   * a handler that throws ends it with INTERNAL.
+   * ends the stream as CANCELLED (DEADLINE_EXCEEDED once its deadline
+   * passed) unless the handler reported an end first, and also when the
+   * client resets the stream after the handler's end (with a CallGuard on
+   * the server, the count waits for the stream to close); a handler that
+   * throws ends it with INTERNAL.
    */
   instrumentBidi<Request, Response>(
     service: string,
@@ -163,11 +186,16 @@ export class GrpcServerMetrics {
         finished: (code) => {
           if (ended) return;
           ended = true;
-          handledFor(code).inc();
-          timer.observe((performance.now() - startedAtMs) / 1000);
+          const seconds = (performance.now() - startedAtMs) / 1000;
+          const record = (final: Status): void => {
+            handledFor(final).inc();
+            timer.observe(seconds);
+          };
+          // Counted once the stream is gone: a reset after the handler's end means the client cancelled.
+          if (!whenStreamCloses(call, (reset) => record(reset ? cancelledCode(call) : code))) record(code);
         },
       };
-      call.on('cancelled', () => observer.finished(Status.CANCELLED));
+      call.on('cancelled', () => observer.finished(cancelledCode(call)));
       try {
         handler(call, observer);
       } catch (error) {

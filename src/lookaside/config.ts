@@ -44,7 +44,25 @@ export interface LookasideConfig {
   readonly lookupsPerSecond: number;
   readonly allowedNamespaces: readonly string[];
   readonly shutdownGraceMs: number;
+  readonly limits: ServerLimits;
 }
+
+/** What one client can make the gRPC server hold; README "Limits" explains the defaults. */
+export interface ServerLimits {
+  readonly maxConnections: number;
+  readonly maxStreamsPerConnection: number;
+  readonly maxOpenCalls: number;
+  readonly maxResolveStreams: number;
+  readonly resolveStreamIdleMs: number;
+}
+
+export const DEFAULT_SERVER_LIMITS: ServerLimits = {
+  maxConnections: 1000,
+  maxStreamsPerConnection: 100,
+  maxOpenCalls: 2000,
+  maxResolveStreams: 1000,
+  resolveStreamIdleMs: 300_000,
+};
 
 /** Where the config looks for a kubeconfig; injectable for tests. */
 export interface ConfigProbe {
@@ -85,6 +103,19 @@ export function loadLookasideConfig(env: Env, probe: ConfigProbe = REAL_PROBE): 
     lookupsPerSecond: readInteger(env, 'LOOKUPS_PER_SECOND', 20, { min: 1, max: 10_000 }),
     allowedNamespaces,
     shutdownGraceMs: readInteger(env, 'SHUTDOWN_GRACE_SECONDS', 10, { min: 0, max: 3_600 }) * 1000,
+    limits: readServerLimits(env),
+  };
+}
+
+function readServerLimits(env: Env): ServerLimits {
+  const defaults = DEFAULT_SERVER_LIMITS;
+  return {
+    maxConnections: readInteger(env, 'MAX_CONNECTIONS', defaults.maxConnections, { min: 1, max: 100_000 }),
+    maxStreamsPerConnection: readInteger(env, 'MAX_STREAMS_PER_CONNECTION', defaults.maxStreamsPerConnection, { min: 1, max: 10_000 }),
+    maxOpenCalls: readInteger(env, 'MAX_OPEN_CALLS', defaults.maxOpenCalls, { min: 1, max: 1_000_000 }),
+    maxResolveStreams: readInteger(env, 'MAX_RESOLVE_STREAMS', defaults.maxResolveStreams, { min: 1, max: 1_000_000 }),
+    resolveStreamIdleMs:
+      readInteger(env, 'RESOLVE_STREAM_IDLE_SECONDS', defaults.resolveStreamIdleMs / 1000, { min: 1, max: 86_400 }) * 1000,
   };
 }
 

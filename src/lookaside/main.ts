@@ -1,5 +1,6 @@
+import { listenWithLimits } from '../common/grpc-listener.js';
 import { GrpcServerMetrics } from '../common/grpc-metrics.js';
-import { bindServer, shutdownServer } from '../common/grpc.js';
+import { shutdownServer } from '../common/grpc.js';
 import type { Logger } from '../common/logging.js';
 import { createMetricsRegistry, startMetricsServer } from '../common/metrics.js';
 import { startService } from '../common/service.js';
@@ -9,6 +10,7 @@ import { FileDiscovery } from './discovery/file.js';
 import { loadKubeConfig } from './discovery/kubeconfig.js';
 import { KubernetesDiscovery } from './discovery/kubernetes.js';
 import type { DiscoverySource } from './discovery/types.js';
+import { LimitMetrics } from './limit-metrics.js';
 import { LookasideMetrics } from './metrics.js';
 import { Resolver } from './resolver.js';
 import { createLookasideServer } from './server.js';
@@ -35,14 +37,27 @@ async function run(config: LookasideConfig, logger: Logger): Promise<void> {
     allowedNamespaces: config.allowedNamespaces,
     describeMissing: (namespace, name) => source.describeMissing({ namespace, name }),
   });
-  const { server, health, endStreams } = createLookasideServer({
+  const serverLogger = logger.child({ module: 'server' });
+  const limitMetrics = new LimitMetrics(registry, serverLogger);
+  const lookaside = createLookasideServer({
     resolver,
     metrics,
     grpcMetrics: new GrpcServerMetrics(registry),
-    logger: logger.child({ module: 'server' }),
+    logger: serverLogger,
+    limits: config.limits,
+    onRefused: (limit) => limitMetrics.countRefused(limit),
   });
+  const { server, health, endStreams } = lookaside;
 
-  const port = await bindServer(server, config.host, config.port);
+  const listener = await listenWithLimits(server, {
+    host: config.host,
+    port: config.port,
+    maxConnections: config.limits.maxConnections,
+    onConnectionRefused: () => limitMetrics.countRefused('MAX_CONNECTIONS'),
+    onError: (error) => serverLogger.warn({ err: error.message }, 'cannot accept a connection'),
+  });
+  limitMetrics.watch({ connections: listener.connections, calls: lookaside.openCalls, resolveStreams: lookaside.openResolveStreams });
+  const port = listener.port;
   const metricsEndpoint = await startMetricsServer(registry, config.host, config.metricsPort, logger.child({ module: 'metrics' }));
   health.setAll('SERVING');
   logger.info(
@@ -52,6 +67,7 @@ async function run(config: LookasideConfig, logger: Logger): Promise<void> {
 
   exitOnSignals(logger, async () => {
     health.setAll('NOT_SERVING');
+    void listener.close();
     // Open ResolveStreams would hold the server for the whole grace period: end
     // them as soon as the unary calls are answered (tryShutdown has stopped new calls).
     const result = await shutdownServer(server, config.shutdownGraceMs, endStreams);

@@ -1,6 +1,7 @@
 import { status as Status, type ServerDuplexStream } from '@grpc/grpc-js';
 
 import type { StreamObserver } from '../common/grpc-metrics.js';
+import { MalformedRequest } from '../common/grpc-request-framing.js';
 import { remainingMs } from '../common/grpc.js';
 
 /**
@@ -22,9 +23,9 @@ export type Answer<Response> =
  */
 export type Answering<Request, Response> = (request: Request, waitLimitMs: number) => Answer<Response> | Promise<Answer<Response>>;
 
-/** A request whose bytes did not decode: it gets INVALID_ARGUMENT, and the stream goes on. */
-export class MalformedRequest {
-  constructor(readonly reason: string) {}
+/** The answer to a request that could not be decoded or was cut short. */
+export function malformedAnswer(request: MalformedRequest): Answer<never> {
+  return { ok: false, code: Status.INVALID_ARGUMENT, message: request.reason };
 }
 
 /** ResolveStreamResponse: one per request, in request order. */
@@ -34,24 +35,45 @@ export interface StreamAnswer<Response> {
   message: string;
 }
 
+/** The bounds of a server's ResolveStreams (README "Limits"). */
+export interface ResolveStreamsOptions {
+  /** Streams open at once; the next one ends at once with RESOURCE_EXHAUSTED. */
+  readonly maxStreams: number;
+  /** A stream with no request for this long is ended with DEADLINE_EXCEEDED. */
+  readonly idleMs: number;
+  /** Unanswered requests per stream before the server stops reading it. */
+  readonly maxUnansweredPerStream?: number | undefined;
+  readonly now?: (() => number) | undefined;
+  /** Called for each stream refused for maxStreams. */
+  readonly onRefused?: () => void;
+}
+
 /** A place in the answer order, filled when its answer is known. */
 interface Slot<Response> {
   answer: Answer<Response> | undefined;
 }
 
 /**
- * Every open ResolveStream of a server, so shutdown can end them. Each stream
- * answers in request order through a queue: an answer that is ready while an
- * earlier one still waits is held until the earlier one is sent.
+ * Every open ResolveStream of a server: at most `maxStreams`, each ended once
+ * idle for `idleMs`, and all ended at shutdown. Each stream answers in
+ * request order through a queue: an answer that is ready while an earlier
+ * one still waits is held until the earlier one is sent.
  */
 export class ResolveStreams<Request, Response> {
   private readonly open = new Set<ResolveStreamSession<Request, Response>>();
   private ending: { readonly code: Status; readonly message: string } | undefined;
+  private readonly now: () => number;
+  private readonly sweepTimer: NodeJS.Timeout;
 
   constructor(
     private readonly answering: Answering<Request, Response>,
-    private readonly maxUnanswered = MAX_UNANSWERED_PER_STREAM,
-  ) {}
+    private readonly options: ResolveStreamsOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+    const sweepEveryMs = Math.max(1_000, Math.min(60_000, Math.floor(options.idleMs / 4)));
+    this.sweepTimer = setInterval(() => this.sweepIdle(), sweepEveryMs);
+    this.sweepTimer.unref();
+  }
 
   /** How many streams are open now. */
   get size(): number {
@@ -60,11 +82,28 @@ export class ResolveStreams<Request, Response> {
 
   /** The stream handler, for `GrpcServerMetrics.instrumentBidi`. */
   readonly handle = (call: ServerDuplexStream<Request | MalformedRequest, StreamAnswer<Response>>, observer: StreamObserver): void => {
-    const session = new ResolveStreamSession(call, this.answering, this.maxUnanswered, observer, () => this.open.delete(session));
-    this.open.add(session);
+    const session = new ResolveStreamSession(call, this.answering, this.options.maxUnansweredPerStream ?? MAX_UNANSWERED_PER_STREAM, {
+      observer,
+      now: this.now,
+      onFinished: () => this.open.delete(session),
+    });
     session.start();
-    if (this.ending !== undefined) session.end(this.ending.code, this.ending.message);
+    if (this.ending !== undefined) {
+      session.end(this.ending.code, this.ending.message);
+    } else if (this.open.size >= this.options.maxStreams) {
+      this.options.onRefused?.();
+      session.end(Status.RESOURCE_EXHAUSTED, `the server has ${this.open.size} ResolveStreams open, its limit (MAX_RESOLVE_STREAMS); retry later`);
+    } else {
+      this.open.add(session);
+    }
   };
+
+  /** Ends every stream that has sent no request for `idleMs`. */
+  sweepIdle(): void {
+    const oldestAllowedMs = this.now() - this.options.idleMs;
+    const message = `no request for ${Math.round(this.options.idleMs / 1000)} s (RESOLVE_STREAM_IDLE_SECONDS); open a new stream when you need one`;
+    for (const session of this.open) if (session.lastRequestMs < oldestAllowedMs) session.end(Status.DEADLINE_EXCEEDED, message);
+  }
 
   /**
    * Stops reading from every open stream (and from any that still opens),
@@ -72,8 +111,15 @@ export class ResolveStreams<Request, Response> {
    */
   endAll(code: Status, message: string): void {
     this.ending = { code, message };
+    clearInterval(this.sweepTimer);
     for (const session of this.open) session.end(code, message);
   }
+}
+
+interface SessionHooks {
+  readonly observer: StreamObserver;
+  readonly now: () => number;
+  readonly onFinished: () => void;
 }
 
 class ResolveStreamSession<Request, Response> {
@@ -84,14 +130,17 @@ class ResolveStreamSession<Request, Response> {
   private inputEnded = false;
   private ending: { readonly code: Status; readonly message: string } | undefined;
   private finished = false;
+  /** When the last request arrived (or the stream opened), for the idle limit. */
+  lastRequestMs: number;
 
   constructor(
     private readonly call: ServerDuplexStream<Request | MalformedRequest, StreamAnswer<Response>>,
     private readonly answering: Answering<Request, Response>,
     private readonly maxUnanswered: number,
-    private readonly observer: StreamObserver,
-    private readonly onFinished: () => void,
-  ) {}
+    private readonly hooks: SessionHooks,
+  ) {
+    this.lastRequestMs = hooks.now();
+  }
 
   start(): void {
     this.call.on('data', (request: Request | MalformedRequest) => this.onRequest(request));
@@ -117,11 +166,9 @@ class ResolveStreamSession<Request, Response> {
 
   private onRequest(request: Request | MalformedRequest): void {
     if (this.finished || this.ending !== undefined) return;
-    this.observer.received();
-    const answer =
-      request instanceof MalformedRequest
-        ? ({ ok: false, code: Status.INVALID_ARGUMENT, message: `cannot decode the request: ${request.reason}` } as const)
-        : this.answering(request, remainingMs(this.call));
+    this.lastRequestMs = this.hooks.now();
+    this.hooks.observer.received();
+    const answer = request instanceof MalformedRequest ? malformedAnswer(request) : this.answering(request, remainingMs(this.call));
     if (!(answer instanceof Promise) && this.queue.length === 0) {
       this.send(answer);
     } else {
@@ -155,7 +202,7 @@ class ResolveStreamSession<Request, Response> {
       ? { response: answer.response, code: Status.OK, message: '' }
       : { response: null, code: answer.code, message: answer.message };
     if (!this.call.write(message)) this.writeBlocked = true;
-    this.observer.sent();
+    this.hooks.observer.sent();
   }
 
   /** Reads only while the client takes its answers and not too many are owed. */
@@ -181,8 +228,8 @@ class ResolveStreamSession<Request, Response> {
     if (this.finished) return;
     this.finished = true;
     this.queue.length = 0;
-    this.observer.finished(code);
-    this.onFinished();
+    this.hooks.observer.finished(code);
+    this.hooks.onFinished();
     if (!sendStatus) return;
     if (code === Status.OK) this.call.end();
     else this.call.emit('error', { code, details: message });

@@ -1,30 +1,35 @@
-import {
-  Server,
-  status as Status,
-  type handleUnaryCall,
-  type MethodDefinition,
-  type ServiceDefinition,
-} from '@grpc/grpc-js';
+import { Server, status as Status } from '@grpc/grpc-js';
 
+import { CallGuard } from '../common/grpc-call-guard.js';
 import { grpcCodeName, type GrpcServerMetrics } from '../common/grpc-metrics.js';
-import {
-  addReflection,
-  HealthReporter,
-  loadProtos,
-  remainingMs,
-  serviceConstructor,
-} from '../common/grpc.js';
+import { addReflection, HealthReporter, loadProtos, serviceConstructor } from '../common/grpc.js';
 import type { Logger } from '../common/logging.js';
 import type { PolicyName } from './balancing/picker.js';
+import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './config.js';
 import { UNWATCHED_LABEL, type LookasideMetrics } from './metrics.js';
-import { MalformedRequest, ResolveStreams, type Answer, type Answering } from './resolve-stream.js';
+import { ResolveStreams, type Answer, type Answering } from './resolve-stream.js';
 import type { ResolveFailureReason, ResolveOutcome, ResolveQuery, Resolver } from './resolver.js';
+import { tolerantRequests, UnaryCalls } from './unary-calls.js';
 
 export const V1_SERVICE = 'lookaside.v1.Lookaside';
 export const SEED_SERVICE = 'lookaside.Lookaside';
 export const PROTO_FILES = ['lookaside/v1/lookaside.proto', 'lookaside/lookaside.proto'] as const;
 /** Requests are a few names; anything near this size is not a real client. */
 const MAX_REQUEST_BYTES = 16 * 1024;
+
+/** How the server keeps connections honest; README "Limits". */
+export interface ConnectionTimes {
+  /** The server pings each connection this often… */
+  readonly keepaliveTimeMs: number;
+  /** …and drops it when a ping has no answer within this. */
+  readonly keepaliveTimeoutMs: number;
+  /** A connection with no call for this long is closed (GOAWAY); clients reconnect when they need to. */
+  readonly connectionIdleMs: number;
+}
+
+export const CONNECTION_TIMES: ConnectionTimes = { keepaliveTimeMs: 60_000, keepaliveTimeoutMs: 20_000, connectionIdleMs: 600_000 };
+/** The methods whose handlers answer a MalformedRequest themselves (INVALID_ARGUMENT, counted like any answer). */
+const TAKES_MALFORMED = new Set([`/${V1_SERVICE}/Resolve`, `/${V1_SERVICE}/ResolveStream`, `/${SEED_SERVICE}/Resolve`]);
 
 interface V1ResolveRequest {
   service: string;
@@ -83,13 +88,26 @@ export interface LookasideServerOptions {
   readonly metrics: LookasideMetrics;
   readonly grpcMetrics: GrpcServerMetrics;
   readonly logger: Logger;
+  /** DEFAULT_SERVER_LIMITS when not given (the connection bound is the listener's). */
+  readonly limits?: ServerLimits;
   /** Unanswered requests per ResolveStream before the server stops reading it. */
   readonly maxUnansweredPerStream?: number;
+  /** Called for each call or stream refused for a limit, with the limit's variable. */
+  readonly onRefused?: (limit: 'MAX_OPEN_CALLS' | 'MAX_RESOLVE_STREAMS') => void;
+  /** The clock of the ResolveStream idle limit. */
+  readonly now?: () => number;
+  /** CONNECTION_TIMES when not given. */
+  readonly connectionTimes?: ConnectionTimes;
 }
 
 export interface LookasideServer {
   readonly server: Server;
   readonly health: HealthReporter;
+  /** Calls open now (every kind), and ResolveStreams among them. */
+  openCalls(): number;
+  openResolveStreams(): number;
+  /** Ends the ResolveStreams idle for longer than the limit (also runs on a timer). */
+  sweepIdleStreams(): void;
   /**
    * For shutdown, once the server stopped taking new calls: waits for the
    * unary Resolve calls in flight, then ends every open ResolveStream with
@@ -106,17 +124,38 @@ export interface LookasideServer {
  */
 export function createLookasideServer(options: LookasideServerOptions): LookasideServer {
   const { packageDefinition, grpcObject } = loadProtos(PROTO_FILES);
-  const server = new Server({ 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
+  const limits = options.limits ?? DEFAULT_SERVER_LIMITS;
+  const guard = new CallGuard({
+    maxOpenCalls: limits.maxOpenCalls,
+    limitName: 'MAX_OPEN_CALLS',
+    takesMalformed: TAKES_MALFORMED,
+    onRefused: () => options.onRefused?.('MAX_OPEN_CALLS'),
+  });
+  const times = options.connectionTimes ?? CONNECTION_TIMES;
+  const server = new Server({
+    'grpc.max_receive_message_length': MAX_REQUEST_BYTES,
+    'grpc.max_concurrent_streams': limits.maxStreamsPerConnection,
+    'grpc.keepalive_time_ms': times.keepaliveTimeMs,
+    'grpc.keepalive_timeout_ms': times.keepaliveTimeoutMs,
+    'grpc.max_connection_idle_ms': times.connectionIdleMs,
+    interceptors: [guard.interceptor],
+  });
   const health = new HealthReporter([V1_SERVICE, SEED_SERVICE]);
   const unary = new UnaryCalls();
   const answerV1 = v1Answering(options);
-  const streams = new ResolveStreams<V1ResolveRequest, V1ResolveResponse>(answerV1, options.maxUnansweredPerStream);
+  const streams = new ResolveStreams<V1ResolveRequest, V1ResolveResponse>(answerV1, {
+    maxStreams: limits.maxResolveStreams,
+    idleMs: limits.resolveStreamIdleMs,
+    maxUnansweredPerStream: options.maxUnansweredPerStream,
+    now: options.now,
+    onRefused: () => options.onRefused?.('MAX_RESOLVE_STREAMS'),
+  });
 
-  server.addService(tolerantStreamRequests(serviceConstructor(grpcObject, V1_SERVICE).service), {
+  server.addService(tolerantRequests(serviceConstructor(grpcObject, V1_SERVICE).service), {
     Resolve: options.grpcMetrics.instrumentUnary(V1_SERVICE, 'Resolve', unary.handler(answerV1)),
     ResolveStream: options.grpcMetrics.instrumentBidi(V1_SERVICE, 'ResolveStream', streams.handle),
   });
-  server.addService(serviceConstructor(grpcObject, SEED_SERVICE).service, {
+  server.addService(tolerantRequests(serviceConstructor(grpcObject, SEED_SERVICE).service), {
     Resolve: options.grpcMetrics.instrumentUnary(SEED_SERVICE, 'Resolve', unary.handler(seedAnswering(options))),
   });
   health.addToServer(server);
@@ -124,71 +163,14 @@ export function createLookasideServer(options: LookasideServerOptions): Lookasid
   return {
     server,
     health,
+    openCalls: () => guard.openCalls,
+    openResolveStreams: () => streams.size,
+    sweepIdleStreams: () => streams.sweepIdle(),
     endStreams: async () => {
       await unary.idle();
       streams.endAll(Status.UNAVAILABLE, 'shutting down');
     },
   };
-}
-
-/**
- * ResolveStream's request decoder, made to return a MalformedRequest instead
- * of throwing: grpc-js would end the whole stream on a decoding error, and one
- * bad request should only get its own error answer.
- */
-function tolerantStreamRequests(service: ServiceDefinition): ServiceDefinition {
-  const method = service['ResolveStream'] as MethodDefinition<unknown, unknown> | undefined;
-  if (method === undefined) throw new Error(`${V1_SERVICE} has no ResolveStream method`);
-  const decode = method.requestDeserialize;
-  return {
-    ...service,
-    ResolveStream: {
-      ...method,
-      requestDeserialize: (bytes: Buffer) => {
-        try {
-          return decode(bytes);
-        } catch (error) {
-          return new MalformedRequest(error instanceof Error ? error.message : String(error));
-        }
-      },
-    },
-  };
-}
-
-/** Unary handlers over an Answering, counting the calls in flight so shutdown can wait for them. */
-class UnaryCalls {
-  private inFlight = 0;
-  private waiters: (() => void)[] = [];
-
-  handler<Request, Response>(answering: Answering<Request, Response>): handleUnaryCall<Request, Response> {
-    return (call, callback) => {
-      const reply = (answer: Answer<Response>): void => {
-        if (answer.ok) callback(null, answer.response);
-        else callback({ code: answer.code, details: answer.message });
-      };
-      const answer = answering(call.request, remainingMs(call));
-      if (!(answer instanceof Promise)) {
-        reply(answer);
-        return;
-      }
-      this.inFlight += 1;
-      void answer.then(reply).finally(() => this.done());
-    };
-  }
-
-  /** Resolves when no unary call is waiting for its answer. */
-  idle(): Promise<void> {
-    if (this.inFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
-  private done(): void {
-    this.inFlight -= 1;
-    if (this.inFlight > 0) return;
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const wake of waiters) wake();
-  }
 }
 
 function v1Answering(options: LookasideServerOptions): Answering<V1ResolveRequest, V1ResolveResponse> {

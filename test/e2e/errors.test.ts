@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 
+import { grpcFrame, RawGrpcClient } from '../support/raw-grpc.js';
 import { GREET_READY, OWN_NAMESPACE, STANDARD_ENV, STANDARD_SERVICES } from './support/fixtures.js';
 import { callMany, ProcessGroup, type CallError, type RunningLookaside } from './support/lookaside.js';
 
@@ -133,6 +134,25 @@ describe('lookaside end to end: errors', function () {
       assertError(malformed, 'invalid_argument', 'service "Greet"');
       assertError(missing, 'not_found', `${OWN_NAMESPACE}/nosuch`);
       assertError(down, 'unavailable', 'no ready endpoint');
+    });
+
+    it('answers bytes that are not a request (v1 and seed) with INVALID_ARGUMENT, and a request cut short with INVALID_ARGUMENT, not UNIMPLEMENTED', async function () {
+      const raw = new RawGrpcClient(lookaside.target);
+      try {
+        const notProtobuf = grpcFrame(Buffer.from([0xff, 0xff, 0xff]));
+        for (const path of ['/lookaside.v1.Lookaside/Resolve', '/lookaside.Lookaside/Resolve']) {
+          const answer = await raw.call(path, notProtobuf);
+          assert.equal(answer.status, 3, `${path}: ${answer.message}`);
+          assert.match(answer.message, /^cannot decode the request: /, path);
+        }
+        const cut = Buffer.from([0, 0, 0, 0, 50, 0x0a, 0x05]); // announces 50 bytes, 2 arrive, then END_STREAM
+        const answer = await raw.call('/lookaside.v1.Lookaside/Resolve', cut);
+        assert.equal(answer.status, 3, answer.message);
+        assert.equal(answer.message, 'the request ended before one whole message arrived; this method takes exactly one');
+      } finally {
+        raw.close();
+      }
+      await assertStillServes(lookaside);
     });
 
     it('refuses a request larger than 16 KB with RESOURCE_EXHAUSTED, and keeps serving', async function () {

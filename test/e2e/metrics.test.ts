@@ -2,12 +2,17 @@ import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 
 import { eventually } from '../support/process.js';
+import { grpcRequestHeaderBlock, RawH2Connection } from '../support/raw-h2-connection.js';
 import { OWN_NAMESPACE, STANDARD_ENV, STANDARD_SERVICES } from './support/fixtures.js';
 import { callMany, ProcessGroup, type RunningLookaside } from './support/lookaside.js';
 import type { MetricsPage } from './support/metrics.js';
 
 const LOOKASIDE_METRICS = [
   'lookaside_resolve_total',
+  'lookaside_refused_total',
+  'lookaside_open_connections',
+  'lookaside_open_calls',
+  'lookaside_open_resolve_streams',
   'lookaside_endpoints',
   'lookaside_watched_services',
   'lookaside_watch_restarts_total',
@@ -153,6 +158,26 @@ describe('lookaside end to end: /metrics', function () {
         .filter((line) => line.trim() !== '')
         .filter((line) => !/^nodejs_active_(handles|requests|resources)_total non-counter metrics should not have "_total" suffix$/.test(line));
       assert.deepEqual(problems, []);
+    });
+  });
+
+  describe('a ResolveStream the client cancels', function () {
+    it('counts as grpc_code="Canceled" on the metrics page, never OK', async function () {
+      const lookaside = await group.start({ services: STANDARD_SERVICES, env: STANDARD_ENV });
+      const client = await RawH2Connection.open(lookaside.port);
+      try {
+        const [id] = await client.openStreams(grpcRequestHeaderBlock('/lookaside.v1.Lookaside/ResolveStream'), 1);
+        await eventually(async () => ((await lookaside.scrape()).value('lookaside_open_resolve_streams') === 1 ? true : undefined), 10_000, 'the stream open');
+        await client.reset(id ?? 1);
+        const stream = { grpc_type: 'bidi_stream', grpc_service: 'lookaside.v1.Lookaside', grpc_method: 'ResolveStream' };
+        const page = await eventually(async () => {
+          const scraped = await lookaside.scrape();
+          return scraped.value('grpc_server_handled_total', { ...stream, grpc_code: 'Canceled' }) === 1 ? scraped : undefined;
+        }, 10_000, 'the cancelled stream counted');
+        assert.equal(page.value('grpc_server_handled_total', { ...stream, grpc_code: 'OK' }), undefined);
+      } finally {
+        client.close();
+      }
     });
   });
 

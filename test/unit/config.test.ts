@@ -73,6 +73,36 @@ describe('lookaside config', () => {
     assert.deepEqual(config.allowedNamespaces, ['apps', 'web']);
   });
 
+  it('reads the server limits, documented defaults first', () => {
+    assert.deepEqual(loadLookasideConfig(FILE_ENV, FILE_PROBE).limits, {
+      maxConnections: 1000,
+      maxStreamsPerConnection: 100,
+      maxOpenCalls: 2000,
+      maxResolveStreams: 1000,
+      resolveStreamIdleMs: 300_000,
+    });
+    const env = {
+      ...FILE_ENV,
+      MAX_CONNECTIONS: '10',
+      MAX_STREAMS_PER_CONNECTION: '20',
+      MAX_OPEN_CALLS: '30',
+      MAX_RESOLVE_STREAMS: '40',
+      RESOLVE_STREAM_IDLE_SECONDS: '50',
+    };
+    assert.deepEqual(loadLookasideConfig(env, FILE_PROBE).limits, {
+      maxConnections: 10,
+      maxStreamsPerConnection: 20,
+      maxOpenCalls: 30,
+      maxResolveStreams: 40,
+      resolveStreamIdleMs: 50_000,
+    });
+    assert.match(configError({ ...FILE_ENV, MAX_CONNECTIONS: '0' }).message, /^MAX_CONNECTIONS: must be a whole number from 1/);
+    assert.match(configError({ ...FILE_ENV, MAX_STREAMS_PER_CONNECTION: 'many' }).message, /^MAX_STREAMS_PER_CONNECTION:/);
+    assert.match(configError({ ...FILE_ENV, MAX_OPEN_CALLS: '-5' }).message, /^MAX_OPEN_CALLS:/);
+    assert.match(configError({ ...FILE_ENV, MAX_RESOLVE_STREAMS: '1.5' }).message, /^MAX_RESOLVE_STREAMS:/);
+    assert.match(configError({ ...FILE_ENV, RESOLVE_STREAM_IDLE_SECONDS: '0' }).message, /^RESOLVE_STREAM_IDLE_SECONDS:/);
+  });
+
   it('names the variable and the accepted values for bad numbers', () => {
     assert.match(configError({ ...FILE_ENV, LB_PORT: 'abc' }).message, /^LB_PORT: must be a whole number from 0 to 65535, got "abc"$/);
     assert.match(configError({ ...FILE_ENV, LB_PORT: '70000' }).message, /^LB_PORT:/);

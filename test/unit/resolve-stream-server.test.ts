@@ -1,97 +1,30 @@
 import assert from 'node:assert/strict';
 
-import { Client, credentials, status as Status, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
-import { Registry } from 'prom-client';
+import { status as Status } from '@grpc/grpc-js';
 
-import { GrpcServerMetrics } from '../../src/common/grpc-metrics.js';
-import { bindServer, loadProtos, serviceConstructor, shutdownServer } from '../../src/common/grpc.js';
-import { silentLogger } from '../../src/common/logging.js';
-import { LookasideMetrics } from '../../src/lookaside/metrics.js';
-import type { ResolveOutcome, ResolveQuery, Resolver } from '../../src/lookaside/resolver.js';
-import { createLookasideServer, type LookasideServer } from '../../src/lookaside/server.js';
+import { shutdownServer } from '../../src/common/grpc.js';
+import { LookasideHarness, until, type StreamAnswer } from '../support/lookaside-server.js';
+import { grpcRequestHeaderBlock, RawH2Connection } from '../support/raw-h2-connection.js';
 
-interface Answer {
-  response: { address: string } | null;
-  code: number;
-  message: string;
-}
-
-/**
- * A resolver that answers `svc-N` with `10.0.0.N:80` at once, except for the
- * Services in `waiting`, whose first Resolve waits until the test releases it.
- */
-class FakeResolver {
-  readonly waiting = new Map<string, () => void>();
-  readonly asked: string[] = [];
-  private readonly held = new Set<string>();
-
-  hold(service: string): void {
-    this.held.add(service);
-  }
-
-  resolve(query: ResolveQuery): ResolveOutcome | Promise<ResolveOutcome> {
-    this.asked.push(query.service);
-    const base = { namespace: 'default', service: query.service, policy: 'round_robin' as const, watched: true };
-    const number = /^svc-(\d+)$/.exec(query.service)?.[1];
-    const outcome: ResolveOutcome =
-      number === undefined
-        ? { ...base, ok: false, reason: 'not-found', message: `no Service ${query.service}` }
-        : {
-            ...base,
-            ok: true,
-            endpoint: { address: `10.0.0.${number}:80`, ip: `10.0.0.${number}`, port: 80, podName: '', zone: '', nodeName: '' },
-            readyEndpoints: 1,
-          } as ResolveOutcome;
-    if (!this.held.has(query.service)) return outcome;
-    this.held.delete(query.service);
-    return new Promise((resolve) => this.waiting.set(query.service, () => resolve(outcome)));
-  }
-}
+const STREAM = 'grpc_type="bidi_stream",grpc_service="lookaside.v1.Lookaside",grpc_method="ResolveStream"';
+const UNARY = 'grpc_type="unary",grpc_service="lookaside.v1.Lookaside",grpc_method="Resolve"';
 
 describe('lookaside server: ResolveStream', () => {
-  let lookaside: LookasideServer;
-  let resolver: FakeResolver;
-  let registry: Registry;
-  let channel: Client;
-  let port: number;
+  let harness: LookasideHarness;
+  let resolver: LookasideHarness['resolver'];
+  let lookaside: LookasideHarness['lookaside'];
+  let registry: LookasideHarness['registry'];
 
   async function start(maxUnansweredPerStream?: number): Promise<void> {
-    resolver = new FakeResolver();
-    registry = new Registry();
-    lookaside = createLookasideServer({
-      resolver: resolver as unknown as Resolver,
-      metrics: new LookasideMetrics(registry),
-      grpcMetrics: new GrpcServerMetrics(registry),
-      logger: silentLogger(),
-      ...(maxUnansweredPerStream === undefined ? {} : { maxUnansweredPerStream }),
-    });
-    port = await bindServer(lookaside.server, '127.0.0.1', 0);
-    channel = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+    harness = await LookasideHarness.start(maxUnansweredPerStream === undefined ? {} : { maxUnansweredPerStream });
+    ({ resolver, lookaside, registry } = harness);
   }
 
-  afterEach(() => {
-    channel.close();
-    lookaside.server.forceShutdown();
-  });
+  afterEach(() => harness.stop());
 
-  /** Opens a stream whose requests are raw bytes (so a test can send garbage) or request objects. */
-  function open(): { call: ClientDuplexStream<Buffer, Answer>; answers: Answer[]; status: Promise<StatusObject>; send: (service: string) => void } {
-    const method = serviceConstructor(loadProtos(['lookaside/v1/lookaside.proto']).grpcObject, 'lookaside.v1.Lookaside').service['ResolveStream'];
-    if (method === undefined) throw new Error('no ResolveStream');
-    const call = channel.makeBidiStreamRequest(method.path, (bytes: Buffer) => bytes, method.responseDeserialize as (bytes: Buffer) => Answer);
-    const answers: Answer[] = [];
-    call.on('data', (answer: Answer) => answers.push(answer));
-    call.on('error', () => undefined);
-    const status = new Promise<StatusObject>((resolve) => call.on('status', resolve));
-    return { call, answers, status, send: (service) => call.write(method.requestSerialize({ service })) };
-  }
+  const open = (): ReturnType<LookasideHarness['openStream']> => harness.openStream();
 
-  const until = async (condition: () => boolean): Promise<void> => {
-    for (let i = 0; i < 200 && !condition(); i += 1) await new Promise((resolve) => setTimeout(resolve, 10));
-    assert.ok(condition(), 'condition never met');
-  };
-
-  const addresses = (answers: readonly Answer[]): (string | number)[] =>
+  const addresses = (answers: readonly StreamAnswer[]): (string | number)[] =>
     answers.map((answer) => (answer.code === 0 ? (answer.response?.address ?? 'none') : answer.code));
 
   it('answers every request once, in order, with an error answer in the middle, and the stream goes on', async () => {
@@ -148,9 +81,10 @@ describe('lookaside server: ResolveStream', () => {
     stream.send('missing');
     stream.call.end();
     await stream.status;
-    await until(() => true);
+    const labels = STREAM;
+    // The stream is counted once it has closed on the server too.
+    await until(async () => (await registry.metrics()).includes(`grpc_server_handled_total{${labels},grpc_code="OK"} 1`));
     const page = await registry.metrics();
-    const labels = 'grpc_type="bidi_stream",grpc_service="lookaside.v1.Lookaside",grpc_method="ResolveStream"';
     assert.ok(page.includes(`grpc_server_started_total{${labels}} 1`), page);
     assert.ok(page.includes(`grpc_server_handled_total{${labels},grpc_code="OK"} 1`), page);
     assert.ok(page.includes(`grpc_server_msg_received_total{${labels}} 3`), page);
@@ -171,9 +105,118 @@ describe('lookaside server: ResolveStream', () => {
     const stopping = shutdownServer(lookaside.server, 600_000, lookaside.endStreams);
     setTimeout(() => resolver.waiting.get('svc-1')?.(), 50);
     const status = await stream.status;
-    assert.equal(status.code, Status.UNAVAILABLE);
+    assert.equal(status.code, Status.UNAVAILABLE, status.details);
     assert.equal(status.details, 'shutting down');
     assert.deepEqual(addresses(stream.answers), ['10.0.0.1:80', '10.0.0.2:80']);
     assert.equal(await stopping, 'drained');
+  });
+
+  describe('when the client cancels (grpc_server_handled_total)', () => {
+    const handled = async (labels: string, code: string): Promise<boolean> =>
+      (await registry.metrics()).includes(`grpc_server_handled_total{${labels},grpc_code="${code}"} 1`);
+
+    it('counts a ResolveStream the client resets as Canceled, never OK (node:http2 reports the reset as an end of input first)', async () => {
+      await start();
+      const client = await RawH2Connection.open(harness.port);
+      try {
+        const [id] = await client.openStreams(grpcRequestHeaderBlock('/lookaside.v1.Lookaside/ResolveStream'), 1);
+        await until(() => lookaside.openResolveStreams() === 1);
+        await client.reset(id ?? 1);
+        await until(() => handled(STREAM, 'Canceled'), 'Canceled counted');
+        assert.ok(!(await registry.metrics()).includes(`${STREAM},grpc_code="OK"`), await registry.metrics());
+      } finally {
+        client.close();
+      }
+    });
+
+    it('counts a ResolveStream cancelled (grpc-js cancel()) while it owes an answer as Canceled, not as the answer that comes later', async () => {
+      await start();
+      resolver.hold('svc-1');
+      const stream = open();
+      stream.send('svc-1');
+      await until(() => resolver.asked.length === 1);
+      stream.call.cancel();
+      await until(() => handled(STREAM, 'Canceled'), 'Canceled counted');
+      resolver.waiting.get('svc-1')?.();
+      await until(() => lookaside.openResolveStreams() === 0);
+      assert.ok(!(await registry.metrics()).includes(`${STREAM},grpc_code="OK"`), await registry.metrics());
+    });
+
+    it('counts a unary Resolve the client cancels while it waits as Canceled, not as the answer that comes later', async () => {
+      await start();
+      resolver.hold('svc-1');
+      const method = harness.method('Resolve');
+      const call = harness.channel.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, { service: 'svc-1' }, () => undefined);
+      await until(() => resolver.asked.length === 1);
+      call.cancel();
+      await until(() => lookaside.openCalls() === 0, 'the server saw the cancel');
+      resolver.waiting.get('svc-1')?.();
+      await until(() => handled(UNARY, 'Canceled'), 'Canceled counted');
+      assert.ok(!(await registry.metrics()).includes(`${UNARY},grpc_code="OK"`), await registry.metrics());
+    });
+
+    it('counts a unary Resolve whose deadline passes while it waits as DeadlineExceeded', async () => {
+      await start();
+      resolver.hold('svc-1');
+      const method = harness.method('Resolve');
+      const ended = new Promise<number>((resolve) =>
+        harness.channel.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, { service: 'svc-1' }, { deadline: Date.now() + 200 }, (error) =>
+          resolve(error?.code ?? Status.OK),
+        ),
+      );
+      assert.equal(await ended, Status.DEADLINE_EXCEEDED);
+      await until(() => lookaside.openCalls() === 0, 'the server saw the deadline pass');
+      resolver.waiting.get('svc-1')?.();
+      await until(() => handled(UNARY, 'DeadlineExceeded'), 'DeadlineExceeded counted');
+    });
+  });
+
+  describe('limits', () => {
+    it('refuses a ResolveStream over MAX_RESOLVE_STREAMS at once with RESOURCE_EXHAUSTED naming the limit, and takes one again once a stream ends', async () => {
+      harness = await LookasideHarness.start({ limits: { maxResolveStreams: 2 } });
+      ({ resolver, lookaside, registry } = harness);
+      const [first, second] = [open(), open()];
+      await until(() => lookaside.openResolveStreams() === 2);
+      const refused = await open().status;
+      assert.equal(refused.code, Status.RESOURCE_EXHAUSTED);
+      assert.equal(refused.details, 'the server has 2 ResolveStreams open, its limit (MAX_RESOLVE_STREAMS); retry later');
+      assert.deepEqual(harness.refused, ['MAX_RESOLVE_STREAMS']);
+
+      first.call.end();
+      assert.equal((await first.status).code, Status.OK);
+      const next = open();
+      next.send('svc-7');
+      await until(() => next.answers.length === 1);
+      assert.deepEqual(addresses(next.answers), ['10.0.0.7:80']);
+      second.call.end();
+    });
+
+    it('ends a ResolveStream with no request for RESOLVE_STREAM_IDLE_SECONDS with DEADLINE_EXCEEDED, and keeps those that sent one', async () => {
+      harness = await LookasideHarness.start({ limits: { resolveStreamIdleMs: 60_000 } });
+      ({ resolver, lookaside, registry } = harness);
+      const [quiet, silent, busy] = [open(), open(), open()];
+      quiet.send('svc-1');
+      busy.send('svc-1');
+      await until(() => quiet.answers.length === 1 && busy.answers.length === 1 && lookaside.openResolveStreams() === 3);
+
+      harness.clock.nowMs += 40_000;
+      busy.send('svc-2');
+      await until(() => busy.answers.length === 2);
+      lookaside.sweepIdleStreams();
+      assert.equal(lookaside.openResolveStreams(), 3, 'nobody is idle for 60 s yet');
+
+      harness.clock.nowMs += 30_000;
+      lookaside.sweepIdleStreams();
+      for (const stream of [quiet, silent]) {
+        const status = await stream.status;
+        assert.equal(status.code, Status.DEADLINE_EXCEEDED);
+        assert.equal(status.details, 'no request for 60 s (RESOLVE_STREAM_IDLE_SECONDS); open a new stream when you need one');
+      }
+      busy.send('svc-3');
+      await until(() => busy.answers.length === 3);
+      assert.equal(lookaside.openResolveStreams(), 1);
+      await until(async () => (await registry.metrics()).includes(`grpc_server_handled_total{${STREAM},grpc_code="DeadlineExceeded"} 2`));
+      busy.call.end();
+    });
   });
 });

@@ -75,7 +75,8 @@ function parseLabels(text: string, line: string): Record<string, string> {
 function parseValue(text: string, line: string): number {
   if (text === '+Inf') return Number.POSITIVE_INFINITY;
   if (text === '-Inf') return Number.NEGATIVE_INFINITY;
-  if (text === 'NaN') return Number.NaN;
+  // prom-client writes "Nan" (the event-loop lag before its first sample); Prometheus reads NaN in any case, as Go's ParseFloat does.
+  if (text.toLowerCase() === 'nan') return Number.NaN;
   const value = Number(text);
   if (Number.isNaN(value)) throw new Error(`bad value in: ${line}`);
   return value;

@@ -1,0 +1,66 @@
+import { createServer, type Server as TcpServer } from 'node:net';
+
+import { ServerCredentials, type Server } from '@grpc/grpc-js';
+
+export interface ListenOptions {
+  readonly host: string;
+  /** 0 = any free port. */
+  readonly port: number;
+  /** TCP connections open at once; the next one is closed as soon as it is accepted. */
+  readonly maxConnections: number;
+  /** Called for each connection closed for maxConnections. */
+  readonly onConnectionRefused?: () => void;
+  /** Called when accepting fails (such as EMFILE); the listener keeps going. */
+  readonly onError?: (error: Error) => void;
+}
+
+/** The TCP side of a gRPC server, with a bound on connections. */
+export interface GrpcListener {
+  /** The bound port. */
+  readonly port: number;
+  /** TCP connections open now. */
+  connections(): Promise<number>;
+  /**
+   * Stops accepting connections at once; resolves when the last one has
+   * ended (those open stay with the gRPC server until it shuts them down).
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Listens on `host:port` with node:net and hands each connection to the
+ * grpc-js server (`Server.createConnectionInjector`), so that the number of
+ * connections is bounded (`net.Server.maxConnections`): grpc-js's own
+ * bindAsync accepts without limit. The grpc-js server still owns every
+ * HTTP/2 session, so its options (max_concurrent_streams, keepalive, idle)
+ * and its shutdown (tryShutdown, forceShutdown) apply as with bindAsync.
+ */
+export async function listenWithLimits(server: Server, options: ListenOptions): Promise<GrpcListener> {
+  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
+  const tcp = createServer({ noDelay: true }, (socket) => injector.injectConnection(socket));
+  tcp.maxConnections = options.maxConnections;
+  tcp.on('drop', () => options.onConnectionRefused?.());
+
+  const target = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
+  await new Promise<void>((resolve, reject) => {
+    const failed = (error: Error): void => reject(new Error(`cannot listen on ${target}: ${error.message}`));
+    tcp.once('error', failed);
+    tcp.listen({ host: options.host, port: options.port }, () => {
+      tcp.off('error', failed);
+      resolve();
+    });
+  });
+  tcp.on('error', (error) => options.onError?.(error));
+
+  const address = tcp.address();
+  if (address === null || typeof address === 'string') throw new Error(`cannot listen on ${target}: no TCP address`);
+  return {
+    port: address.port,
+    connections: () => countConnections(tcp),
+    close: () => new Promise((resolve) => tcp.close(() => resolve())),
+  };
+}
+
+function countConnections(tcp: TcpServer): Promise<number> {
+  return new Promise((resolve) => tcp.getConnections((error, count) => resolve(error === null ? count : 0)));
+}
