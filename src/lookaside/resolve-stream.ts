@@ -3,6 +3,7 @@ import { status as Status, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { StreamObserver } from '../common/grpc-metrics.js';
 import { MalformedRequest } from '../common/grpc-request-framing.js';
 import { remainingMs } from '../common/grpc.js';
+import type { ResolveReason } from '../common/resolve-reasons.js';
 
 /**
  * Unanswered requests one stream may hold (answers waiting for a Service's
@@ -12,10 +13,10 @@ import { remainingMs } from '../common/grpc.js';
  */
 export const MAX_UNANSWERED_PER_STREAM = 64;
 
-/** What one Resolve comes to: a response, or a gRPC status with a message. */
+/** What one Resolve comes to: a response, or a gRPC status with a message and a reason for programs. */
 export type Answer<Response> =
   | { readonly ok: true; readonly response: Response }
-  | { readonly ok: false; readonly code: Status; readonly message: string };
+  | { readonly ok: false; readonly code: Status; readonly message: string; readonly reason: ResolveReason };
 
 /**
  * Answers one request; synchronous when it can be (the cache hit), a promise
@@ -25,7 +26,7 @@ export type Answering<Request, Response> = (request: Request, waitLimitMs: numbe
 
 /** The answer to a request that could not be decoded or was cut short. */
 export function malformedAnswer(request: MalformedRequest): Answer<never> {
-  return { ok: false, code: Status.INVALID_ARGUMENT, message: request.reason };
+  return { ok: false, code: Status.INVALID_ARGUMENT, message: request.reason, reason: 'MALFORMED_REQUEST' };
 }
 
 /** ResolveStreamResponse: one per request, in request order. */
@@ -33,6 +34,8 @@ export interface StreamAnswer<Response> {
   response: Response | null;
   code: number;
   message: string;
+  /** A ResolveReason when code is not 0, else empty. */
+  reason: string;
 }
 
 /** The bounds of a server's ResolveStreams (README "Limits"). */
@@ -199,8 +202,8 @@ class ResolveStreamSession<Request, Response> {
   private send(answer: Answer<Response>): void {
     if (this.finished) return;
     const message: StreamAnswer<Response> = answer.ok
-      ? { response: answer.response, code: Status.OK, message: '' }
-      : { response: null, code: answer.code, message: answer.message };
+      ? { response: answer.response, code: Status.OK, message: '', reason: '' }
+      : { response: null, code: answer.code, message: answer.message, reason: answer.reason };
     if (!this.call.write(message)) this.writeBlocked = true;
     this.hooks.observer.sent();
   }

@@ -4,6 +4,7 @@ import { CallGuard } from '../common/grpc-call-guard.js';
 import { grpcCodeName, type GrpcServerMetrics } from '../common/grpc-metrics.js';
 import { addReflection, HealthReporter, loadProtos, serviceConstructor } from '../common/grpc.js';
 import type { Logger } from '../common/logging.js';
+import type { ResolveReason } from '../common/resolve-reasons.js';
 import type { PolicyName } from './balancing/picker.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './config.js';
 import { UNWATCHED_LABEL, type LookasideMetrics } from './metrics.js';
@@ -58,16 +59,17 @@ interface SeedResolveResponse {
   address: string;
 }
 
-const STATUS_BY_REASON: Readonly<Record<ResolveFailureReason, Status>> = {
-  'invalid-argument': Status.INVALID_ARGUMENT,
-  'permission-denied': Status.PERMISSION_DENIED,
-  'too-many-services': Status.RESOURCE_EXHAUSTED,
+/** The status code and the API's reason for each way a Resolve can fail. */
+const FAILURES: Readonly<Record<ResolveFailureReason, { readonly code: Status; readonly reason: ResolveReason }>> = {
+  'invalid-argument': { code: Status.INVALID_ARGUMENT, reason: 'INVALID_REQUEST' },
+  'permission-denied': { code: Status.PERMISSION_DENIED, reason: 'NAMESPACE_NOT_ALLOWED' },
+  'too-many-services': { code: Status.RESOURCE_EXHAUSTED, reason: 'TOO_MANY_SERVICES' },
   // Transient: the lookup budget refills within a second, so clients should retry.
-  'lookups-busy': Status.UNAVAILABLE,
-  'not-found': Status.NOT_FOUND,
-  'no-ready-endpoints': Status.UNAVAILABLE,
-  'discovery-unavailable': Status.UNAVAILABLE,
-  'discovery-forbidden': Status.PERMISSION_DENIED,
+  'lookups-busy': { code: Status.UNAVAILABLE, reason: 'LOOKUPS_BUSY' },
+  'not-found': { code: Status.NOT_FOUND, reason: 'SERVICE_NOT_FOUND' },
+  'no-ready-endpoints': { code: Status.UNAVAILABLE, reason: 'NO_READY_ENDPOINTS' },
+  'discovery-unavailable': { code: Status.UNAVAILABLE, reason: 'DISCOVERY_UNAVAILABLE' },
+  'discovery-forbidden': { code: Status.PERMISSION_DENIED, reason: 'DISCOVERY_FORBIDDEN' },
 };
 
 /** lookaside.v1 policy enum (by name, or by number when unknown to the proto). */
@@ -227,12 +229,15 @@ function answer<Response>(
   toResponse: (outcome: Extract<ResolveOutcome, { ok: true }>) => Response,
 ): Answer<Response> | Promise<Answer<Response>> {
   const settle = (outcome: ResolveOutcome): Answer<Response> => {
-    const code = outcome.ok ? Status.OK : STATUS_BY_REASON[outcome.reason];
     const labels = outcome.watched ? outcome : { namespace: UNWATCHED_LABEL, service: UNWATCHED_LABEL };
+    if (outcome.ok) {
+      options.metrics.countResolve(labels.namespace, labels.service, outcome.policy, 'OK');
+      return { ok: true, response: toResponse(outcome) };
+    }
+    const { code, reason } = FAILURES[outcome.reason];
     options.metrics.countResolve(labels.namespace, labels.service, outcome.policy, grpcCodeName(code));
-    if (outcome.ok) return { ok: true, response: toResponse(outcome) };
-    options.logger.debug({ code: grpcCodeName(code), message: outcome.message }, 'resolve failed');
-    return { ok: false, code, message: outcome.message };
+    options.logger.debug({ code: grpcCodeName(code), reason, message: outcome.message }, 'resolve failed');
+    return { ok: false, code, message: outcome.message, reason };
   };
   let outcome: ResolveOutcome | Promise<ResolveOutcome>;
   try {
@@ -246,11 +251,11 @@ function answer<Response>(
 
 function internalError(options: LookasideServerOptions, error: unknown): Answer<never> {
   options.logger.error({ err: error }, 'resolve threw');
-  return { ok: false, code: Status.INTERNAL, message: 'internal error while resolving' };
+  return { ok: false, code: Status.INTERNAL, message: 'internal error while resolving', reason: 'INTERNAL' };
 }
 
 function reject(options: LookasideServerOptions, request: { service: string }, code: Status, message: string): Answer<never> {
   options.metrics.countResolve(UNWATCHED_LABEL, UNWATCHED_LABEL, 'unknown', grpcCodeName(code));
   options.logger.debug({ code: grpcCodeName(code), message, service: request.service.slice(0, 80) }, 'resolve rejected');
-  return { ok: false, code, message };
+  return { ok: false, code, message, reason: 'INVALID_REQUEST' };
 }

@@ -1,7 +1,9 @@
-import type { handleUnaryCall, MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
+import { Metadata, type handleUnaryCall, type MethodDefinition, type ServiceDefinition } from '@grpc/grpc-js';
 
 import { MalformedRequest } from '../common/grpc-request-framing.js';
 import { remainingMs } from '../common/grpc.js';
+import { RESOLVE_ERROR_DOMAIN } from '../common/resolve-reasons.js';
+import { encodeStatusDetails, STATUS_DETAILS_TRAILER } from '../common/status-details.js';
 import { malformedAnswer, type Answer, type Answering } from './resolve-stream.js';
 
 /**
@@ -34,7 +36,7 @@ export class UnaryCalls {
     return (call, callback) => {
       const reply = (answer: Answer<Response>): void => {
         if (answer.ok) callback(null, answer.response);
-        else callback({ code: answer.code, details: answer.message });
+        else callback({ code: answer.code, details: answer.message, metadata: statusDetails(answer) });
       };
       const request = call.request;
       const answer = request instanceof MalformedRequest ? malformedAnswer(request) : answering(request, remainingMs(call));
@@ -60,4 +62,11 @@ export class UnaryCalls {
     this.waiters = [];
     for (const wake of waiters) wake();
   }
+}
+
+/** The failure's reason as a google.rpc.ErrorInfo in the status details trailer, for clients that branch on it. */
+function statusDetails(answer: Extract<Answer<unknown>, { ok: false }>): Metadata {
+  const metadata = new Metadata();
+  metadata.set(STATUS_DETAILS_TRAILER, encodeStatusDetails(answer.code, answer.message, { reason: answer.reason, domain: RESOLVE_ERROR_DOMAIN }));
+  return metadata;
 }

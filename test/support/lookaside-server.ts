@@ -16,6 +16,7 @@ export interface StreamAnswer {
   response: { address: string } | null;
   code: number;
   message: string;
+  reason: string;
 }
 
 /**

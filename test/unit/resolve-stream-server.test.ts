@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 
-import { status as Status } from '@grpc/grpc-js';
+import { status as Status, type ServiceError } from '@grpc/grpc-js';
 
 import { shutdownServer } from '../../src/common/grpc.js';
+import { decodeErrorInfo, STATUS_DETAILS_TRAILER } from '../../src/common/status-details.js';
 import { LookasideHarness, until, type StreamAnswer } from '../support/lookaside-server.js';
 import { grpcRequestHeaderBlock, RawH2Connection } from '../support/raw-h2-connection.js';
 
@@ -41,6 +42,25 @@ describe('lookaside server: ResolveStream', () => {
     assert.deepEqual(addresses(stream.answers), ['10.0.0.1:80', Status.NOT_FOUND, Status.NOT_FOUND, Status.INVALID_ARGUMENT, '10.0.0.2:80']);
     assert.equal(stream.answers[1]?.message, 'no Service missing');
     assert.match(stream.answers[3]?.message ?? '', /cannot decode the request/);
+    assert.deepEqual(
+      stream.answers.map((answer) => answer.reason),
+      ['', 'SERVICE_NOT_FOUND', 'SERVICE_NOT_FOUND', 'MALFORMED_REQUEST', ''],
+      'each error answer says why, for programs',
+    );
+  });
+
+  it('sends a failed unary Resolve its reason as a google.rpc.ErrorInfo in grpc-status-details-bin', async () => {
+    await start();
+    const method = harness.method('Resolve');
+    const error = await new Promise<ServiceError>((resolve) =>
+      harness.channel.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, { service: 'missing' }, (failure) =>
+        resolve(failure as ServiceError),
+      ),
+    );
+    assert.equal(error.code, Status.NOT_FOUND);
+    const details = error.metadata.get(STATUS_DETAILS_TRAILER)[0];
+    assert.ok(Buffer.isBuffer(details), 'no grpc-status-details-bin trailer');
+    assert.deepEqual(decodeErrorInfo(details), { reason: 'SERVICE_NOT_FOUND', domain: 'lookaside.dev' });
   });
 
   it('holds later answers while an earlier Resolve waits for its first list', async () => {

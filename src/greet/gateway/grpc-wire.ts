@@ -2,6 +2,8 @@ import { constants as http2, type IncomingHttpHeaders } from 'node:http2';
 
 import { status as Status } from '@grpc/grpc-js';
 
+import { decodeErrorInfo, STATUS_DETAILS_TRAILER, type ErrorInfo } from '../../common/status-details.js';
+
 /** gRPC's 5-byte message prefix: compressed flag, then the length, big-endian. */
 export const PREFIX_BYTES = 5;
 
@@ -19,6 +21,8 @@ export interface CallStatus {
   readonly details: string;
   /** True when the server sent this status; false for transport failures, timeouts and cancellation. */
   readonly fromServer: boolean;
+  /** The google.rpc.ErrorInfo the server sent with it (`grpc-status-details-bin`), if any. */
+  readonly errorInfo?: ErrorInfo;
 }
 
 export function transportStatus(code: Status, details: string): CallStatus {
@@ -37,7 +41,10 @@ export function notGrpcAnswer(headers: IncomingHttpHeaders): CallStatus | undefi
 export function statusIn(headers: IncomingHttpHeaders): CallStatus | undefined {
   const code = headers['grpc-status'];
   if (code === undefined) return undefined;
-  return { code: Number(code) as Status, details: decodeDetails(headers['grpc-message']), fromServer: true };
+  const status: CallStatus = { code: Number(code) as Status, details: decodeDetails(headers['grpc-message']), fromServer: true };
+  const details = headers[STATUS_DETAILS_TRAILER];
+  const errorInfo = typeof details === 'string' ? decodeErrorInfo(Buffer.from(details, 'base64')) : undefined;
+  return errorInfo === undefined ? status : { ...status, errorInfo };
 }
 
 /** grpc-message is percent-encoded; a broken encoding is shown as sent. */

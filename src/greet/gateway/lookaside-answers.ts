@@ -1,5 +1,7 @@
 import { status as Status } from '@grpc/grpc-js';
 
+import type { ResolveReason } from '../../common/resolve-reasons.js';
+
 /**
  * Why Resolve gave no address, which decides what the gateway does next:
  * - `no-endpoints`: the lookaside answered about the Service's endpoints
@@ -16,20 +18,18 @@ import { status as Status } from '@grpc/grpc-js';
  */
 export type ResolveFailure = 'no-endpoints' | 'unreachable' | 'lookaside-fault';
 
-/**
- * How the lookaside (src/lookaside/resolver.ts) says that a Service has
- * EndpointSlices but no ready endpoint; pinned by the "none ready" test in
- * test/e2e/greet/gateway-input.test.ts. Its other UNAVAILABLE answers
- * ("cannot read endpoints", "not known yet") are about its own view of the
- * API server, not about the Service.
- */
-const NO_READY_ENDPOINT = /has no ready endpoint|declare no ports/;
+/** The lookaside's reasons (proto/lookaside/v1/lookaside.proto) that are answers about the Service's endpoints. */
+const ABOUT_THE_ENDPOINTS: ReadonlySet<string> = new Set<ResolveReason>(['SERVICE_NOT_FOUND', 'NO_READY_ENDPOINTS']);
 
-/** Sorts an error the lookaside answered (a gRPC status it sent) into `no-endpoints` or `lookaside-fault`. */
-export function classifyLookasideError(code: Status, message: string): 'no-endpoints' | 'lookaside-fault' {
-  if (code === Status.NOT_FOUND) return 'no-endpoints';
-  if (code === Status.UNAVAILABLE && NO_READY_ENDPOINT.test(message)) return 'no-endpoints';
-  // INVALID_ARGUMENT too: the question is fixed at start-up and was valid then,
-  // so the lookaside refusing it is a mismatch of versions or of configuration.
-  return 'lookaside-fault';
+/**
+ * Sorts an error the lookaside answered (a gRPC status it sent, with its
+ * reason) into `no-endpoints` or `lookaside-fault`. Every other reason (and
+ * any reason added later) is a fault: DISCOVERY_UNAVAILABLE and LOOKUPS_BUSY
+ * are about the lookaside's own view of the API server, INVALID_REQUEST about a
+ * question that was valid at start-up, so versions or configurations disagree.
+ * A lookaside too old to send reasons ('') is judged by the code alone.
+ */
+export function classifyLookasideError(code: Status, reason: string): 'no-endpoints' | 'lookaside-fault' {
+  if (reason !== '') return ABOUT_THE_ENDPOINTS.has(reason) ? 'no-endpoints' : 'lookaside-fault';
+  return code === Status.NOT_FOUND || code === Status.UNAVAILABLE ? 'no-endpoints' : 'lookaside-fault';
 }

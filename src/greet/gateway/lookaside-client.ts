@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { status as Status } from '@grpc/grpc-js';
 
 import { loadProtos, serviceConstructor } from '../../common/grpc.js';
+import { RESOLVE_ERROR_DOMAIN } from '../../common/resolve-reasons.js';
 import type { KeepaliveSettings, LookasideApi, ResolvePolicy } from './config.js';
 import { GrpcHttp2Client } from './grpc-http2-client.js';
 import type { UnaryResult } from './grpc-unary-call.js';
@@ -132,7 +133,7 @@ export class LookasideClient {
   }
 
   private fromStream(answer: StreamAnswer<ResolveAnswer>): ResolveResult {
-    if (answer.code !== Status.OK) return answeredError(answer.code as Status, answer.message);
+    if (answer.code !== Status.OK) return answeredError(answer.code as Status, answer.message, answer.reason);
     if (answer.response === null) return fault('the lookaside answered OK without a response');
     return this.fromAnswer(answer.response);
   }
@@ -160,13 +161,16 @@ export class LookasideClient {
 }
 
 function failure(result: Extract<UnaryResult, { ok: false }>): ResolveResult {
-  if (result.fromServer) return answeredError(result.code, result.details);
+  if (result.fromServer) {
+    const reason = result.errorInfo?.domain === RESOLVE_ERROR_DOMAIN ? result.errorInfo.reason : '';
+    return answeredError(result.code, result.details, reason);
+  }
   return { ok: false, failure: 'unreachable', code: result.code, message: result.details };
 }
 
-/** An error status the lookaside sent. */
-function answeredError(code: Status, message: string): ResolveResult {
-  return { ok: false, failure: classifyLookasideError(code, message), code, message };
+/** An error status the lookaside sent, with its reason ('' from a lookaside too old to send one). */
+function answeredError(code: Status, message: string, reason: string): ResolveResult {
+  return { ok: false, failure: classifyLookasideError(code, reason), code, message };
 }
 
 /** An answer the gateway cannot use. */

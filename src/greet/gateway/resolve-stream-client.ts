@@ -21,6 +21,8 @@ export interface StreamAnswer<Response> {
   readonly response: Response | null;
   readonly code: number;
   readonly message: string;
+  /** Why, for programs (a ResolveReason); '' on OK answers and from lookasides too old to send one. */
+  readonly reason: string;
 }
 
 /** What one request on the stream came to. Never an exception. */
@@ -135,6 +137,13 @@ export class ResolveStreamClient<Response> {
     if (status.code === Status.UNIMPLEMENTED && status.fromServer) {
       this.call = undefined;
       this.failPending({ kind: 'unimplemented' });
+      return;
+    }
+    if (status.fromServer && !this.pending.some((entry) => !entry.expired)) {
+      // The lookaside ended a stream that owed nothing (its idle limit, say): nothing
+      // was lost and nothing says it is unwell, so the next request opens one at once.
+      this.call = undefined;
+      this.pending = [];
       return;
     }
     const why = status.code === Status.OK ? 'the lookaside ended ResolveStream' : `ResolveStream failed: ${status.details}`;

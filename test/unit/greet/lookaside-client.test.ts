@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 
 import {
+  Metadata,
   Server,
   ServerCredentials,
   status as Status,
@@ -10,6 +11,8 @@ import {
 } from '@grpc/grpc-js';
 
 import { loadProtos, serviceConstructor } from '../../../src/common/grpc.js';
+import { RESOLVE_ERROR_DOMAIN } from '../../../src/common/resolve-reasons.js';
+import { encodeStatusDetails, STATUS_DETAILS_TRAILER } from '../../../src/common/status-details.js';
 import { GrpcHttp2Client } from '../../../src/greet/gateway/grpc-http2-client.js';
 import { frameMessage } from '../../../src/greet/gateway/grpc-wire.js';
 import { classifyLookasideError } from '../../../src/greet/gateway/lookaside-answers.js';
@@ -59,6 +62,7 @@ const ok = (address: string): StreamAnswer<Answer> => ({
   response: { address, ip: '', port: 0, pod_name: '', zone: '', node_name: '', ready_endpoints: 0 } as Answer,
   code: 0,
   message: '',
+  reason: '',
 });
 
 describe('ResolveStreamClient on a real grpc-js server', () => {
@@ -74,7 +78,7 @@ describe('ResolveStreamClient on a real grpc-js server', () => {
       let n = 0;
       call.on('data', () => {
         n += 1;
-        call.write(n === 2 ? { response: null, code: Status.NOT_FOUND, message: 'no such Service' } : ok(`10.0.0.${n}:1`));
+        call.write(n === 2 ? { response: null, code: Status.NOT_FOUND, message: 'no such Service', reason: 'SERVICE_NOT_FOUND' } : ok(`10.0.0.${n}:1`));
       });
     });
     const { stream, channel } = streamClient(port, 5_000);
@@ -82,7 +86,7 @@ describe('ResolveStreamClient on a real grpc-js server', () => {
     const results = await Promise.all([1, 2, 3, 4].map(() => stream.resolve()));
     assert.deepEqual(results, [
       { kind: 'answer', answer: ok('10.0.0.1:1') },
-      { kind: 'answer', answer: { response: null, code: Status.NOT_FOUND, message: 'no such Service' } },
+      { kind: 'answer', answer: { response: null, code: Status.NOT_FOUND, message: 'no such Service', reason: 'SERVICE_NOT_FOUND' } },
       { kind: 'answer', answer: ok('10.0.0.3:1') },
       { kind: 'answer', answer: ok('10.0.0.4:1') },
     ]);
@@ -118,14 +122,15 @@ describe('LookasideClient with LB_API=v1', () => {
     return lookaside;
   }
 
-  it('resolves over the stream, and sorts error answers into no-endpoints and lookaside faults', async () => {
+  it('resolves over the stream, and sorts error answers by their reason into no-endpoints and lookaside faults', async () => {
+    // The messages are alike on purpose: only the reason tells them apart.
     const answers: StreamAnswer<Answer>[] = [
       ok('10.0.0.7:50051'),
-      { response: null, code: Status.NOT_FOUND, message: 'gone' },
-      { response: null, code: Status.UNAVAILABLE, message: 'Service default/greetserver has no ready endpoint (1 EndpointSlice(s))' },
-      { response: null, code: Status.UNAVAILABLE, message: 'cannot read endpoints of default/greetserver: connect ETIMEDOUT' },
-      { response: null, code: Status.RESOURCE_EXHAUSTED, message: 'already watching the maximum of 1000 services (MAX_SERVICES)' },
-      { response: null, code: Status.PERMISSION_DENIED, message: 'namespace "default" is not served by this lookaside' },
+      { response: null, code: Status.NOT_FOUND, message: 'gone', reason: 'SERVICE_NOT_FOUND' },
+      { response: null, code: Status.UNAVAILABLE, message: 'no endpoint', reason: 'NO_READY_ENDPOINTS' },
+      { response: null, code: Status.UNAVAILABLE, message: 'no endpoint', reason: 'DISCOVERY_UNAVAILABLE' },
+      { response: null, code: Status.RESOURCE_EXHAUSTED, message: 'already watching the maximum of 1000 services (MAX_SERVICES)', reason: 'TOO_MANY_SERVICES' },
+      { response: null, code: Status.PERMISSION_DENIED, message: 'no', reason: 'NAMESPACE_NOT_ALLOWED' },
     ];
     let n = 0;
     const { server, port } = await startServer((call) => call.on('data', () => call.write(answers[n++] as StreamAnswer<Answer>)));
@@ -146,21 +151,29 @@ describe('LookasideClient with LB_API=v1', () => {
     });
   });
 
-  it('sorts a unary Resolve error the same way (a lookaside without ResolveStream)', async () => {
+  it('sorts a unary Resolve error the same way, by the ErrorInfo in its status details (a lookaside without ResolveStream)', async () => {
     const { grpcObject } = loadProtos(['lookaside/v1/lookaside.proto']);
     const definition = { ...serviceConstructor(grpcObject, SERVICE).service };
     delete (definition as Record<string, unknown>)['ResolveStream'];
+    // Both UNAVAILABLE with the same message: only the ErrorInfo tells them apart.
+    const reasons = ['DISCOVERY_UNAVAILABLE', 'NO_READY_ENDPOINTS'];
+    let n = 0;
     const server = new Server();
     server.addService(definition, {
-      Resolve: (_call: unknown, callback: sendUnaryData<Answer>) =>
-        callback({ code: Status.RESOURCE_EXHAUSTED, details: 'already watching the maximum of 1000 services' } as ServiceError),
+      Resolve: (_call: unknown, callback: sendUnaryData<Answer>) => {
+        const reason = reasons[n++] ?? '';
+        const metadata = new Metadata();
+        metadata.set(STATUS_DETAILS_TRAILER, encodeStatusDetails(Status.UNAVAILABLE, 'no endpoint', { reason, domain: RESOLVE_ERROR_DOMAIN }));
+        callback({ code: Status.UNAVAILABLE, details: 'no endpoint', metadata } as ServiceError);
+      },
     });
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
     );
     cleanup.push(() => server.forceShutdown());
-    const result = await client(port).resolve();
-    assert.equal(result.ok ? 'ok' : result.failure, 'lookaside-fault');
+    const lookaside = client(port);
+    const results = [await lookaside.resolve(), await lookaside.resolve()];
+    assert.deepEqual(results.map((result) => (result.ok ? 'ok' : result.failure)), ['lookaside-fault', 'no-endpoints']);
   });
 
   it('dials the address as answered, refuses an unusable one (each time), and uses the default port for a bare IP', async () => {
@@ -207,21 +220,26 @@ describe('LookasideClient with LB_API=v1', () => {
 
 describe('classifyLookasideError: which lookaside answers are about the Service, which are its own faults', () => {
   const cases: [Status, string, 'no-endpoints' | 'lookaside-fault'][] = [
-    [Status.NOT_FOUND, 'no endpoints known for Service default/greetserver', 'no-endpoints'],
-    [Status.UNAVAILABLE, 'Service default/greetserver has no ready endpoint (2 EndpointSlice(s), 3 endpoint(s) not ready or terminating)', 'no-endpoints'],
-    [Status.UNAVAILABLE, 'default/greetserver: its EndpointSlices declare no ports', 'no-endpoints'],
-    [Status.UNAVAILABLE, 'cannot read endpoints of default/greetserver: connect ECONNREFUSED', 'lookaside-fault'],
-    [Status.UNAVAILABLE, 'endpoints of default/greetserver are not known yet: no answer from discovery within 250 ms', 'lookaside-fault'],
-    [Status.RESOURCE_EXHAUSTED, 'already watching the maximum of 1000 services (MAX_SERVICES)', 'lookaside-fault'],
-    [Status.PERMISSION_DENIED, 'namespace "default" is not served by this lookaside', 'lookaside-fault'],
-    [Status.INVALID_ARGUMENT, 'the Service has several ports (a, b) and none is named "grpc"; set port_name', 'lookaside-fault'],
-    [Status.INTERNAL, 'internal error while resolving', 'lookaside-fault'],
-    [Status.UNKNOWN, 'boom', 'lookaside-fault'],
-    [Status.UNIMPLEMENTED, 'unknown method', 'lookaside-fault'],
+    [Status.NOT_FOUND, 'SERVICE_NOT_FOUND', 'no-endpoints'],
+    [Status.UNAVAILABLE, 'NO_READY_ENDPOINTS', 'no-endpoints'],
+    [Status.UNAVAILABLE, 'DISCOVERY_UNAVAILABLE', 'lookaside-fault'],
+    [Status.UNAVAILABLE, 'LOOKUPS_BUSY', 'lookaside-fault'],
+    [Status.RESOURCE_EXHAUSTED, 'TOO_MANY_SERVICES', 'lookaside-fault'],
+    [Status.PERMISSION_DENIED, 'NAMESPACE_NOT_ALLOWED', 'lookaside-fault'],
+    [Status.PERMISSION_DENIED, 'DISCOVERY_FORBIDDEN', 'lookaside-fault'],
+    [Status.INVALID_ARGUMENT, 'INVALID_REQUEST', 'lookaside-fault'],
+    [Status.INTERNAL, 'INTERNAL', 'lookaside-fault'],
+    [Status.UNAVAILABLE, 'A_REASON_ADDED_LATER', 'lookaside-fault'],
+    // From a lookaside too old to send a reason: the code alone.
+    [Status.NOT_FOUND, '', 'no-endpoints'],
+    [Status.UNAVAILABLE, '', 'no-endpoints'],
+    [Status.RESOURCE_EXHAUSTED, '', 'lookaside-fault'],
+    [Status.UNKNOWN, '', 'lookaside-fault'],
+    [Status.UNIMPLEMENTED, '', 'lookaside-fault'],
   ];
-  for (const [code, message, expected] of cases) {
-    it(`${Status[code]} "${message.slice(0, 40)}…" is ${expected}`, () => {
-      assert.equal(classifyLookasideError(code, message), expected);
+  for (const [code, reason, expected] of cases) {
+    it(`${Status[code]} with reason "${reason}" is ${expected}`, () => {
+      assert.equal(classifyLookasideError(code, reason), expected);
     });
   }
 });

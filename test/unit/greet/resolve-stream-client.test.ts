@@ -48,7 +48,7 @@ class FakeStream implements BidiStream {
   }
 }
 
-const ok = (address: string): StreamAnswer<Answer> => ({ response: { address }, code: 0, message: '' });
+const ok = (address: string): StreamAnswer<Answer> => ({ response: { address }, code: 0, message: '', reason: '' });
 
 const TIMEOUT_MS = 100;
 
@@ -139,6 +139,17 @@ describe('ResolveStreamClient (Resolve over one long-lived bidi stream; fake str
     current().answer(ok('10.0.0.3:1'));
     assert.deepEqual(await after, { kind: 'answer', answer: ok('10.0.0.3:1') });
     assert.equal(streams.length, 2);
+  });
+
+  it('opens a new stream at once when the lookaside ends one that owed nothing (its idle limit)', async () => {
+    const first = client.resolve();
+    current().answer(ok('10.0.0.1:1'));
+    assert.deepEqual(await first, { kind: 'answer', answer: ok('10.0.0.1:1') });
+    current().end({ code: Status.DEADLINE_EXCEEDED, details: 'no request for 300 s (RESOLVE_STREAM_IDLE_SECONDS)', fromServer: true });
+    const next = client.resolve();
+    assert.equal(streams.length, 2, 'no backoff: nothing was lost');
+    current().answer(ok('10.0.0.2:1'));
+    assert.deepEqual(await next, { kind: 'answer', answer: ok('10.0.0.2:1') });
   });
 
   it('doubles the reopen backoff on failures in a row up to its cap, and starts over after an answer', async () => {
