@@ -12,7 +12,7 @@ MINIKUBE_OVERLAY := deploy/overlays/minikube
 # the root package would move every npm script and npx command onto it.
 NODE24 := test/node24/node_modules/.package-lock.json
 
-.PHONY: help install build test test-unit test-integration test-e2e test-greet demo bench-gateway bench-missing-names bench-resolve bench-endpoints-file bench-stream-flood run-lookaside clean
+.PHONY: help install build lint test test-unit test-integration test-e2e test-greet demo bench-gateway bench-missing-names bench-resolve bench-endpoints-file bench-stream-flood run-lookaside clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -26,8 +26,13 @@ install: $(NODE_MODULES) ## Install npm dependencies (npm ci)
 build: $(NODE_MODULES) ## Compile TypeScript into dist/
 	rm -rf dist && npx tsc -p tsconfig.json
 
-test: build $(NODE24) ## Run every test (unit, integration, end to end, deploy/ checks)
+test: lint build $(NODE24) ## Run the linters, then every test (unit, integration, end to end, deploy/ checks)
 	npx mocha 'dist/test/**/*.test.js'
+
+lint: $(NODE_MODULES) ## ESLint over the TypeScript; buf lint on the protos, and buf breaking against the released API
+	npx eslint .
+	npx buf lint
+	npx buf breaking --against test/proto/api-baseline.json
 
 test-unit: build ## Run the fast unit tests only
 	npx mocha 'dist/test/unit/**/*.test.js'

@@ -177,7 +177,9 @@ async function runScenario(scenario: Scenario, endpointsFile: string, extraEnv: 
     };
   } catch (error) {
     const fatal = /FATAL ERROR: [^\n]*/.exec(lookaside.stderr)?.[0];
-    throw new Error(fatal === undefined ? `${error instanceof Error ? error.message : String(error)}; stderr: ${lookaside.stderr.slice(-500)}` : `the lookaside died: ${fatal}`);
+    throw new Error(fatal === undefined ? `${error instanceof Error ? error.message : String(error)}; stderr: ${lookaside.stderr.slice(-500)}` : `the lookaside died: ${fatal}`, {
+      cause: error,
+    });
   } finally {
     for (const connection of connections) connection.close();
     await lookaside.stop(30_000);
