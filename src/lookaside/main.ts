@@ -53,7 +53,8 @@ async function run(config: LookasideConfig, logger: Logger): Promise<void> {
     host: config.host,
     port: config.port,
     maxConnections: config.limits.maxConnections,
-    onConnectionRefused: () => limitMetrics.countRefused('MAX_CONNECTIONS'),
+    maxConnectionsPerClient: config.limits.maxConnectionsPerClient,
+    onConnectionRefused: (bound) => limitMetrics.countRefused(bound === 'total' ? 'MAX_CONNECTIONS' : 'MAX_CONNECTIONS_PER_CLIENT'),
     onError: (error) => serverLogger.warn({ err: error.message }, 'cannot accept a connection'),
   });
   limitMetrics.watch({ connections: listener.connections, calls: lookaside.openCalls, resolveStreams: lookaside.openResolveStreams });
