@@ -2,6 +2,8 @@ import { createServer, type Server as TcpServer, type Socket } from 'node:net';
 
 import { ServerCredentials, type Server } from '@grpc/grpc-js';
 
+import { joinHostPort } from './addresses.js';
+
 export interface ListenOptions {
   readonly host: string;
   /** 0 = any free port. */
@@ -54,7 +56,7 @@ export async function listenWithLimits(server: Server, options: ListenOptions): 
   tcp.maxConnections = options.maxConnections;
   tcp.on('drop', () => options.onConnectionRefused?.('total'));
 
-  const target = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
+  const target = joinHostPort(options.host, options.port);
   await new Promise<void>((resolve, reject) => {
     const failed = (error: Error): void => reject(new Error(`cannot listen on ${target}: ${error.message}`));
     tcp.once('error', failed);

@@ -10,6 +10,7 @@ import type { UnaryResult } from './grpc-unary-call.js';
 import { frameMessage } from './grpc-wire.js';
 import { classifyLookasideError, type ResolveFailure } from './lookaside-answers.js';
 import { ResolveStreamClient, type StreamAnswer } from './resolve-stream-client.js';
+import { joinHostPort, splitIpPort } from '../../common/addresses.js';
 
 /** The lookaside's two APIs: the versioned one, and the seed one kept for old clients. */
 const APIS = {
@@ -181,11 +182,6 @@ function fault(message: string): ResolveResult {
 /** "ip:port" as dialled; the port from the answer, else the configured one. */
 function toAddress(answer: ResolveAnswer, defaultPort: number): string | undefined {
   const text = answer.address;
-  if (isIP(text) === 4) return `${text}:${defaultPort}`;
-  if (isIP(text) === 6) return `[${text}]:${defaultPort}`;
-  const match = /^(\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text);
-  const ip = match?.[2] ?? match?.[3] ?? '';
-  const port = Number(match?.[4]);
-  if (isIP(ip) === 0) return undefined;
-  return port >= 1 && port <= 65_535 ? text : undefined;
+  if (isIP(text) !== 0) return joinHostPort(text, defaultPort);
+  return splitIpPort(text) === undefined ? undefined : text;
 }
