@@ -5,7 +5,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'test/node24/', '.cache/'] },
+  // src/generated/ is proto-loader-gen-types' output (make proto-types).
+  { ignores: ['dist/', 'node_modules/', 'test/node24/', '.cache/', 'src/generated/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -11,6 +11,8 @@ import { frameMessage } from './grpc-wire.js';
 import { classifyLookasideError, type ResolveFailure } from './lookaside-answers.js';
 import { ResolveStreamClient, type StreamAnswer } from './resolve-stream-client.js';
 import { joinHostPort, splitIpPort } from '../../common/addresses.js';
+import type { Response__Output as SeedResponse__Output } from '../../generated/lookaside/Response.js';
+import type { ResolveResponse__Output } from '../../generated/lookaside/v1/ResolveResponse.js';
 
 /** The lookaside's two APIs: the versioned one, and the seed one kept for old clients. */
 const APIS = {
@@ -50,12 +52,8 @@ export type ResolveResult =
       readonly message: string;
     };
 
-interface ResolveAnswer {
-  /** v1: "ip:port"; seed: an IP. */
-  address: string;
-  /** v1 only. */
-  pod_name?: string;
-}
+/** A Resolve answer of either API: v1's has `ip:port` and the pod's name, the seed's an IP only. */
+type ResolveAnswer = ResolveResponse__Output | SeedResponse__Output;
 
 /**
  * Asks the lookaside which pod takes the next call, each time with a short
@@ -157,7 +155,7 @@ export class LookasideClient {
       this.dialledAddresses.set(answer.address, address);
     }
     if (address === '') return fault(`the lookaside answered with an unusable address ${JSON.stringify(answer.address)}`);
-    return { ok: true, address, podName: answer.pod_name ?? '' };
+    return { ok: true, address, podName: 'pod_name' in answer ? answer.pod_name : '' };
   }
 }
 
