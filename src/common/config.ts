@@ -47,6 +47,22 @@ export function readInteger(
   return parsed;
 }
 
+/** Reads a decimal number such as `0.25` or `3`, within `bounds` (inclusive). */
+export function readNumber(
+  env: Env,
+  name: string,
+  fallback: number,
+  bounds: { min: number; max: number },
+): number {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  const parsed = /^-?(\d+\.?\d*|\.\d+)$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isFinite(parsed) || parsed < bounds.min || parsed > bounds.max) {
+    throw new ConfigError(name, `must be a number from ${bounds.min} to ${bounds.max}, got "${value}"`);
+  }
+  return parsed;
+}
+
 export function readPort(env: Env, name: string, fallback: number): number {
   return readInteger(env, name, fallback, { min: 0, max: 65_535 });
 }

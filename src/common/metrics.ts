@@ -66,20 +66,35 @@ export class BufferedCounterChild<T extends string> {
   }
 }
 
+/** What a debug route answers: an HTTP status and a body sent as JSON. */
+export interface JsonAnswer {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/** Extra GET routes on the metrics port (such as /debug/endpoints), by path; each gets the request's query. */
+export type DebugRoutes = Readonly<Record<string, (query: URLSearchParams) => JsonAnswer>>;
+
 export interface MetricsEndpoint {
   readonly port: number;
   close(): Promise<void>;
 }
 
-/** Serves `GET /metrics` in the Prometheus text format on its own HTTP port. */
+/** Serves `GET /metrics` in the Prometheus text format on its own HTTP port, and `routes` beside it. */
 export async function startMetricsServer(
   registry: Registry,
   host: string,
   port: number,
   logger: Logger,
+  routes: DebugRoutes = {},
 ): Promise<MetricsEndpoint> {
   const server: Server = createServer((request, response) => {
-    const path = (request.url ?? '/').split('?')[0];
+    const [path = '/', query = ''] = (request.url ?? '/').split('?', 2);
+    const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
+    if (route !== undefined) {
+      answerRoute(request.method, response, path, () => route(new URLSearchParams(query)));
+      return;
+    }
     if (path !== '/metrics') {
       sendJsonError(response, 404, 'NOT_FOUND', `no such path ${path}; metrics are at /metrics`);
       return;
@@ -117,6 +132,17 @@ export async function startMetricsServer(
         server.closeAllConnections();
       }),
   };
+}
+
+function answerRoute(method: string | undefined, response: import('node:http').ServerResponse, path: string, run: () => JsonAnswer): void {
+  if (method !== 'GET') {
+    response.setHeader('allow', 'GET');
+    sendJsonError(response, 405, 'METHOD_NOT_ALLOWED', `use GET ${path}`);
+    return;
+  }
+  const answer = run();
+  response.writeHead(answer.status, { 'content-type': 'application/json' });
+  response.end(JSON.stringify(answer.body));
 }
 
 function sendJsonError(

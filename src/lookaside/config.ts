@@ -14,9 +14,11 @@ import {
   type Env,
   type LogLevel,
 } from '../common/config.js';
-import type { PolicyName } from './balancing/picker.js';
+import { POLICY_NAMES, type PolicyName } from './balancing/picker.js';
 import type { KubeClusterConfig } from './discovery/kubeconfig.js';
 import { WATCH_SILENCE_LIMIT_MS } from './discovery/service-watch.js';
+import { readLoadConfig } from './load/config.js';
+import type { LoadConfig } from './load/service-load.js';
 import { checkLabel } from './validation.js';
 
 export const DEFAULT_LB_PORT = 50_055;
@@ -45,6 +47,8 @@ export interface LookasideConfig {
   readonly allowedNamespaces: readonly string[];
   readonly shutdownGraceMs: number;
   readonly limits: ServerLimits;
+  /** Outlier ejection, call leases and ORCA weights. */
+  readonly load: LoadConfig;
 }
 
 /** What one client can make the gRPC server hold; README "Limits" explains the defaults. */
@@ -87,7 +91,7 @@ export function loadLookasideConfig(env: Env, probe: ConfigProbe = REAL_PROBE): 
     if (problem !== undefined) throw new ConfigError('ALLOWED_NAMESPACES', problem);
   }
 
-  const policy = readChoice(env, 'DEFAULT_POLICY', ['round_robin', 'random'] as const, 'round_robin');
+  const policy = readChoice(env, 'DEFAULT_POLICY', POLICY_NAMES, 'round_robin');
 
   return {
     host: readString(env, 'LB_HOST', '0.0.0.0'),
@@ -107,6 +111,7 @@ export function loadLookasideConfig(env: Env, probe: ConfigProbe = REAL_PROBE): 
     allowedNamespaces,
     shutdownGraceMs: readInteger(env, 'SHUTDOWN_GRACE_SECONDS', 10, { min: 0, max: 3_600 }) * 1000,
     limits: readServerLimits(env),
+    load: readLoadConfig(env),
   };
 }
 

@@ -9,6 +9,10 @@ import { loadKubeConfig } from './discovery/kubeconfig.js';
 import { KubernetesDiscovery } from './discovery/kubernetes.js';
 import type { DiscoverySource } from './discovery/types.js';
 import { LimitMetrics } from './limit-metrics.js';
+import { DEBUG_ENDPOINTS_PATH, debugEndpointsRoute } from './load/debug-endpoints.js';
+import { LoadMetrics } from './load/load-metrics.js';
+import { openGrpcOrcaStream } from './load/orca-client.js';
+import { ServiceLoads } from './load/service-loads.js';
 import { LookasideMetrics } from './metrics.js';
 import { Resolver } from './resolver.js';
 import { createLookasideServer } from './server.js';
@@ -32,6 +36,13 @@ export async function createLookaside(config: LookasideConfig, logger: Logger): 
   const registry = createMetricsRegistry('lookaside');
   const metrics = new LookasideMetrics(registry);
   const source = await openDiscovery(config, metrics, logger.child({ module: 'discovery' }));
+  const loads = new ServiceLoads({
+    config: config.load,
+    logger: logger.child({ module: 'load' }),
+    metrics: new LoadMetrics(registry),
+    openOrca: openGrpcOrcaStream,
+    weightsIdleMs: config.idleTimeoutMs,
+  });
   const services = new WatchedServices({
     source,
     maxServices: config.maxServices,
@@ -41,6 +52,7 @@ export async function createLookaside(config: LookasideConfig, logger: Logger): 
     lookupsPerSecond: config.discovery.kind === 'kubernetes' ? config.lookupsPerSecond : undefined,
     metrics,
     logger: logger.child({ module: 'services' }),
+    loads,
   });
   const resolver = new Resolver({
     services,
@@ -48,6 +60,7 @@ export async function createLookaside(config: LookasideConfig, logger: Logger): 
     defaultPolicy: config.defaultPolicy,
     allowedNamespaces: config.allowedNamespaces,
     describeMissing: (namespace, name) => source.describeMissing({ namespace, name }),
+    loads,
   });
   const serverLogger = logger.child({ module: 'server' });
   const limitMetrics = new LimitMetrics(registry, serverLogger);
@@ -58,6 +71,7 @@ export async function createLookaside(config: LookasideConfig, logger: Logger): 
     logger: serverLogger,
     limits: config.limits,
     onRefused: (limit) => limitMetrics.countRefused(limit),
+    calls: loads,
   });
   const { server, health, endStreams } = lookaside;
 
@@ -71,7 +85,9 @@ export async function createLookaside(config: LookasideConfig, logger: Logger): 
   });
   limitMetrics.watch({ connections: listener.connections, calls: lookaside.openCalls, resolveStreams: lookaside.openResolveStreams });
   const port = listener.port;
-  const metricsEndpoint = await startMetricsServer(registry, config.host, config.metricsPort, logger.child({ module: 'metrics' }));
+  const metricsEndpoint = await startMetricsServer(registry, config.host, config.metricsPort, logger.child({ module: 'metrics' }), {
+    [DEBUG_ENDPOINTS_PATH]: debugEndpointsRoute(loads, config.ownNamespace),
+  });
   health.setAll('SERVING');
   logger.info(
     { port, host: config.host, metricsPort: metricsEndpoint.port, discovery: source.name, namespace: config.ownNamespace },
@@ -89,6 +105,7 @@ export async function createLookaside(config: LookasideConfig, logger: Logger): 
       const result = await shutdownServer(server, config.shutdownGraceMs, endStreams);
       logger.info({ result }, 'grpc server stopped');
       services.close();
+      loads.closeAll();
       await source.close();
       await metricsEndpoint.close();
     },

@@ -4,6 +4,7 @@ import type { StreamObserver } from '../common/grpc-metrics.js';
 import { MalformedRequest } from '../common/grpc-request-framing.js';
 import { remainingMs } from '../common/grpc.js';
 import type { ResolveReason } from '../common/resolve-reasons.js';
+import { NO_LEDGER, type CallLedger, type ReleasableLedger } from './load/call-ledger.js';
 
 /**
  * Unanswered requests one stream may hold (answers waiting for a Service's
@@ -20,9 +21,14 @@ export type Answer<Response> =
 
 /**
  * Answers one request; synchronous when it can be (the cache hit), a promise
- * when it waits (a Service's first list). The promise never rejects.
+ * when it waits (a Service's first list). The promise never rejects. `ledger`
+ * holds the calls handed to this client (its stream's, or unary Resolve's).
  */
-export type Answering<Request, Response> = (request: Request, waitLimitMs: number) => Answer<Response> | Promise<Answer<Response>>;
+export type Answering<Request, Response> = (
+  request: Request,
+  waitLimitMs: number,
+  ledger: CallLedger,
+) => Answer<Response> | Promise<Answer<Response>>;
 
 /** The answer to a request that could not be decoded or was cut short. */
 export function malformedAnswer(request: MalformedRequest): Answer<never> {
@@ -49,6 +55,8 @@ export interface ResolveStreamsOptions {
   readonly now?: (() => number) | undefined;
   /** Called for each stream refused for maxStreams. */
   readonly onRefused?: () => void;
+  /** A ledger per stream for the calls it is handed; released when the stream ends. None kept when not given. */
+  readonly openLedger?: () => ReleasableLedger;
 }
 
 /** A place in the answer order, filled when its answer is known. */
@@ -88,6 +96,7 @@ export class ResolveStreams<Request, Response> {
     const session = new ResolveStreamSession(call, this.answering, this.options.maxUnansweredPerStream ?? MAX_UNANSWERED_PER_STREAM, {
       observer,
       now: this.now,
+      ledger: this.options.openLedger?.() ?? NO_LEDGER,
       onFinished: () => this.open.delete(session),
     });
     session.start();
@@ -122,6 +131,8 @@ export class ResolveStreams<Request, Response> {
 interface SessionHooks {
   readonly observer: StreamObserver;
   readonly now: () => number;
+  /** The calls handed out on this stream and not yet reported; released when it ends. */
+  readonly ledger: ReleasableLedger;
   readonly onFinished: () => void;
 }
 
@@ -171,7 +182,8 @@ class ResolveStreamSession<Request, Response> {
     if (this.finished || this.ending !== undefined) return;
     this.lastRequestMs = this.hooks.now();
     this.hooks.observer.received();
-    const answer = request instanceof MalformedRequest ? malformedAnswer(request) : this.answering(request, remainingMs(this.call));
+    const answer =
+      request instanceof MalformedRequest ? malformedAnswer(request) : this.answering(request, remainingMs(this.call), this.hooks.ledger);
     if (!(answer instanceof Promise) && this.queue.length === 0) {
       this.send(answer);
     } else {
@@ -231,6 +243,8 @@ class ResolveStreamSession<Request, Response> {
     if (this.finished) return;
     this.finished = true;
     this.queue.length = 0;
+    // Whatever the client was handed and never reported is no longer outstanding.
+    this.hooks.ledger.release();
     this.hooks.observer.finished(code);
     this.hooks.onFinished();
     if (!sendStatus) return;

@@ -1,5 +1,7 @@
 import type { PolicyName } from './balancing/picker.js';
 import type { Endpoint, ServiceSnapshot } from './discovery/types.js';
+import { recordCalls, type CallReports } from './load/call-reports.js';
+import type { ServiceLoads } from './load/service-loads.js';
 import { checkLabel, quoteInput } from './validation.js';
 import type { LookupResult, StillLookingUp } from './service-lookup.js';
 import type { Acquired, WatchedService, WatchedServices } from './watched-services.js';
@@ -17,7 +19,10 @@ export interface ResolveQuery {
   readonly portName: string;
   /** Any port will do (the caller wants only the IP), so several ports are not an error. */
   readonly anyPort?: boolean;
+  /** What the client reports of its calls, and whether it will report the one this answer is for. */
+  readonly calls?: CallReports;
 }
+
 
 export type ResolveFailureReason =
   | 'invalid-argument'
@@ -59,6 +64,8 @@ export interface ResolverOptions {
   /** Empty allows every namespace. */
   readonly allowedNamespaces: readonly string[];
   readonly describeMissing: (namespace: string, service: string) => string;
+  /** The per-endpoint state of the watched Services, for report-only requests. */
+  readonly loads?: ServiceLoads;
 }
 
 /**
@@ -80,8 +87,33 @@ export class Resolver {
   resolve(query: ResolveQuery, waitLimitMs = FIRST_LIST_WAIT_LIMIT_MS): ResolveOutcome | Promise<ResolveOutcome> {
     const namespace = query.namespace === '' ? this.options.ownNamespace : query.namespace;
     const policy = query.policy ?? this.options.defaultPolicy;
-    const base = { namespace, service: query.service, policy, watched: false };
+    const refused = this.refusal(query, namespace, policy);
+    if (refused !== undefined) return refused;
 
+    const acquired = this.options.services.acquire({ namespace, name: query.service });
+    if (acquired.kind !== 'looking-up') return this.answerAcquired(acquired, query, namespace, policy);
+
+    const waitMs = Math.min(Math.max(0, waitLimitMs), FIRST_LIST_WAIT_LIMIT_MS);
+    return acquired.lookup.whenSettled(waitMs).then((settled) => this.answerAcquired(settled, query, namespace, policy, waitMs));
+  }
+
+  /**
+   * Records the calls a report-only request carries, picking nothing. Reports
+   * for a Service not watched (or no longer) are dropped: there is no state to
+   * update, and no lookup is started for them. Undefined when accepted.
+   */
+  report(query: ResolveQuery): ResolveFailed | undefined {
+    const namespace = query.namespace === '' ? this.options.ownNamespace : query.namespace;
+    const refused = this.refusal(query, namespace, query.policy ?? this.options.defaultPolicy);
+    if (refused !== undefined) return refused;
+    const load = this.options.loads?.get({ namespace, name: query.service });
+    if (load !== undefined && query.calls !== undefined) recordCalls(load, query.calls);
+    return undefined;
+  }
+
+  /** Why a query is refused before any lookup (a field not valid, a namespace not served); undefined when it is not. */
+  private refusal(query: ResolveQuery, namespace: string, policy: PolicyName): ResolveFailed | undefined {
+    const base = { namespace, service: query.service, policy, watched: false };
     const invalid =
       checkLabel('service', query.service, true) ??
       checkLabel('namespace', query.namespace, false) ??
@@ -96,12 +128,7 @@ export class Resolver {
         message: `namespace "${namespace}" is not served by this lookaside; allowed: ${[...this.allowed].join(', ')} (ALLOWED_NAMESPACES)`,
       };
     }
-
-    const acquired = this.options.services.acquire({ namespace, name: query.service });
-    if (acquired.kind !== 'looking-up') return this.answerAcquired(acquired, query, namespace, policy);
-
-    const waitMs = Math.min(Math.max(0, waitLimitMs), FIRST_LIST_WAIT_LIMIT_MS);
-    return acquired.lookup.whenSettled(waitMs).then((settled) => this.answerAcquired(settled, query, namespace, policy, waitMs));
+    return undefined;
   }
 
   private answerAcquired(
@@ -152,6 +179,10 @@ export class Resolver {
     const { namespace, name: service } = watched.key;
     const base = { namespace, service, policy, watched: true };
     const snapshot = watched.snapshot;
+    const load = watched.pickers.load;
+    const calls = query.calls;
+    // Reports first: an endpoint they eject is not handed out by this very Resolve.
+    if (calls !== undefined && load !== undefined && calls.finished.length > 0) recordCalls(load, calls);
     // Watched, then all its slices went (the Service was deleted): watched until idle, in case it comes back.
     if (snapshot.sliceCount === 0) return this.notFound(base);
     // Scaled to zero: the controller's placeholder slice has neither endpoints nor ports.
@@ -162,6 +193,11 @@ export class Resolver {
 
     const picker = watched.pickers.pickerFor(port, policy);
     if (picker === undefined) return noReadyEndpoint(base, snapshot, port);
+    const endpoint = picker.pick();
+    if (calls?.reportsCall === true && load !== undefined) {
+      const endpointLoad = load.endpoint(endpoint.address);
+      if (endpointLoad !== undefined) calls.ledger.handOut(endpointLoad);
+    }
     // Spelled out rather than `{ ...base, … }`: this runs on every call, and V8
     // builds a spread-then-extended literal on a slow path (µs per call).
     return {
@@ -170,7 +206,7 @@ export class Resolver {
       policy,
       watched: true,
       ok: true,
-      endpoint: picker.pick(),
+      endpoint,
       readyEndpoints: snapshot.readyByPort.get(port)?.length ?? 0,
     };
   }

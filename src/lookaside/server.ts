@@ -7,14 +7,16 @@ import type { Logger } from '../common/logging.js';
 import type { ResolveReason } from '../common/resolve-reasons.js';
 import type { PolicyName } from './balancing/picker.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './config.js';
+import type { CallAccounting } from './load/service-loads.js';
 import { UNWATCHED_LABEL, type LookasideMetrics } from './metrics.js';
 import { ResolveStreams, type Answer, type Answering } from './resolve-stream.js';
-import type { ResolveFailureReason, ResolveOutcome, ResolveQuery, Resolver } from './resolver.js';
+import type { ResolveFailed, ResolveFailureReason, ResolveOutcome, ResolveQuery, Resolver } from './resolver.js';
 import { tolerantRequests, UnaryCalls } from './unary-calls.js';
 import type { Request__Output } from '../generated/lookaside/Request.js';
 import type { Response__Output } from '../generated/lookaside/Response.js';
 import type { ResolveRequest__Output } from '../generated/lookaside/v1/ResolveRequest.js';
 import type { ResolveResponse__Output } from '../generated/lookaside/v1/ResolveResponse.js';
+import { v1CallReports } from './v1-call-reports.js';
 
 export const V1_SERVICE = 'lookaside.v1.Lookaside';
 export const SEED_SERVICE = 'lookaside.Lookaside';
@@ -60,7 +62,12 @@ const V1_POLICIES: Readonly<Record<string, PolicyName | undefined>> = {
   POLICY_UNSPECIFIED: undefined,
   ROUND_ROBIN: 'round_robin',
   RANDOM: 'random',
+  LEAST_REQUEST: 'least_request',
+  WEIGHTED_ROUND_ROBIN: 'weighted_round_robin',
 };
+
+/** What a report-only request is answered with: OK, and nothing picked. */
+const NOTHING_PICKED: V1ResolveResponse = { address: '', ip: '', port: 0, pod_name: '', zone: '', node_name: '', ready_endpoints: 0 };
 
 /** The seed API's RouterType: RANDOM = 0 (its default), ROUNDROBIN = 1. */
 const SEED_POLICIES: Readonly<Record<string, PolicyName>> = {
@@ -83,6 +90,8 @@ export interface LookasideServerOptions {
   readonly now?: () => number;
   /** CONNECTION_TIMES when not given. */
   readonly connectionTimes?: ConnectionTimes;
+  /** Where the calls handed out and reported are accounted; when not given, reports are read and dropped. */
+  readonly calls?: CallAccounting;
 }
 
 export interface LookasideServer {
@@ -126,7 +135,8 @@ export function createLookasideServer(options: LookasideServerOptions): Lookasid
     interceptors: [guard.interceptor],
   });
   const health = new HealthReporter([V1_SERVICE, SEED_SERVICE]);
-  const unary = new UnaryCalls();
+  const calls = options.calls;
+  const unary = new UnaryCalls(calls?.unaryLedger);
   const answerV1 = v1Answering(options);
   const streams = new ResolveStreams<V1ResolveRequest, V1ResolveResponse>(answerV1, {
     maxStreams: limits.maxResolveStreams,
@@ -134,6 +144,7 @@ export function createLookasideServer(options: LookasideServerOptions): Lookasid
     maxUnansweredPerStream: options.maxUnansweredPerStream,
     now: options.now,
     onRefused: () => options.onRefused?.('MAX_RESOLVE_STREAMS'),
+    openLedger: calls === undefined ? undefined : () => calls.openStreamLedger(),
   });
 
   server.addService(tolerantRequests(serviceConstructor(grpcObject, V1_SERVICE).service), {
@@ -168,19 +179,34 @@ function v1Answering(options: LookasideServerOptions): Answering<V1ResolveReques
     node_name: outcome.endpoint.nodeName,
     ready_endpoints: outcome.readyEndpoints,
   });
-  return (request, waitLimitMs) => {
+  return (request, waitLimitMs, ledger) => {
     const policyKey = String(request.policy);
     if (!(policyKey in V1_POLICIES)) {
-      return reject(options, request, Status.INVALID_ARGUMENT, `unknown policy ${policyKey}; use ROUND_ROBIN or RANDOM`);
+      return reject(options, request, Status.INVALID_ARGUMENT, `unknown policy ${policyKey}; use ${Object.keys(V1_POLICIES).slice(1).join(', ')}`);
     }
     const query: ResolveQuery = {
       service: request.service,
       namespace: request.namespace,
       policy: V1_POLICIES[policyKey],
       portName: request.port_name,
+      calls: v1CallReports(request, ledger, options.calls),
     };
+    if (request.report_only) return reportOnly(options, query);
     return answer(options, query, waitLimitMs, toResponse);
   };
+}
+
+/** A request that only reports calls: recorded, nothing picked, not counted as a Resolve. */
+function reportOnly(options: LookasideServerOptions, query: ResolveQuery): Answer<V1ResolveResponse> {
+  let refused: ResolveFailed | undefined;
+  try {
+    refused = options.resolver.report(query);
+  } catch (error) {
+    return internalError(options, error);
+  }
+  if (refused === undefined) return { ok: true, response: NOTHING_PICKED };
+  const { code, reason } = FAILURES[refused.reason];
+  return { ok: false, code, message: refused.message, reason };
 }
 
 function seedAnswering(options: LookasideServerOptions): Answering<SeedResolveRequest, SeedResolveResponse> {

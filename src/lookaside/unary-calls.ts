@@ -4,6 +4,7 @@ import { MalformedRequest } from '../common/grpc-request-framing.js';
 import { remainingMs } from '../common/grpc.js';
 import { RESOLVE_ERROR_DOMAIN } from '../common/resolve-reasons.js';
 import { encodeStatusDetails, STATUS_DETAILS_TRAILER } from '../common/status-details.js';
+import { NO_LEDGER, type CallLedger } from './load/call-ledger.js';
 import { malformedAnswer, type Answer, type Answering } from './resolve-stream.js';
 
 /**
@@ -32,6 +33,9 @@ export class UnaryCalls {
   private inFlight = 0;
   private waiters: (() => void)[] = [];
 
+  /** @param ledger where the calls handed out by unary Resolve are held (leases that expire) */
+  constructor(private readonly ledger: CallLedger = NO_LEDGER) {}
+
   handler<Request, Response>(answering: Answering<Request, Response>): handleUnaryCall<Request | MalformedRequest, Response> {
     return (call, callback) => {
       const reply = (answer: Answer<Response>): void => {
@@ -39,7 +43,7 @@ export class UnaryCalls {
         else callback({ code: answer.code, details: answer.message, metadata: statusDetails(answer) });
       };
       const request = call.request;
-      const answer = request instanceof MalformedRequest ? malformedAnswer(request) : answering(request, remainingMs(call));
+      const answer = request instanceof MalformedRequest ? malformedAnswer(request) : answering(request, remainingMs(call), this.ledger);
       if (!(answer instanceof Promise)) {
         reply(answer);
         return;

@@ -1,6 +1,7 @@
 import type { Logger } from '../common/logging.js';
 import { TokenBucket } from '../common/token-bucket.js';
 import { ServicePickers } from './balancing/service-pickers.js';
+import type { ServiceLoad } from './load/service-load.js';
 import {
   serviceKeyString,
   type DiscoverySource,
@@ -9,6 +10,7 @@ import {
   type ServiceSnapshot,
   type Subscription,
 } from './discovery/types.js';
+import type { ServiceLoads } from './load/service-loads.js';
 import type { LookasideMetrics } from './metrics.js';
 import { MissingServices, type RememberedAnswer } from './missing-services.js';
 import { ServiceLookup } from './service-lookup.js';
@@ -42,6 +44,8 @@ export interface WatchedServicesOptions {
   /** Milliseconds since the epoch; injectable for tests. */
   readonly now?: () => number;
   readonly random?: () => number;
+  /** The per-endpoint state (outstanding calls, ejections, weights) of each watched Service; none when not given. */
+  readonly loads?: ServiceLoads;
 }
 
 /** One Service being followed: it exists, and its latest snapshot and pickers are here. */
@@ -53,8 +57,9 @@ export class WatchedService {
     public snapshot: ServiceSnapshot,
     public lastUsedMs: number,
     random: (() => number) | undefined,
+    load?: ServiceLoad,
   ) {
-    this.pickers = new ServicePickers(snapshot, undefined, random);
+    this.pickers = new ServicePickers(snapshot, undefined, random, load);
   }
 }
 
@@ -207,7 +212,7 @@ export class WatchedServices {
     } else {
       this.lookups.delete(id);
       const { key } = entry.lookup;
-      const service = new WatchedService(key, state.snapshot, this.now(), this.options.random);
+      const service = new WatchedService(key, state.snapshot, this.now(), this.options.random, this.options.loads?.open(key));
       entry.watched = service;
       this.services.set(id, { service, subscription: entry.subscription });
       this.options.metrics.serviceLookedUp('found');
@@ -235,6 +240,7 @@ export class WatchedServices {
     if (entry === undefined) return;
     this.services.delete(id);
     entry.subscription.stop();
+    this.options.loads?.close(entry.service.key);
     this.options.metrics.serviceUnwatched(entry.service.key);
     this.options.metrics.setWatchedServices(this.services.size);
   }

@@ -37,6 +37,7 @@ export function resolverStack(source: DiscoverySource, options: Partial<WatchedS
     defaultPolicy: 'round_robin',
     allowedNamespaces: [],
     describeMissing: (namespace, name) => source.describeMissing({ namespace, name }),
+    loads: options.loads,
   });
   return { services, resolver, registry, clock };
 }

@@ -106,6 +106,60 @@ describe('lookaside config', () => {
     assert.match(configError({ ...FILE_ENV, RESOLVE_STREAM_IDLE_SECONDS: '0' }).message, /^RESOLVE_STREAM_IDLE_SECONDS:/);
   });
 
+  it('reads outlier ejection, call leases and weights, documented defaults first', () => {
+    assert.deepEqual(loadLookasideConfig(FILE_ENV, FILE_PROBE).load, {
+      outlier: {
+        consecutiveFailures: 5,
+        failurePercentage: 50,
+        failureMinCalls: 20,
+        windowMs: 10_000,
+        baseEjectionMs: 30_000,
+        maxEjectionMs: 300_000,
+        maxEjectionPercent: 50,
+      },
+      weights: { blackoutMs: 10_000, expirationMs: 180_000, errorPenalty: 1, updatePeriodMs: 1_000, reportIntervalMs: 1_000, maxStreams: 1_000 },
+      callLeaseMs: 30_000,
+    });
+    const config = loadLookasideConfig(
+      {
+        ...FILE_ENV,
+        DEFAULT_POLICY: 'least_request',
+        OUTLIER_CONSECUTIVE_FAILURES: '0',
+        OUTLIER_FAILURE_PERCENTAGE: '80',
+        OUTLIER_FAILURE_MIN_CALLS: '100',
+        OUTLIER_WINDOW_SECONDS: '30',
+        OUTLIER_BASE_EJECTION_SECONDS: '5',
+        OUTLIER_MAX_EJECTION_SECONDS: '60',
+        OUTLIER_MAX_EJECTION_PERCENT: '100',
+        WRR_BLACKOUT_SECONDS: '0',
+        WRR_WEIGHT_EXPIRATION_SECONDS: '60',
+        WRR_ERROR_PENALTY: '0.5',
+        ORCA_REPORT_INTERVAL_MS: '250',
+        MAX_ORCA_STREAMS: '10',
+        CALL_LEASE_SECONDS: '120',
+      },
+      FILE_PROBE,
+    );
+    assert.equal(config.defaultPolicy, 'least_request');
+    assert.deepEqual(config.load, {
+      outlier: {
+        consecutiveFailures: 0,
+        failurePercentage: 80,
+        failureMinCalls: 100,
+        windowMs: 30_000,
+        baseEjectionMs: 5_000,
+        maxEjectionMs: 60_000,
+        maxEjectionPercent: 100,
+      },
+      weights: { blackoutMs: 0, expirationMs: 60_000, errorPenalty: 0.5, updatePeriodMs: 1_000, reportIntervalMs: 250, maxStreams: 10 },
+      callLeaseMs: 120_000,
+    });
+    assert.match(configError({ ...FILE_ENV, OUTLIER_MAX_EJECTION_PERCENT: '101' }).message, /^OUTLIER_MAX_EJECTION_PERCENT: must be a whole number from 0 to 100/);
+    assert.match(configError({ ...FILE_ENV, WRR_ERROR_PENALTY: 'high' }).message, /^WRR_ERROR_PENALTY: must be a number from 0 to 1000, got "high"$/);
+    assert.match(configError({ ...FILE_ENV, ORCA_REPORT_INTERVAL_MS: '10' }).message, /^ORCA_REPORT_INTERVAL_MS: must be a whole number from 100/);
+    assert.match(configError({ ...FILE_ENV, CALL_LEASE_SECONDS: '0' }).message, /^CALL_LEASE_SECONDS:/);
+  });
+
   it('names the variable and the accepted values for bad numbers', () => {
     assert.match(configError({ ...FILE_ENV, LB_PORT: 'abc' }).message, /^LB_PORT: must be a whole number from 0 to 65535, got "abc"$/);
     assert.match(configError({ ...FILE_ENV, LB_PORT: '70000' }).message, /^LB_PORT:/);
@@ -121,7 +175,7 @@ describe('lookaside config', () => {
   it('names the variable and the choices for bad words', () => {
     assert.equal(
       configError({ ...FILE_ENV, DEFAULT_POLICY: 'fastest' }).message,
-      'DEFAULT_POLICY: must be one of round_robin, random, got "fastest"',
+      'DEFAULT_POLICY: must be one of round_robin, random, least_request, weighted_round_robin, got "fastest"',
     );
     assert.match(configError({ ...FILE_ENV, LOG_LEVEL: 'loud' }).message, /^LOG_LEVEL: must be one of fatal, error/);
     assert.match(configError({ ...FILE_ENV, DISCOVERY: 'dns' }).message, /^DISCOVERY: must be one of kubernetes, file/);

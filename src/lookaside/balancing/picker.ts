@@ -9,4 +9,5 @@ export interface Picker {
   pick(): Endpoint;
 }
 
-export type PolicyName = 'round_robin' | 'random';
+export const POLICY_NAMES = ['round_robin', 'random', 'least_request', 'weighted_round_robin'] as const;
+export type PolicyName = (typeof POLICY_NAMES)[number];

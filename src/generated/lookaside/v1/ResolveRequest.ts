@@ -1,5 +1,6 @@
 // Original file: proto/lookaside/v1/lookaside.proto
 
+import type { CallResult as _lookaside_v1_CallResult, CallResult__Output as _lookaside_v1_CallResult__Output } from '../../lookaside/v1/CallResult.js';
 
 // Original file: proto/lookaside/v1/lookaside.proto
 
@@ -7,6 +8,8 @@ export const _lookaside_v1_ResolveRequest_Policy = {
   POLICY_UNSPECIFIED: 'POLICY_UNSPECIFIED',
   ROUND_ROBIN: 'ROUND_ROBIN',
   RANDOM: 'RANDOM',
+  LEAST_REQUEST: 'LEAST_REQUEST',
+  WEIGHTED_ROUND_ROBIN: 'WEIGHTED_ROUND_ROBIN',
 } as const;
 
 export type _lookaside_v1_ResolveRequest_Policy =
@@ -16,6 +19,10 @@ export type _lookaside_v1_ResolveRequest_Policy =
   | 1
   | 'RANDOM'
   | 2
+  | 'LEAST_REQUEST'
+  | 3
+  | 'WEIGHTED_ROUND_ROBIN'
+  | 4
 
 export type _lookaside_v1_ResolveRequest_Policy__Output = typeof _lookaside_v1_ResolveRequest_Policy[keyof typeof _lookaside_v1_ResolveRequest_Policy]
 
@@ -24,6 +31,9 @@ export interface ResolveRequest {
   'namespace'?: (string);
   'policy'?: (_lookaside_v1_ResolveRequest_Policy);
   'port_name'?: (string);
+  'finished_calls'?: (_lookaside_v1_CallResult)[];
+  'reports_calls'?: (boolean);
+  'report_only'?: (boolean);
 }
 
 export interface ResolveRequest__Output {
@@ -31,4 +41,7 @@ export interface ResolveRequest__Output {
   'namespace': (string);
   'policy': (_lookaside_v1_ResolveRequest_Policy__Output);
   'port_name': (string);
+  'finished_calls': (_lookaside_v1_CallResult__Output)[];
+  'reports_calls': (boolean);
+  'report_only': (boolean);
 }

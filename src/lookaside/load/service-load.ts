@@ -1,0 +1,231 @@
+import type { Logger } from '../../common/logging.js';
+import type { Endpoint, ServiceKey, ServiceSnapshot } from '../discovery/types.js';
+import type { CallLedger } from './call-ledger.js';
+import { isEndpointFailure, type FinishedCall } from './call-outcome.js';
+import { EndpointLoad } from './endpoint-load.js';
+import type { HeldSubscription, OrcaStreams } from './orca-subscription.js';
+import type { EjectionReason, OutlierConfig } from './outlier.js';
+import { schedulerWeights, type WeightConfig } from './weights.js';
+
+export interface LoadConfig {
+  readonly outlier: OutlierConfig;
+  readonly weights: WeightConfig;
+  /** Calls handed out by unary Resolve and never reported are released after this long. */
+  readonly callLeaseMs: number;
+}
+
+export interface ServiceLoadHooks {
+  readonly now: () => number;
+  readonly logger: Logger;
+  /** Undefined: no ORCA, so no endpoint has a weight of its own. */
+  readonly orca: OrcaStreams | undefined;
+  readonly onEjected: (key: ServiceKey) => void;
+}
+
+/**
+ * The per-endpoint state of one watched Service, fed by the calls clients
+ * report and by ORCA load reports, read by its pickers: outstanding calls,
+ * ejections, weights. Pickers built over it check `version` and are rebuilt
+ * when the set of ejected endpoints changed.
+ */
+export class ServiceLoad {
+  private readonly endpoints = new Map<string, EndpointLoad>();
+  private readonly subscriptions = new Map<EndpointLoad, HeldSubscription>();
+  private ejectedCount = 0;
+  private nextReturnAtMs = Number.POSITIVE_INFINITY;
+  private changes = 0;
+  private weighted = false;
+  private lastWeightedUseMs = 0;
+
+  constructor(
+    readonly key: ServiceKey,
+    private readonly config: LoadConfig,
+    private readonly hooks: ServiceLoadHooks,
+  ) {}
+
+  /** Follows the Service's ready endpoints: state for new addresses, none kept for those gone. */
+  sync(snapshot: ServiceSnapshot): void {
+    const nowMs = this.hooks.now();
+    const present = new Set<string>();
+    for (const [portName, endpoints] of snapshot.readyByPort) {
+      for (const endpoint of endpoints) {
+        present.add(endpoint.address);
+        const known = this.endpoints.get(endpoint.address);
+        if (known !== undefined) {
+          known.endpoint = endpoint;
+          continue;
+        }
+        const load = new EndpointLoad(endpoint, portName, this.config.outlier, this.config.weights, nowMs);
+        this.endpoints.set(endpoint.address, load);
+        if (this.weighted) this.subscribe(load);
+      }
+    }
+    for (const [address, load] of this.endpoints) {
+      if (present.has(address)) continue;
+      this.endpoints.delete(address);
+      this.subscriptions.get(load)?.close();
+      this.subscriptions.delete(load);
+    }
+    this.recountEjected();
+  }
+
+  /** The clock everything here runs on. */
+  now(): number {
+    return this.hooks.now();
+  }
+
+  get weightUpdatePeriodMs(): number {
+    return this.config.weights.updatePeriodMs;
+  }
+
+  endpoint(address: string): EndpointLoad | undefined {
+    return this.endpoints.get(address);
+  }
+
+  get size(): number {
+    return this.endpoints.size;
+  }
+
+  get ejected(): number {
+    return this.ejectedCount;
+  }
+
+  /** Changes whenever an endpoint is ejected or returns; returns that are due happen here. */
+  version(nowMs: number): number {
+    if (nowMs >= this.nextReturnAtMs) this.returnDue(nowMs);
+    return this.changes;
+  }
+
+  /** `endpoints` without the ejected ones; all of them if that would leave none. */
+  available(endpoints: readonly Endpoint[]): readonly Endpoint[] {
+    if (this.ejectedCount === 0) return endpoints;
+    const kept = endpoints.filter((endpoint) => this.endpoints.get(endpoint.address)?.health.ejectedUntilMs === undefined);
+    return kept.length > 0 ? kept : endpoints;
+  }
+
+  /** The state of each of `endpoints`, in order (each is one of the Service's ready endpoints). */
+  loadsOf(endpoints: readonly Endpoint[]): EndpointLoad[] {
+    return endpoints.map((endpoint) => this.endpoints.get(endpoint.address) ?? this.adopt(endpoint));
+  }
+
+  /** Applies one reported call: settles it in `ledger`, and ejects its endpoint if it now should be. */
+  record(call: FinishedCall, ledger: CallLedger, nowMs: number): void {
+    const load = this.endpoints.get(call.address);
+    if (load === undefined) return;
+    ledger.settle(load);
+    if (call.notCalled === true) return;
+    const failed = isEndpointFailure(call.code);
+    load.calls += 1;
+    if (failed) load.failures += 1;
+    load.noteLatency(call.latencyMicros);
+    const reason = load.health.record(failed, nowMs);
+    if (reason !== undefined) this.eject(load, reason, nowMs);
+  }
+
+  /** A Resolve with WEIGHTED_ROUND_ROBIN: ORCA streams are opened to every endpoint on first use. */
+  useWeights(nowMs: number): void {
+    this.lastWeightedUseMs = nowMs;
+    if (this.weighted) return;
+    this.weighted = true;
+    for (const load of this.endpoints.values()) this.subscribe(load);
+  }
+
+  /** The scheduler weights of `endpoints` now; undefined when fewer than two have one (plain round robin). */
+  weightsOf(endpoints: readonly Endpoint[], nowMs: number): number[] | undefined {
+    return schedulerWeights(this.loadsOf(endpoints).map((load) => load.weight.current(nowMs)));
+  }
+
+  /** Closes the ORCA streams once no weighted Resolve came for `idleMs`; they reopen on the next one. */
+  sweep(nowMs: number, idleMs: number): void {
+    this.version(nowMs);
+    if (!this.weighted || nowMs - this.lastWeightedUseMs < idleMs) return;
+    this.weighted = false;
+    this.closeSubscriptions();
+    this.hooks.logger.info({ namespace: this.key.namespace, service: this.key.name }, 'no weighted Resolve for a while: ORCA streams closed');
+  }
+
+  close(): void {
+    this.weighted = false;
+    this.closeSubscriptions();
+  }
+
+  /** Every endpoint's state, sorted by address, for the debug view. */
+  all(): EndpointLoad[] {
+    return [...this.endpoints.values()].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+  }
+
+  orcaState(load: EndpointLoad): string {
+    if (!this.weighted) return 'off';
+    return this.subscriptions.get(load)?.state ?? 'over MAX_ORCA_STREAMS';
+  }
+
+  /** At most maxEjectionPercent of the endpoints, rounded up, and never all of them. */
+  private maxEjected(): number {
+    const count = this.endpoints.size;
+    return Math.min(count - 1, Math.ceil((count * this.config.outlier.maxEjectionPercent) / 100));
+  }
+
+  private eject(load: EndpointLoad, reason: EjectionReason, nowMs: number): void {
+    this.version(nowMs);
+    const log = { namespace: this.key.namespace, service: this.key.name, address: load.address, reason };
+    if (this.ejectedCount >= this.maxEjected()) {
+      this.hooks.logger.debug({ ...log, ejected: this.ejectedCount }, 'endpoint not ejected: as many as allowed are out already');
+      return;
+    }
+    const durationMs = load.health.eject(nowMs);
+    this.ejectedCount += 1;
+    this.nextReturnAtMs = Math.min(this.nextReturnAtMs, nowMs + durationMs);
+    this.changes += 1;
+    this.hooks.onEjected(this.key);
+    this.hooks.logger.info({ ...log, ejectedForMs: durationMs, ejections: load.health.ejections }, 'endpoint ejected');
+  }
+
+  private returnDue(nowMs: number): void {
+    this.nextReturnAtMs = Number.POSITIVE_INFINITY;
+    for (const load of this.endpoints.values()) {
+      const until = load.health.ejectedUntilMs;
+      if (until === undefined) continue;
+      if (until > nowMs) {
+        this.nextReturnAtMs = Math.min(this.nextReturnAtMs, until);
+        continue;
+      }
+      load.health.returnToRotation();
+      this.hooks.logger.info({ namespace: this.key.namespace, service: this.key.name, address: load.address }, 'endpoint back in rotation');
+    }
+    this.recountEjected();
+  }
+
+  private recountEjected(): void {
+    let count = 0;
+    let nextReturnAtMs = Number.POSITIVE_INFINITY;
+    for (const load of this.endpoints.values()) {
+      const until = load.health.ejectedUntilMs;
+      if (until === undefined) continue;
+      count += 1;
+      nextReturnAtMs = Math.min(nextReturnAtMs, until);
+    }
+    if (count !== this.ejectedCount) this.changes += 1;
+    this.ejectedCount = count;
+    this.nextReturnAtMs = nextReturnAtMs;
+  }
+
+  /** Never expected (pickers only hold ready endpoints, all synced): state for an endpoint sync has not seen. */
+  private adopt(endpoint: Endpoint): EndpointLoad {
+    const load = new EndpointLoad(endpoint, '', this.config.outlier, this.config.weights, this.hooks.now());
+    this.endpoints.set(endpoint.address, load);
+    return load;
+  }
+
+  private subscribe(load: EndpointLoad): void {
+    const held = this.hooks.orca?.subscribe(load.address, {
+      onReport: (report) => load.weight.update(report, this.hooks.now()),
+      onLost: () => load.weight.restart(),
+    });
+    if (held !== undefined) this.subscriptions.set(load, held);
+  }
+
+  private closeSubscriptions(): void {
+    for (const held of this.subscriptions.values()) held.close();
+    this.subscriptions.clear();
+  }
+}

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+
+import { LeastRequestPicker, type Outstanding } from '../../../src/lookaside/balancing/least-request.js';
+import { endpoint, seededRandom } from '../../support/endpoints.js';
+
+/** A random source that returns the given values in turn. */
+function scripted(...values: number[]): () => number {
+  let next = 0;
+  return () => values[next++ % values.length] as number;
+}
+
+describe('LeastRequestPicker (power of two choices)', () => {
+  const endpoints = [endpoint(1), endpoint(2), endpoint(3)];
+
+  it('of the two endpoints drawn, hands out the one with fewer calls outstanding', () => {
+    const loads: Outstanding[] = [{ outstanding: 5 }, { outstanding: 1 }, { outstanding: 9 }];
+    // First draw 0.0 → index 0; second draw 0.0 of the other two → index 1.
+    assert.equal(new LeastRequestPicker(endpoints, loads, scripted(0, 0)).pick().podName, 'pod-2');
+    // 0 then 0.99 → indexes 0 and 2: 5 < 9.
+    assert.equal(new LeastRequestPicker(endpoints, loads, scripted(0, 0.99)).pick().podName, 'pod-1');
+    // 0.99 then 0 → indexes 2 and 0.
+    assert.equal(new LeastRequestPicker(endpoints, loads, scripted(0.99, 0)).pick().podName, 'pod-1');
+  });
+
+  it('keeps the first drawn on a tie', () => {
+    const loads: Outstanding[] = [{ outstanding: 2 }, { outstanding: 2 }, { outstanding: 2 }];
+    assert.equal(new LeastRequestPicker(endpoints, loads, scripted(0.5, 0)).pick().podName, 'pod-2');
+    assert.equal(new LeastRequestPicker(endpoints, loads, scripted(0.9, 0.9)).pick().podName, 'pod-3');
+  });
+
+  it('never compares an endpoint with itself, whatever the random source returns', () => {
+    // The most loaded endpoint can only win against itself: it must never be picked.
+    const loads: Outstanding[] = [{ outstanding: 0 }, { outstanding: 0 }, { outstanding: 100 }];
+    for (const first of [0, 0.34, 0.67, 0.999999]) {
+      for (const second of [0, 0.5, 0.999999]) {
+        const picked = new LeastRequestPicker(endpoints, loads, scripted(first, second)).pick().podName;
+        assert.notEqual(picked, 'pod-3', `draws ${first}, ${second}`);
+      }
+    }
+  });
+
+  it('reads the counts live at each pick: a count that grows sends calls elsewhere', () => {
+    const loads = [{ outstanding: 0 }, { outstanding: 0 }];
+    const picker = new LeastRequestPicker([endpoint(1), endpoint(2)], loads, seededRandom(7));
+    const picked: string[] = [];
+    for (let i = 0; i < 100; i += 1) {
+      const chosen = picker.pick();
+      picked.push(chosen.podName);
+      // Nothing ever finishes: each pick adds one call to its endpoint.
+      (loads[chosen.podName === 'pod-1' ? 0 : 1] as { outstanding: number }).outstanding += 1;
+    }
+    // With two endpoints both are always drawn, so the counts can never differ by more than one.
+    assert.ok(Math.abs((loads[0]?.outstanding ?? 0) - (loads[1]?.outstanding ?? 0)) <= 1, JSON.stringify(loads));
+  });
+
+  it('hands out the only endpoint when there is one, and refuses an empty list', () => {
+    assert.equal(new LeastRequestPicker([endpoint(4)], [{ outstanding: 3 }]).pick().podName, 'pod-4');
+    assert.throws(() => new LeastRequestPicker([], []), /at least one endpoint/);
+  });
+});
