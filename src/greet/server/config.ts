@@ -2,6 +2,7 @@ import { hostname, networkInterfaces } from 'node:os';
 
 import {
   readInteger,
+  readNumber,
   readLogLevel,
   readPort,
   readString,
@@ -22,6 +23,10 @@ export interface GreetServerConfig {
   readonly podIp: string;
   /** Added to every Greet, to simulate a slow backend. */
   readonly delayMs: number;
+  /** CPU burnt (a busy loop on the one thread) by every Greet, to simulate a CPU-bound backend. */
+  readonly cpuMs: number;
+  /** Share of Greets answered UNAVAILABLE at once, to simulate a failing backend (0 to 1). */
+  readonly failRate: number;
   /** How long the server keeps taking calls after SIGTERM while health says NOT_SERVING. */
   readonly drainMs: number;
   /** How long in-flight calls may take to finish once the server stops taking new ones. */
@@ -46,6 +51,8 @@ export function loadGreetServerConfig(env: Env, host: HostProbe = REAL_HOST): Gr
     podName: readString(env, 'POD_NAME', host.hostname()),
     podIp: readString(env, 'POD_IP', firstExternalIpv4(host) ?? '127.0.0.1'),
     delayMs: readInteger(env, 'GREET_DELAY_MS', 0, { min: 0, max: 600_000 }),
+    cpuMs: readInteger(env, 'GREET_CPU_MS', 0, { min: 0, max: 10_000 }),
+    failRate: readNumber(env, 'GREET_FAIL_RATE', 0, { min: 0, max: 1 }),
     drainMs: readInteger(env, 'SHUTDOWN_DRAIN_MS', 5_000, { min: 0, max: 600_000 }),
     shutdownGraceMs: readInteger(env, 'SHUTDOWN_GRACE_SECONDS', 10, { min: 0, max: 3_600 }) * 1000,
   };

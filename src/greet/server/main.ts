@@ -9,18 +9,30 @@ import { createGreetServer } from './server.js';
 
 async function run(config: GreetServerConfig, logger: Logger): Promise<void> {
   const registry = createMetricsRegistry('greet-server');
-  const { server, health } = createGreetServer({
+  const { server, health, load } = createGreetServer({
     podName: config.podName,
     podIp: config.podIp,
     delayMs: config.delayMs,
+    cpuMs: config.cpuMs,
+    failRate: config.failRate,
     grpcMetrics: new GrpcServerMetrics(registry),
     logger: logger.child({ module: 'server' }),
   });
   const port = await bindServer(server, config.host, config.port);
   const metricsEndpoint = await startMetricsServer(registry, config.host, config.metricsPort, logger.child({ module: 'metrics' }));
+  load.start();
   health.setAll('SERVING');
   logger.info(
-    { port, host: config.host, metricsPort: metricsEndpoint.port, podName: config.podName, podIp: config.podIp, delayMs: config.delayMs },
+    {
+      port,
+      host: config.host,
+      metricsPort: metricsEndpoint.port,
+      podName: config.podName,
+      podIp: config.podIp,
+      delayMs: config.delayMs,
+      cpuMs: config.cpuMs,
+      failRate: config.failRate,
+    },
     'listening',
   );
 
@@ -33,6 +45,7 @@ async function run(config: GreetServerConfig, logger: Logger): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, config.drainMs));
     const result = await shutdownServer(server, config.shutdownGraceMs);
     logger.info({ result }, 'grpc server stopped');
+    load.stop();
     await metricsEndpoint.close();
   });
 }

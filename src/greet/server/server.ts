@@ -1,10 +1,11 @@
-import { Server, status as Status, type handleUnaryCall } from '@grpc/grpc-js';
+import { Server, ServerMetricRecorder, status as Status, type handleUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 
 import type { GrpcServerMetrics } from '../../common/grpc-metrics.js';
 import { addReflection, HealthReporter, loadProtos, serviceConstructor } from '../../common/grpc.js';
 import type { Logger } from '../../common/logging.js';
 import { GREET_PROTO_FILES, GREET_SERVICE, type GreetRequest, type GreetResponse } from '../api.js';
 import { checkName } from '../names.js';
+import { LoadSampler } from './load-report.js';
 
 /** Two names of 256 characters fit many times over; anything larger is not a real client. */
 const MAX_REQUEST_BYTES = 16 * 1024;
@@ -14,8 +15,21 @@ export interface GreetServerOptions {
   readonly podIp: string;
   /** Added before every answer; 0 answers at once. */
   readonly delayMs: number;
+  /** CPU burnt by every call before it is answered (blocking the thread, as CPU-bound work does); 0 = none. */
+  readonly cpuMs?: number;
+  /** Share of calls answered UNAVAILABLE at once (0 to 1). */
+  readonly failRate?: number;
+  /** Injectable for tests: decides which calls fail. */
+  readonly random?: () => number;
   readonly grpcMetrics: GrpcServerMetrics;
   readonly logger: Logger;
+}
+
+export interface GreetServer {
+  readonly server: Server;
+  readonly health: HealthReporter;
+  /** What the server's ORCA service reports; the caller starts and stops its sampling. */
+  readonly load: LoadSampler;
 }
 
 /** The greeting text, exactly as the API promises it. */
@@ -25,22 +39,34 @@ export function greetingText(firstName: string, lastName: string, podName: strin
 
 /**
  * The demo backend's gRPC edge: GreetService with health (NOT_SERVING until
- * the caller says otherwise) and reflection.
+ * the caller says otherwise), reflection, and ORCA out-of-band load reports
+ * (its real CPU utilization, queries and errors per second).
  */
-export function createGreetServer(options: GreetServerOptions): { server: Server; health: HealthReporter } {
+export function createGreetServer(options: GreetServerOptions): GreetServer {
   const { packageDefinition, grpcObject } = loadProtos(GREET_PROTO_FILES);
   const server = new Server({ 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
   const health = new HealthReporter([GREET_SERVICE]);
+  const recorder = new ServerMetricRecorder();
+  const load = new LoadSampler({ recorder });
   server.addService(serviceConstructor(grpcObject, GREET_SERVICE).service, {
-    Greet: options.grpcMetrics.instrumentUnary(GREET_SERVICE, 'Greet', greet(options)),
+    Greet: options.grpcMetrics.instrumentUnary(GREET_SERVICE, 'Greet', greet(options, load)),
   });
   health.addToServer(server);
+  recorder.addToServer(server);
   addReflection(server, packageDefinition);
-  return { server, health };
+  return { server, health, load };
 }
 
-function greet(options: GreetServerOptions): handleUnaryCall<GreetRequest, GreetResponse> {
-  return (call, callback) => {
+function greet(options: GreetServerOptions, load: LoadSampler): handleUnaryCall<GreetRequest, GreetResponse> {
+  const random = options.random ?? Math.random;
+  const failRate = options.failRate ?? 0;
+  const cpuMs = options.cpuMs ?? 0;
+  return (call, answer) => {
+    const callback: sendUnaryData<GreetResponse> = (error, value) => {
+      // The caller's own cancellation is no error of the server's.
+      load.callEnded(error !== null && error.code !== Status.CANCELLED);
+      answer(error, value);
+    };
     const { first_name: firstName, last_name: lastName } = call.request;
     const problem = checkName('first_name', firstName) ?? checkName('last_name', lastName);
     if (problem !== undefined) {
@@ -48,6 +74,11 @@ function greet(options: GreetServerOptions): handleUnaryCall<GreetRequest, Greet
       callback({ code: Status.INVALID_ARGUMENT, details: problem });
       return;
     }
+    if (failRate > 0 && random() < failRate) {
+      callback({ code: Status.UNAVAILABLE, details: `failing on purpose (GREET_FAIL_RATE=${failRate})` });
+      return;
+    }
+    if (cpuMs > 0) burnCpu(cpuMs);
     const response: GreetResponse = {
       result: greetingText(firstName, lastName, options.podName, options.podIp),
       pod_name: options.podName,
@@ -64,4 +95,12 @@ function greet(options: GreetServerOptions): handleUnaryCall<GreetRequest, Greet
       callback({ code: Status.CANCELLED, details: 'cancelled by the caller' });
     });
   };
+}
+
+/** Keeps the thread busy for `ms`, as a CPU-bound request would. */
+function burnCpu(ms: number): void {
+  const endMs = performance.now() + ms;
+  while (performance.now() < endMs) {
+    // spinning on purpose
+  }
 }
