@@ -34,7 +34,9 @@ export const LOOKASIDE_APIS = ['v1', 'seed'] as const;
 /** `v1` is lookaside.v1 (address with port); `seed` is the original unversioned API (IP only). */
 export type LookasideApi = (typeof LOOKASIDE_APIS)[number];
 
-export type ResolvePolicy = 'round_robin' | 'random';
+export const RESOLVE_POLICIES = ['round_robin', 'random', 'least_request', 'weighted_round_robin'] as const;
+/** The lookaside's policy to ask for; the seed API knows only the first two. */
+export type ResolvePolicy = (typeof RESOLVE_POLICIES)[number];
 
 /** HTTP/2 keepalive of one connection: a PING after `timeMs` (0 = none), answered within `timeoutMs` or the connection is dropped. */
 export interface KeepaliveSettings {
@@ -59,6 +61,8 @@ export interface LookasideSettings {
   readonly target: string;
   readonly api: LookasideApi;
   readonly policy: ResolvePolicy;
+  /** Tell the lookaside how every Greet ended (v1 only). */
+  readonly reportCalls: boolean;
   readonly resolveTimeoutMs: number;
   /** Channels not used for this long are closed (the lookaside stopped returning them). */
   readonly channelIdleMs: number;
@@ -124,10 +128,16 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
 }
 
 function readLookaside(env: Env): LookasideSettings {
+  const api = readChoice(env, 'LB_API', LOOKASIDE_APIS, 'v1');
+  const policy = readChoice(env, 'LB_POLICY', RESOLVE_POLICIES, 'round_robin');
+  if (api === 'seed' && policy !== 'round_robin' && policy !== 'random') {
+    throw new ConfigError('LB_POLICY', `must be round_robin or random with LB_API=seed (the original API has no ${policy}), got "${policy}"`);
+  }
   return {
     target: readLookasideTarget(env),
-    api: readChoice(env, 'LB_API', LOOKASIDE_APIS, 'v1'),
-    policy: readChoice(env, 'LB_POLICY', ['round_robin', 'random'] as const, 'round_robin'),
+    api,
+    policy,
+    reportCalls: readChoice(env, 'LB_REPORT_CALLS', ['true', 'false'] as const, 'true') === 'true',
     resolveTimeoutMs: readInteger(env, 'RESOLVE_TIMEOUT_MS', 250, { min: 1, max: 60_000 }),
     channelIdleMs: readInteger(env, 'CHANNEL_IDLE_MS', 30_000, { min: 10, max: 86_400_000 }),
     maxChannels: readInteger(env, 'MAX_CHANNELS', 100, { min: 1, max: 10_000 }),

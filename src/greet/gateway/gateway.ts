@@ -88,6 +88,7 @@ function lookasideRouter(config: GatewayConfig, settings: LookasideSettings, met
       service: config.service,
       namespace: config.namespace,
       policy: settings.policy,
+      reportCalls: settings.reportCalls,
       defaultPort: config.serverPort,
       timeoutMs: settings.resolveTimeoutMs,
       keepalive: settings.keepalive,

@@ -4,6 +4,7 @@ import { status as Status } from '@grpc/grpc-js';
 
 import { loadProtos, serviceConstructor } from '../../common/grpc.js';
 import { RESOLVE_ERROR_DOMAIN } from '../../common/resolve-reasons.js';
+import { CallReports } from './call-reports.js';
 import type { KeepaliveSettings, LookasideApi, ResolvePolicy } from './config.js';
 import { GrpcHttp2Client } from './grpc-http2-client.js';
 import type { UnaryResult } from './grpc-unary-call.js';
@@ -26,6 +27,20 @@ const MAX_ANSWER_BYTES = 64 * 1024;
 const MAX_REMEMBERED_ADDRESSES = 4_096;
 /** After a lookaside answered UNIMPLEMENTED to ResolveStream, unary Resolve is used this long before the stream is tried again. */
 export const STREAM_RETRY_AFTER_UNIMPLEMENTED_MS = 60_000;
+/**
+ * Reports ride on the next Resolve; when none comes for this long (the gateway
+ * went quiet), they are sent on their own, so the lookaside does not keep
+ * counting the last calls as outstanding.
+ */
+export const REPORT_FLUSH_DELAY_MS = 100;
+
+/** lookaside.v1's policy names, by the gateway's LB_POLICY. */
+const V1_POLICY: Readonly<Record<ResolvePolicy, string>> = {
+  round_robin: 'ROUND_ROBIN',
+  random: 'RANDOM',
+  least_request: 'LEAST_REQUEST',
+  weighted_round_robin: 'WEIGHTED_ROUND_ROBIN',
+};
 
 export interface LookasideClientOptions {
   /** `host:port` of the lookaside. */
@@ -38,6 +53,8 @@ export interface LookasideClientOptions {
   readonly defaultPort: number;
   readonly timeoutMs: number;
   readonly keepalive: KeepaliveSettings;
+  /** v1 only: tell the lookaside how every call ended (default true). */
+  readonly reportCalls?: boolean;
   /** Told each time the connection to the lookaside is given up as dead. */
   readonly onConnectionDropped?: (reason: string) => void;
 }
@@ -64,8 +81,15 @@ type ResolveAnswer = ResolveResponse__Output | SeedResponse__Output;
 export class LookasideClient {
   private readonly client: GrpcHttp2Client;
   private readonly path: string;
-  /** The question never changes, so it is encoded once. */
+  /** The question never changes, so it is encoded once (the seed API's, framed; v1's, to carry reports). */
   private readonly requestFrame: Buffer;
+  private readonly question: Buffer;
+  private readonly reportOnlyQuestion: Buffer;
+  /** Calls not yet reported; undefined when this client reports none (seed API, or reporting off). */
+  private readonly reports: CallReports | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
+  /** A Resolve carried reports since the flush timer was armed: more will follow, no need to send them alone. */
+  private reportsSentSinceArmed = false;
   private readonly deserialize: (bytes: Buffer) => ResolveAnswer;
   private readonly stream: ResolveStreamClient<ResolveAnswer> | undefined;
   /** An answer's address as dialled ('' when unusable), so the same few pods are not parsed on every request. */
@@ -80,21 +104,19 @@ export class LookasideClient {
     if (method === undefined) throw new Error(`${api.service} has no Resolve method`);
     this.path = method.path;
     this.deserialize = method.responseDeserialize as (bytes: Buffer) => ResolveAnswer;
+    const reportCalls = options.api === 'v1' && options.reportCalls !== false;
     const request =
       options.api === 'v1'
-        ? {
-            service: options.service,
-            namespace: options.namespace,
-            policy: options.policy === 'random' ? 'RANDOM' : 'ROUND_ROBIN',
-            port_name: '',
-          }
+        ? { service: options.service, namespace: options.namespace, policy: V1_POLICY[options.policy], port_name: '', reports_calls: reportCalls }
         : {
             router: options.policy === 'random' ? 'RANDOM' : 'ROUNDROBIN',
             service: options.service,
             namespace: options.namespace,
           };
-    const serialized = method.requestSerialize(request);
-    this.requestFrame = frameMessage(serialized);
+    this.question = method.requestSerialize(request);
+    this.requestFrame = frameMessage(this.question);
+    this.reportOnlyQuestion = method.requestSerialize({ ...request, reports_calls: false, report_only: true });
+    this.reports = reportCalls ? new CallReports() : undefined;
     const client = new GrpcHttp2Client({
       authority: options.target,
       maxMessageBytes: MAX_ANSWER_BYTES,
@@ -114,21 +136,66 @@ export class LookasideClient {
     }
   }
 
-  /** Never rejects: failures come back as data. */
-  async resolve(): Promise<ResolveResult> {
+  /** Never rejects: failures come back as data. Carries the calls reported since the last request. */
+  resolve(): Promise<ResolveResult> {
+    const reports = this.reports;
+    if (reports === undefined) return this.send(this.requestFrame);
+    if (reports.size > 0) this.reportsSentSinceArmed = true;
+    return this.send(reports.frame(this.question));
+  }
+
+  /**
+   * How a call to `address` ended (`code` its gRPC status), for the next
+   * Resolve to carry; sent on its own if none comes soon.
+   */
+  report(address: string, code: number, latencyMicros: number): void {
+    const reports = this.reports;
+    if (reports === undefined) return;
+    reports.add(address, code, latencyMicros);
+    if (this.flushTimer === undefined) this.armFlush();
+  }
+
+  /** An answer no call was made with: the lookaside stops counting it as outstanding. */
+  notCalled(address: string): void {
+    const reports = this.reports;
+    if (reports === undefined) return;
+    reports.addNotCalled(address);
+    if (this.flushTimer === undefined) this.armFlush();
+  }
+
+  close(): void {
+    clearTimeout(this.flushTimer);
+    this.stream?.close();
+    this.client.close();
+  }
+
+  private armFlush(): void {
+    this.reportsSentSinceArmed = false;
+    this.flushTimer = setTimeout(() => this.flushReports(), REPORT_FLUSH_DELAY_MS);
+    this.flushTimer.unref();
+  }
+
+  private flushReports(): void {
+    this.flushTimer = undefined;
+    const reports = this.reports;
+    if (reports === undefined || reports.size === 0) return;
+    // Requests are flowing and carry the reports: check again later rather than send an extra message.
+    if (this.reportsSentSinceArmed) {
+      this.armFlush();
+      return;
+    }
+    void this.send(reports.frame(this.reportOnlyQuestion));
+  }
+
+  private async send(frame: Buffer): Promise<ResolveResult> {
     if (this.stream !== undefined && Date.now() >= this.unaryUntilMs) {
-      const streamed = await this.stream.resolve();
+      const streamed = await this.stream.resolve(frame);
       if (streamed.kind === 'answer') return this.fromStream(streamed.answer);
       if (streamed.kind === 'unreachable') return { ok: false, failure: 'unreachable', code: streamed.code, message: streamed.message };
       this.unaryUntilMs = Date.now() + STREAM_RETRY_AFTER_UNIMPLEMENTED_MS;
     }
-    const result = await this.client.call(this.path, this.requestFrame, this.options.timeoutMs);
+    const result = await this.client.call(this.path, frame, this.options.timeoutMs);
     return result.ok ? this.decode(result.message) : failure(result);
-  }
-
-  close(): void {
-    this.stream?.close();
-    this.client.close();
   }
 
   private fromStream(answer: StreamAnswer<ResolveAnswer>): ResolveResult {

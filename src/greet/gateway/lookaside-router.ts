@@ -17,6 +17,10 @@ const RESOLVES_FOR_ANOTHER_POD = 2;
 /** The part of LookasideClient the router uses; a fake in tests. */
 export interface Resolving {
   resolve(): Promise<ResolveResult>;
+  /** How a Greet to `address` ended: its gRPC code, and how long it took. */
+  report(address: string, code: number, latencyMicros: number): void;
+  /** The lookaside answered `address` and no Greet was sent there. */
+  notCalled(address: string): void;
   close(): void;
 }
 
@@ -171,6 +175,7 @@ export class LookasideRouter<C> implements GreetRouter {
         return noBackend(this.noEndpoints(resolved), `lookaside: ${Status[resolved.code] ?? resolved.code}: ${resolved.message}`);
       }
       if (resolved.address !== exclude) return { ok: true, address: resolved.address };
+      this.options.lookaside.notCalled(resolved.address);
     }
     return 'only-excluded';
   }
@@ -194,13 +199,17 @@ export class LookasideRouter<C> implements GreetRouter {
 
   private async call(address: string, request: GreetRequest): Promise<GreetCallResult> {
     const entry = this.options.pool.acquire(address);
+    const startedMs = performance.now();
     let result: GreetCallResult;
     try {
       result = await this.options.callGreet(entry.channel, request, this.options.greetTimeoutMs);
     } finally {
       this.options.pool.release(entry);
     }
-    this.options.metrics.countBackendCall(address, result.ok ? Status.OK : result.code);
+    const code = result.ok ? Status.OK : result.code;
+    // Every Greet, retries included: what the lookaside counts, ejects and balances by.
+    this.options.lookaside.report(address, code, (performance.now() - startedMs) * 1000);
+    this.options.metrics.countBackendCall(address, code);
     return result;
   }
 
@@ -245,7 +254,8 @@ export class LookasideRouter<C> implements GreetRouter {
     if (this.probing || this.closed) return;
     this.probing = true;
     try {
-      await this.resolve();
+      const resolved = await this.resolve();
+      if (resolved.ok) this.options.lookaside.notCalled(resolved.address);
     } finally {
       this.probing = false;
     }

@@ -36,7 +36,7 @@ export type StreamResult<Response> =
 export interface ResolveStreamClientOptions<Response> {
   /** Opens a new ResolveStream to the lookaside. */
   readonly open: (handlers: BidiHandlers) => BidiStream;
-  /** The request, serialized and framed once: the question never changes. */
+  /** The request, serialized and framed once, sent when resolve() is given none. */
   readonly requestFrame: Buffer;
   readonly deserialize: (bytes: Buffer) => StreamAnswer<Response>;
   /** Per-request deadline. */
@@ -81,7 +81,8 @@ export class ResolveStreamClient<Response> {
     return this.call !== undefined;
   }
 
-  resolve(): Promise<StreamResult<Response>> {
+  /** Sends `frame` (a framed ResolveRequest; the fixed one when not given) and waits for its answer. */
+  resolve(frame: Buffer = this.options.requestFrame): Promise<StreamResult<Response>> {
     if (this.closed) return Promise.resolve(unreachable(Status.UNAVAILABLE, 'the client is closed'));
     const nowMs = this.now();
     if (this.call === undefined && nowMs < this.reopenAtMs) {
@@ -92,7 +93,7 @@ export class ResolveStreamClient<Response> {
     const call = this.call ?? this.openStream();
     return new Promise((settle) => {
       this.pending.push({ sentAtMs: nowMs, settle, expired: false });
-      call.write(this.options.requestFrame);
+      call.write(frame);
       if (this.timer === undefined) this.armTimer(nowMs + this.options.timeoutMs);
     });
   }

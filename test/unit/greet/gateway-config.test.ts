@@ -51,6 +51,21 @@ describe('gateway configuration', () => {
     assert.equal(configError({ LB_ADDR: 'x:1', LB_API: 'v2' }).variable, 'LB_API');
   });
 
+  it('asks for any of the lookaside’s policies, and reports calls unless told not to', () => {
+    const config = loadGatewayConfig({ LB_ADDR: 'x:1', LB_POLICY: 'LEAST_REQUEST' });
+    assert.equal(config.lookaside?.policy, 'least_request');
+    assert.equal(config.lookaside?.reportCalls, true);
+    assert.equal(loadGatewayConfig({ LB_ADDR: 'x:1', LB_POLICY: 'weighted_round_robin' }).lookaside?.policy, 'weighted_round_robin');
+    assert.equal(loadGatewayConfig({ LB_ADDR: 'x:1', LB_REPORT_CALLS: 'false' }).lookaside?.reportCalls, false);
+    assert.equal(configError({ LB_ADDR: 'x:1', LB_REPORT_CALLS: 'no' }).variable, 'LB_REPORT_CALLS');
+  });
+
+  it('refuses a policy the seed API does not have', () => {
+    const error = configError({ LB_ADDR: 'x:1', LB_API: 'seed', LB_POLICY: 'least_request' });
+    assert.equal(error.variable, 'LB_POLICY');
+    assert.match(error.message, /round_robin or random with LB_API=seed/);
+  });
+
   it('refuses malformed addresses, ports and names', () => {
     assert.equal(configError({ LB_ADDR: 'lookaside' }).variable, 'LB_ADDR');
     assert.equal(configError({ LB_ADDR: 'lookaside:0' }).variable, 'LB_ADDR');

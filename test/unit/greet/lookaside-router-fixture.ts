@@ -21,6 +21,8 @@ export function makeRouter(answers: ResolveResult[]) {
   const script = [...answers];
   const resolves: ResolveResult[] = [];
   const greeted: string[] = [];
+  /** Every call the router reported to the lookaside: `address code`. */
+  const reported: string[] = [];
   const down = new Set<string>();
   const registry = new Registry();
   const router = new LookasideRouter<string>({
@@ -29,6 +31,12 @@ export function makeRouter(answers: ResolveResult[]) {
         const answer = (script.length > 1 ? script.shift() : script[0]) as ResolveResult;
         resolves.push(answer);
         return Promise.resolve(answer);
+      },
+      report: (address, code) => {
+        reported.push(`${address} ${code}`);
+      },
+      notCalled: (address) => {
+        reported.push(`${address} not called`);
       },
       close: () => undefined,
     },
@@ -58,6 +66,7 @@ export function makeRouter(answers: ResolveResult[]) {
     router,
     resolves,
     greeted,
+    reported,
     down,
     script: (next: ResolveResult[]) => script.splice(0, script.length, ...next),
     degradedGauge: async () => (await registry.getSingleMetric('greet_gateway_degraded')?.get())?.values[0]?.value,
