@@ -62,6 +62,10 @@ demo: build ## Run the local demo: 3 greet servers, the lookaside (DISCOVERY=fil
 bench-gateway: build ## Benchmark the gateway's BALANCING modes (lookaside, round_robin, none) against the same 3 greet servers
 	node dist/bench/gateway.js
 
+.PHONY: bench-policies
+bench-policies: build ## Benchmark the lookaside's policies side by side (slow, frozen, dead and CPU-burning pods, all healthy) through the gateway
+	node dist/bench/policies.js
+
 bench-endpoints-file: build ## Measure a reload of a large endpoints file: event-loop stall and memory, parsed in place vs in a worker
 	node dist/bench/endpoints-file-reload.js
 

@@ -8,6 +8,8 @@ declare module 'autocannon' {
     connections?: number;
     duration?: number;
     pipelining?: number;
+    /** Seconds before a request counts as timed out (default 10). */
+    timeout?: number;
   }
 
   export interface Histogram {
@@ -29,6 +31,12 @@ declare module 'autocannon' {
     '2xx': number;
   }
 
-  function autocannon(options: Options): Promise<Result>;
+  /** A run under way: a promise of its result that also tells of each response. */
+  export interface Instance extends Promise<Result> {
+    on(event: 'response', listener: (client: unknown, statusCode: number, bytes: number, responseTimeMs: number) => void): void;
+    stop(): void;
+  }
+
+  function autocannon(options: Options): Instance;
   export default autocannon;
 }

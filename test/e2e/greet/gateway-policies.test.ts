@@ -1,0 +1,189 @@
+import assert from 'node:assert/strict';
+
+import {
+  EndpointsFile,
+  lookasideGatewayEnv,
+  Processes,
+  startGateway,
+  startGreetServer,
+  startLookaside,
+  type GreetServerHandle,
+  type ListeningProcess,
+} from '../../support/greet-stack.js';
+import { greetingsPerPod, httpCall, metricValue, postGreet, scrape } from '../../support/http.js';
+import { eventually } from '../../support/process.js';
+
+interface EndpointView {
+  readonly address: string;
+  readonly pod_name: string;
+  readonly outstanding: number;
+  readonly ejected: boolean;
+  readonly ejections: number;
+  readonly weight: number | null;
+}
+
+interface Stack {
+  readonly servers: GreetServerHandle[];
+  readonly lookaside: ListeningProcess;
+  readonly gateway: ListeningProcess;
+}
+
+/** Sends `count` greetings one after another; the HTTP status of each. */
+async function statuses(port: number, count: number): Promise<number[]> {
+  const seen: number[] = [];
+  for (let i = 0; i < count; i += 1) seen.push((await postGreet(port)).status);
+  return seen;
+}
+
+/** Greet calls a server answered with `code` (grpc_code label, e.g. OK, Unavailable). */
+async function handled(server: GreetServerHandle, code: string): Promise<number> {
+  return metricValue(await scrape(server.metricsPort), 'grpc_server_handled_total', { grpc_method: 'Greet', grpc_code: code });
+}
+
+describe('load- and failure-aware balancing through the built processes (3 greet servers, lookaside, gateway)', function () {
+  this.timeout(90_000);
+  const processes = new Processes();
+  const files: EndpointsFile[] = [];
+
+  afterEach(async () => {
+    await processes.stopAll();
+    for (const file of files.splice(0)) await file.remove();
+  });
+
+  async function start(serverEnvs: Record<string, string>[], lookasideEnv: Record<string, string>, gatewayEnv: Record<string, string>): Promise<Stack> {
+    const servers = await Promise.all(serverEnvs.map((env, index) => startGreetServer(processes, `greet-${index}`, env)));
+    const file = await EndpointsFile.create('greetserver', servers);
+    files.push(file);
+    const lookaside = await startLookaside(processes, file, 0, lookasideEnv);
+    const gateway = await startGateway(processes, lookasideGatewayEnv(lookaside, gatewayEnv));
+    return { servers, lookaside, gateway };
+  }
+
+  async function endpoints(stack: Stack): Promise<EndpointView[]> {
+    const answer = await httpCall(stack.lookaside.metricsPort, 'GET', '/debug/endpoints?service=greetserver&namespace=default');
+    assert.equal(answer.status, 200, answer.text);
+    return (answer.json?.['endpoints'] ?? []) as EndpointView[];
+  }
+
+  async function endpointOf(stack: Stack, server: GreetServerHandle): Promise<EndpointView> {
+    const found = (await endpoints(stack)).find((endpoint) => endpoint.address === server.address);
+    assert.ok(found !== undefined, `${server.address} is not listed`);
+    return found;
+  }
+
+  it('hears of every Greet the gateway makes, and no call stays outstanding once the gateway is quiet', async () => {
+    const stack = await start([{}, {}, {}], {}, { LB_POLICY: 'round_robin' });
+    assert.deepEqual(await greetingsPerPod(stack.gateway.port, 90, 3), { 'greet-0': 30, 'greet-1': 30, 'greet-2': 30 });
+    await eventually(async () => {
+      const page = await scrape(stack.lookaside.metricsPort);
+      return metricValue(page, 'lookaside_call_results_total', { code: 'OK' }) === 90 ? true : undefined;
+    }, 10_000, '90 OK results at the lookaside');
+    await eventually(async () => ((await endpoints(stack)).every((endpoint) => endpoint.outstanding === 0) ? true : undefined), 10_000, 'no call outstanding');
+  });
+
+  it('least_request: a slow pod (GREET_DELAY_MS=300) takes far fewer than a third of the calls', async () => {
+    const stack = await start([{ GREET_DELAY_MS: '300' }, {}, {}], {}, { LB_POLICY: 'least_request' });
+    const perPod = await greetingsPerPod(stack.gateway.port, 150, 6);
+    assert.ok((perPod['greet-0'] ?? 0) < 150 * 0.15, JSON.stringify(perPod));
+    assert.ok((perPod['greet-1'] ?? 0) > 0 && (perPod['greet-2'] ?? 0) > 0, JSON.stringify(perPod));
+  });
+
+  it('ejects a pod that fails every call after exactly 5 calls, and no request fails', async () => {
+    const stack = await start([{}, {}, { GREET_FAIL_RATE: '1' }], {}, { LB_POLICY: 'round_robin' });
+    const bad = stack.servers[2] as GreetServerHandle;
+    const seen = await statuses(stack.gateway.port, 60);
+    assert.deepEqual(new Set(seen), new Set([200]), 'each failure was retried on another pod');
+    assert.equal(await handled(bad, 'Unavailable'), 5);
+    assert.deepEqual(await endpointOf(stack, bad).then(({ ejected, ejections }) => ({ ejected, ejections })), { ejected: true, ejections: 1 });
+    const page = await scrape(stack.lookaside.metricsPort);
+    assert.equal(metricValue(page, 'lookaside_outlier_ejections_total', { namespace: 'default', service: 'greetserver' }), 1);
+    assert.equal(metricValue(page, 'lookaside_ejected_endpoints', { namespace: 'default', service: 'greetserver' }), 1);
+  });
+
+  it('brings an ejected pod back when its time is up, and ejects it again at its first failure, for twice as long', async () => {
+    const stack = await start([{}, {}, { GREET_FAIL_RATE: '1' }], { OUTLIER_BASE_EJECTION_SECONDS: '2' }, { LB_POLICY: 'round_robin' });
+    const bad = stack.servers[2] as GreetServerHandle;
+    await statuses(stack.gateway.port, 30);
+    assert.equal(await handled(bad, 'Unavailable'), 5);
+    await eventually(async () => ((await endpointOf(stack, bad)).ejected ? undefined : true), 15_000, 'the pod back in rotation');
+    assert.deepEqual(new Set(await statuses(stack.gateway.port, 6)), new Set([200]));
+    assert.equal(await handled(bad, 'Unavailable'), 6, 'one call on its return, and out again');
+    const view = await endpointOf(stack, bad);
+    assert.deepEqual({ ejected: view.ejected, ejections: view.ejections }, { ejected: true, ejections: 2 });
+    const ejections = stack.lookaside.process.logs.filter((line) => line.msg === 'endpoint ejected').map((line) => [line['reason'], line['ejectedForMs']]);
+    assert.deepEqual(ejections, [
+      ['consecutive-failures', 2_000],
+      ['failed-on-return', 4_000],
+    ]);
+  });
+
+  it('ejects both of two dead pods (never all three) and answers every request once they are out', async () => {
+    const stack = await start([{}, {}, {}], {}, { LB_POLICY: 'round_robin' });
+    assert.deepEqual(new Set(await statuses(stack.gateway.port, 6)), new Set([200]), 'all up, channels open');
+    for (const dead of stack.servers.slice(1)) {
+      dead.process.child.kill('SIGKILL');
+      await dead.process.waitForExit();
+    }
+    const seen = await statuses(stack.gateway.port, 40);
+    // Each dead pod takes 5 calls before it is ejected; a request fails only when its retry hit the other dead pod too.
+    assert.ok(seen.filter((status) => status !== 200).length <= 5, seen.join(' '));
+    assert.deepEqual(new Set(seen.slice(20)), new Set([200]), seen.join(' '));
+    const page = await scrape(stack.lookaside.metricsPort);
+    assert.equal(metricValue(page, 'lookaside_call_results_total', { code: 'Unavailable' }), 10);
+    assert.equal(metricValue(page, 'lookaside_ejected_endpoints', { namespace: 'default', service: 'greetserver' }), 2);
+    assert.deepEqual((await endpoints(stack)).map((endpoint) => [endpoint.pod_name, endpoint.ejected]).sort(), [
+      ['greet-0', false],
+      ['greet-1', true],
+      ['greet-2', true],
+    ]);
+  });
+
+  it('ejects a frozen pod (SIGSTOP) once its calls time out, and takes it back after it thaws', async () => {
+    const stack = await start([{}, {}, {}], { OUTLIER_BASE_EJECTION_SECONDS: '3' }, { LB_POLICY: 'round_robin', GREET_TIMEOUT_MS: '500' });
+    const frozen = stack.servers[0] as GreetServerHandle;
+    assert.deepEqual(new Set(await statuses(stack.gateway.port, 6)), new Set([200]));
+    frozen.process.child.kill('SIGSTOP');
+    try {
+      let ejected = false;
+      const load = Array.from({ length: 4 }, async () => {
+        while (!ejected) await postGreet(stack.gateway.port);
+      });
+      await eventually(async () => ((await endpointOf(stack, frozen)).ejected ? true : undefined), 30_000, 'the frozen pod ejected');
+      ejected = true;
+      await Promise.all(load);
+      assert.deepEqual(new Set(await statuses(stack.gateway.port, 30)), new Set([200]), 'no call goes to the frozen pod');
+    } finally {
+      frozen.process.child.kill('SIGCONT');
+    }
+    const answeredBefore = await handled(frozen, 'OK');
+    await eventually(
+      async () => {
+        await statuses(stack.gateway.port, 3);
+        return (await handled(frozen, 'OK')) > answeredBefore ? true : undefined;
+      },
+      30_000,
+      'calls reaching the thawed pod again',
+    );
+  });
+
+  it('weighted_round_robin: a pod burning CPU on every call gets under 20% of the calls once the weights are in', async () => {
+    const stack = await start(
+      [{ GREET_CPU_MS: '20' }, {}, {}],
+      { WRR_BLACKOUT_SECONDS: '1', ORCA_REPORT_INTERVAL_MS: '200' },
+      { LB_POLICY: 'weighted_round_robin' },
+    );
+    // Traffic until every pod reports a weight (qps above 0, past the blackout).
+    await eventually(
+      async () => {
+        await greetingsPerPod(stack.gateway.port, 20, 4);
+        return (await endpoints(stack)).every((endpoint) => endpoint.weight !== null) ? true : undefined;
+      },
+      30_000,
+      'a weight for every pod',
+    );
+    const perPod = await greetingsPerPod(stack.gateway.port, 300, 4);
+    assert.ok((perPod['greet-0'] ?? 0) < 300 * 0.2, JSON.stringify(perPod));
+    const page = await scrape(stack.lookaside.metricsPort);
+    assert.equal(metricValue(page, 'lookaside_orca_streams'), 3);
+  });
+});
