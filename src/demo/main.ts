@@ -146,6 +146,8 @@ class Demo {
         `  Edit ${file} (remove or add an endpoint) and the rotation changes live.`,
         `  Resolve by hand:  buf curl --protocol grpc --http2-prior-knowledge -d '{"service":"greetserver"}' http://localhost:${lookasidePort}/lookaside.v1.Lookaside/Resolve`,
         `  Gateway: ${gateway}/readyz  ${gateway}/metrics   Lookaside metrics: http://localhost:${lookasideMetricsPort}/metrics`,
+        `  What the lookaside knows of each pod (outstanding calls, failures, ejection, weight):`,
+        `    curl -s 'http://localhost:${lookasideMetricsPort}/debug/endpoints?service=greetserver'`,
         '',
         '  Ctrl-C stops everything.',
         '',
