@@ -222,6 +222,15 @@ describe('calls reported by clients, at the gRPC edge', () => {
     const address = await stream.resolve();
     await stream.ask({ finished_calls: [{ address, not_called: true }], report_only: true });
     assert.deepEqual(stack.outstanding(), { 'pod-1': 0, 'pod-2': 0 });
+    const view = debugEndpointsRoute(stack.loads, 'default')(new URLSearchParams('service=greet')).body as { endpoints: { calls: number; latency_ms: number | null }[] };
+    assert.deepEqual(
+      view.endpoints.map((endpoint) => [endpoint.calls, endpoint.latency_ms]),
+      [
+        [0, null],
+        [0, null],
+      ],
+      'no call, no latency',
+    );
     assert.doesNotMatch(await stack.registry.metrics(), /lookaside_call_results_total\{/);
     stream.call.end();
   });
