@@ -51,7 +51,7 @@ describe('lookaside end to end: start-up and shutdown', function () {
 
     it('DEFAULT_POLICY that is not a policy', async function () {
       const stderr = await failsToStart({ ENDPOINTS_FILE: goodFile, DEFAULT_POLICY: 'fastest' });
-      assert.match(stderr, /DEFAULT_POLICY: must be one of round_robin, random, got "fastest"/);
+      assert.match(stderr, /DEFAULT_POLICY: must be one of round_robin, random, least_request, weighted_round_robin, got "fastest"/);
     });
 
     it('MAX_SERVICES of 0', async function () {

@@ -97,10 +97,16 @@ function greet(options: GreetServerOptions, load: LoadSampler): handleUnaryCall<
   };
 }
 
-/** Keeps the thread busy for `ms`, as a CPU-bound request would. */
+/**
+ * Keeps the thread busy until it has used `ms` of CPU time, as a CPU-bound
+ * request would: counted in CPU time, not wall time, so a process the machine
+ * descheduled still does the whole work (and takes longer for it).
+ */
 function burnCpu(ms: number): void {
-  const endMs = performance.now() + ms;
-  while (performance.now() < endMs) {
-    // spinning on purpose
+  const startedAt = process.cpuUsage();
+  const budgetMicros = ms * 1000;
+  for (;;) {
+    const used = process.cpuUsage(startedAt);
+    if (used.user + used.system >= budgetMicros) return;
   }
 }

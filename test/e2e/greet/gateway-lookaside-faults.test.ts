@@ -66,8 +66,14 @@ describe('gateway and a lookaside connection that goes dead (frozen TCP proxy; r
     await file?.remove();
   });
 
-  /** A gateway through the proxy, warmed up on the lookaside's two pods, then the proxy frozen and a pod added that only the lookaside knows. */
-  async function freezeUnder(env: Record<string, string>): Promise<ListeningProcess> {
+  /**
+   * A gateway through the proxy, warmed up on the lookaside's two pods, then
+   * the proxy frozen and a pod added that only the lookaside knows. `quiet`:
+   * first wait until the lookaside has heard how every Greet ended (the
+   * gateway sends its last reports on their own shortly after its last
+   * request), so that nothing at all is in flight when the proxy freezes.
+   */
+  async function freezeUnder(env: Record<string, string>, quiet = false): Promise<ListeningProcess> {
     const gateway = await startGateway(processes, {
       BALANCING: 'lookaside',
       LB_ADDR: (proxy as TcpProxy).address,
@@ -76,10 +82,18 @@ describe('gateway and a lookaside connection that goes dead (frozen TCP proxy; r
     });
     await eventually(async () => ((await postGreet(gateway.port)).status === 200 ? true : undefined), 10_000, 'a first greeting');
     for (let i = 0; i < 4; i += 1) assert.equal((await postGreet(gateway.port)).status, 200);
+    if (quiet) await eventually(async () => ((await outstandingCalls()) === 0 ? true : undefined), 10_000, 'every Greet reported');
     assert.equal((proxy as TcpProxy).connections.length, 1);
     (proxy as TcpProxy).freeze();
     await (file as EndpointsFile).write('greetserver', servers);
     return gateway;
+  }
+
+  /** Calls the lookaside counts as outstanding over every endpoint (GET /debug/endpoints on its metrics port, not proxied). */
+  async function outstandingCalls(): Promise<number> {
+    const answer = await httpCall((lookaside as ListeningProcess).metricsPort, 'GET', '/debug/endpoints?service=greetserver');
+    const endpoints = (answer.json?.['endpoints'] ?? []) as { outstanding: number }[];
+    return endpoints.reduce((sum, endpoint) => sum + endpoint.outstanding, 0);
   }
 
   it('under traffic: drops the connection under a stuck ResolveStream and resolves on a new one (PINGs off)', async () => {
@@ -93,7 +107,7 @@ describe('gateway and a lookaside connection that goes dead (frozen TCP proxy; r
   });
 
   it('idle: finds the dead connection by PINGs, before any request needs it', async () => {
-    const gateway = await freezeUnder({ LB_KEEPALIVE_TIME_MS: '200', LB_KEEPALIVE_TIMEOUT_MS: '500' });
+    const gateway = await freezeUnder({ LB_KEEPALIVE_TIME_MS: '200', LB_KEEPALIVE_TIMEOUT_MS: '500' }, true);
     await eventually(() => ((proxy as TcpProxy).connections[0]?.closedBy === 'client' ? true : undefined), 20_000, 'the gateway to close the frozen connection');
     const dropped = await gateway.process.waitForLog((line) => line.msg === 'connection to the lookaside dropped as dead; the next request reconnects');
     assert.equal(dropped['reason'], 'no answer to a PING within 500 ms');
