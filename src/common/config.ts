@@ -29,36 +29,27 @@ export function readOptionalString(env: Env, name: string): string | undefined {
   return raw(env, name);
 }
 
-export function readInteger(
-  env: Env,
-  name: string,
-  fallback: number,
-  bounds: { min: number; max: number },
-): number {
-  const value = raw(env, name);
-  if (value === undefined) return fallback;
-  const parsed = /^-?\d+$/.test(value) ? Number(value) : Number.NaN;
-  if (!Number.isSafeInteger(parsed) || parsed < bounds.min || parsed > bounds.max) {
-    throw new ConfigError(
-      name,
-      `must be a whole number from ${bounds.min} to ${bounds.max}, got "${value}"`,
-    );
-  }
-  return parsed;
+export interface Bounds {
+  readonly min: number;
+  readonly max: number;
+}
+
+export function readInteger(env: Env, name: string, fallback: number, bounds: Bounds): number {
+  return readBounded(env, name, fallback, bounds, /^-?\d+$/, 'a whole number');
 }
 
 /** Reads a decimal number such as `0.25` or `3`, within `bounds` (inclusive). */
-export function readNumber(
-  env: Env,
-  name: string,
-  fallback: number,
-  bounds: { min: number; max: number },
-): number {
+export function readNumber(env: Env, name: string, fallback: number, bounds: Bounds): number {
+  return readBounded(env, name, fallback, bounds, /^-?(\d+\.?\d*|\.\d+)$/, 'a number');
+}
+
+/** A number written as `pattern` allows, within `bounds`; `kind` names it in the error. */
+function readBounded(env: Env, name: string, fallback: number, bounds: Bounds, pattern: RegExp, kind: string): number {
   const value = raw(env, name);
   if (value === undefined) return fallback;
-  const parsed = /^-?(\d+\.?\d*|\.\d+)$/.test(value) ? Number(value) : Number.NaN;
-  if (!Number.isFinite(parsed) || parsed < bounds.min || parsed > bounds.max) {
-    throw new ConfigError(name, `must be a number from ${bounds.min} to ${bounds.max}, got "${value}"`);
+  const parsed = pattern.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(Math.trunc(parsed)) || parsed < bounds.min || parsed > bounds.max) {
+    throw new ConfigError(name, `must be ${kind} from ${bounds.min} to ${bounds.max}, got "${value}"`);
   }
   return parsed;
 }
