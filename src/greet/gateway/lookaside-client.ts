@@ -13,6 +13,7 @@ import { classifyLookasideError, type ResolveFailure } from './lookaside-answers
 import { ResolveStreamClient, type StreamAnswer } from './resolve-stream-client.js';
 import { joinHostPort, splitIpPort } from '../../common/addresses.js';
 import type { Response__Output as SeedResponse__Output } from '../../generated/lookaside/Response.js';
+import type { ResolveRequest, _lookaside_v1_ResolveRequest_Policy__Output as V1Policy } from '../../generated/lookaside/v1/ResolveRequest.js';
 import type { ResolveResponse__Output } from '../../generated/lookaside/v1/ResolveResponse.js';
 
 /** The lookaside's two APIs: the versioned one, and the seed one kept for old clients. */
@@ -35,7 +36,7 @@ export const STREAM_RETRY_AFTER_UNIMPLEMENTED_MS = 60_000;
 export const REPORT_FLUSH_DELAY_MS = 100;
 
 /** lookaside.v1's policy names, by the gateway's LB_POLICY. */
-const V1_POLICY: Readonly<Record<ResolvePolicy, string>> = {
+const V1_POLICY: Readonly<Record<ResolvePolicy, V1Policy>> = {
   round_robin: 'ROUND_ROBIN',
   random: 'RANDOM',
   least_request: 'LEAST_REQUEST',
@@ -107,7 +108,13 @@ export class LookasideClient {
     const reportCalls = options.api === 'v1' && options.reportCalls !== false;
     const request =
       options.api === 'v1'
-        ? { service: options.service, namespace: options.namespace, policy: V1_POLICY[options.policy], port_name: '', reports_calls: reportCalls }
+        ? ({
+            service: options.service,
+            namespace: options.namespace,
+            policy: V1_POLICY[options.policy],
+            port_name: '',
+            reports_calls: reportCalls,
+          } satisfies ResolveRequest)
         : {
             router: options.policy === 'random' ? 'RANDOM' : 'ROUNDROBIN',
             service: options.service,
