@@ -71,22 +71,35 @@ export interface MetricsEndpoint {
   close(): Promise<void>;
 }
 
-/** Serves `GET /metrics` in the Prometheus text format on its own HTTP port. */
+/** A read-only page beside /metrics: `GET <path>` answers what this returns, as JSON. */
+export type JsonPage = () => unknown;
+
+/**
+ * Serves `GET /metrics` in the Prometheus text format on its own HTTP port,
+ * and each of `pages` (such as `/debug/xds`) as JSON.
+ */
 export async function startMetricsServer(
   registry: Registry,
   host: string,
   port: number,
   logger: Logger,
+  pages: Readonly<Record<string, JsonPage>> = {},
 ): Promise<MetricsEndpoint> {
   const server: Server = createServer((request, response) => {
-    const path = (request.url ?? '/').split('?')[0];
-    if (path !== '/metrics') {
-      sendJsonError(response, 404, 'NOT_FOUND', `no such path ${path}; metrics are at /metrics`);
+    const path = (request.url ?? '/').split('?')[0] ?? '/';
+    const page = Object.hasOwn(pages, path) ? pages[path] : undefined;
+    if (path !== '/metrics' && page === undefined) {
+      const others = Object.keys(pages).map((other) => `, ${other}`).join('');
+      sendJsonError(response, 404, 'NOT_FOUND', `no such path ${path}; metrics are at /metrics${others}`);
       return;
     }
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.setHeader('allow', 'GET, HEAD');
-      sendJsonError(response, 405, 'METHOD_NOT_ALLOWED', 'use GET /metrics');
+      sendJsonError(response, 405, 'METHOD_NOT_ALLOWED', `use GET ${path}`);
+      return;
+    }
+    if (page !== undefined) {
+      sendPage(response, request.method === 'HEAD', page, logger);
       return;
     }
     registry.metrics().then(
@@ -117,6 +130,19 @@ export async function startMetricsServer(
         server.closeAllConnections();
       }),
   };
+}
+
+function sendPage(response: import('node:http').ServerResponse, headOnly: boolean, page: JsonPage, logger: Logger): void {
+  let body: string;
+  try {
+    body = JSON.stringify(page(), null, 2);
+  } catch (error) {
+    logger.error({ err: error }, 'building a debug page failed');
+    sendJsonError(response, 500, 'INTERNAL', 'building the page failed');
+    return;
+  }
+  response.writeHead(200, { 'content-type': 'application/json' });
+  response.end(headOnly ? undefined : body);
 }
 
 function sendJsonError(

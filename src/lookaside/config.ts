@@ -45,6 +45,8 @@ export interface LookasideConfig {
   readonly allowedNamespaces: readonly string[];
   readonly shutdownGraceMs: number;
   readonly limits: ServerLimits;
+  /** Serve the xDS control plane (AggregatedDiscoveryService) on the gRPC port. */
+  readonly xds: boolean;
 }
 
 /** What one client can make the gRPC server hold; README "Limits" explains the defaults. */
@@ -104,6 +106,7 @@ export function loadLookasideConfig(env: Env, probe: ConfigProbe = REAL_PROBE): 
     allowedNamespaces,
     shutdownGraceMs: readInteger(env, 'SHUTDOWN_GRACE_SECONDS', 10, { min: 0, max: 3_600 }) * 1000,
     limits: readServerLimits(env),
+    xds: readChoice(env, 'XDS', ['on', 'off'] as const, 'on') === 'on',
   };
 }
 

@@ -2,7 +2,7 @@ import { listenWithLimits } from '../common/grpc-listener.js';
 import { GrpcServerMetrics } from '../common/grpc-metrics.js';
 import { shutdownServer } from '../common/grpc.js';
 import type { Logger } from '../common/logging.js';
-import { createMetricsRegistry, startMetricsServer } from '../common/metrics.js';
+import { createMetricsRegistry, startMetricsServer, type JsonPage } from '../common/metrics.js';
 import { startService } from '../common/service.js';
 import { exitOnSignals } from '../common/shutdown.js';
 import { loadLookasideConfig, type LookasideConfig } from './config.js';
@@ -15,6 +15,7 @@ import { LookasideMetrics } from './metrics.js';
 import { Resolver } from './resolver.js';
 import { createLookasideServer } from './server.js';
 import { WatchedServices } from './watched-services.js';
+import { XdsServer } from './xds/xds-server.js';
 
 async function run(config: LookasideConfig, logger: Logger): Promise<void> {
   const registry = createMetricsRegistry('lookaside');
@@ -39,7 +40,11 @@ async function run(config: LookasideConfig, logger: Logger): Promise<void> {
   });
   const serverLogger = logger.child({ module: 'server' });
   const limitMetrics = new LimitMetrics(registry, serverLogger);
+  const xds = config.xds
+    ? new XdsServer({ services, allowedNamespaces: config.allowedNamespaces, registry, logger: logger.child({ module: 'xds' }) })
+    : undefined;
   const lookaside = createLookasideServer({
+    xds,
     resolver,
     metrics,
     grpcMetrics: new GrpcServerMetrics(registry),
@@ -58,10 +63,11 @@ async function run(config: LookasideConfig, logger: Logger): Promise<void> {
   });
   limitMetrics.watch({ connections: listener.connections, calls: lookaside.openCalls, resolveStreams: lookaside.openResolveStreams });
   const port = listener.port;
-  const metricsEndpoint = await startMetricsServer(registry, config.host, config.metricsPort, logger.child({ module: 'metrics' }));
+  const pages: Record<string, JsonPage> = xds === undefined ? {} : { '/debug/xds': () => xds.report() };
+  const metricsEndpoint = await startMetricsServer(registry, config.host, config.metricsPort, logger.child({ module: 'metrics' }), pages);
   health.setAll('SERVING');
   logger.info(
-    { port, host: config.host, metricsPort: metricsEndpoint.port, discovery: source.name, namespace: config.ownNamespace },
+    { port, host: config.host, metricsPort: metricsEndpoint.port, discovery: source.name, namespace: config.ownNamespace, xds: config.xds },
     'listening',
   );
 

@@ -1,0 +1,122 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+import type { ServiceDefinition } from '@grpc/grpc-js';
+import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
+import descriptor from 'protobufjs/ext/descriptor/index.js';
+
+/**
+ * The xDS protos, read from the copy of envoy-api (with xds, googleapis and
+ * protoc-gen-validate) that ships in @grpc/grpc-js-xds's deps/ folder: the
+ * same files the stock Node client decodes our resources with, and nothing to
+ * vendor or keep in step by hand.
+ */
+
+export const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
+
+/** The four resource types the lookaside serves, by their short names (the metrics' `type` label). */
+export const XDS_TYPES = ['listener', 'route', 'cluster', 'endpoint'] as const;
+export type XdsType = (typeof XDS_TYPES)[number];
+
+export const TYPE_URLS: Readonly<Record<XdsType, string>> = {
+  listener: 'type.googleapis.com/envoy.config.listener.v3.Listener',
+  route: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
+  cluster: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+  endpoint: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
+};
+
+export const HTTP_CONNECTION_MANAGER_URL =
+  'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+export const ROUTER_FILTER_URL = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
+
+const PROTO_FILES = [
+  'envoy/service/discovery/v3/ads.proto',
+  'envoy/config/listener/v3/listener.proto',
+  'envoy/config/route/v3/route.proto',
+  'envoy/config/cluster/v3/cluster.proto',
+  'envoy/config/endpoint/v3/endpoint.proto',
+  'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
+  'envoy/extensions/filters/http/router/v3/router.proto',
+];
+
+/** Message types the server encodes into `google.protobuf.Any` values, by full name. */
+export type MessageName =
+  | 'envoy.config.listener.v3.Listener'
+  | 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager'
+  | 'envoy.config.route.v3.RouteConfiguration'
+  | 'envoy.config.cluster.v3.Cluster'
+  | 'envoy.config.endpoint.v3.ClusterLoadAssignment';
+
+export interface XdsProtos {
+  /** For the server and for reflection. */
+  readonly packageDefinition: PackageDefinition;
+  readonly adsService: ServiceDefinition;
+  /** Encodes a message given as an object with the proto's field names. */
+  encode(type: MessageName, message: Record<string, unknown>): Buffer;
+  /** Decodes a message into an object with the proto's field names (enums as names); for tests and tools. */
+  decode(type: MessageName | string, bytes: Uint8Array): Record<string, unknown>;
+}
+
+/** The include directories of the protos inside @grpc/grpc-js-xds. */
+export function xdsProtoDirectories(): string[] {
+  const packageRoot = dirname(createRequire(import.meta.url).resolve('@grpc/grpc-js-xds/package.json'));
+  return ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((folder) => join(packageRoot, 'deps', folder));
+}
+
+/** What importing protobufjs/ext/descriptor adds to Root; its typings do not declare it. */
+type RootWithDescriptors = typeof protobuf.Root & { fromDescriptor(set: { file: unknown[] }): protobuf.Root };
+
+let loaded: XdsProtos | undefined;
+
+/**
+ * Loads the protos once per process (about a quarter of a second): the
+ * service through proto-loader, as every other service here, and encoders
+ * built from the very descriptors proto-loader produced, so both agree.
+ */
+export function loadXdsProtos(): XdsProtos {
+  if (loaded !== undefined) return loaded;
+  const packageDefinition = loadSync(PROTO_FILES, {
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+    includeDirs: xdsProtoDirectories(),
+  });
+  const adsService = packageDefinition[ADS_SERVICE] as ServiceDefinition | undefined;
+  if (adsService === undefined) throw new Error(`no ${ADS_SERVICE} in the xDS protos`);
+  const root = rootFrom(packageDefinition);
+  const types = new Map<string, protobuf.Type>();
+  const typeNamed = (name: string): protobuf.Type => {
+    let type = types.get(name);
+    if (type === undefined) {
+      type = root.lookupType(name);
+      types.set(name, type);
+    }
+    return type;
+  };
+  loaded = {
+    packageDefinition,
+    adsService,
+    encode: (name, message) => {
+      const type = typeNamed(name);
+      return Buffer.from(type.encode(type.fromObject(message)).finish());
+    },
+    decode: (name, bytes) => typeNamed(name).toObject(typeNamed(name).decode(bytes), { enums: String, longs: String, defaults: false }),
+  };
+  return loaded;
+}
+
+function rootFrom(packageDefinition: PackageDefinition): protobuf.Root {
+  const files = new Set<Buffer>();
+  for (const definition of Object.values(packageDefinition)) {
+    const protos = (definition as { fileDescriptorProtos?: Buffer[] }).fileDescriptorProtos;
+    for (const file of protos ?? []) files.add(file);
+  }
+  const root = (protobuf.Root as RootWithDescriptors).fromDescriptor({
+    file: [...files].map((file) => descriptor.FileDescriptorProto.decode(file)),
+  });
+  root.resolveAll();
+  return root;
+}
