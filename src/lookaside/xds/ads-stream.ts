@@ -20,7 +20,13 @@ export const MAX_NAMES_PER_TYPE = 100;
 /** The error detail a NACK carries is kept up to this length. */
 const MAX_NACK_DETAIL_CHARS = 1_000;
 const TYPE_BY_URL = new Map<string, XdsType>(XDS_TYPES.map((type) => [TYPE_URLS[type], type]));
-/** A Listener or Cluster left out of a State-of-the-World response is deleted by the client; these wait for unknown names. */
+/**
+ * A Listener or Cluster left out of a State-of-the-World response is deleted
+ * by a client that had it, so their responses wait until every name is known
+ * (found, or known not to exist). A RouteConfiguration or
+ * ClusterLoadAssignment left out is only not updated: those go out without
+ * the unknown names, unless that leaves nothing to send.
+ */
 const ALL_REQUIRED: ReadonlySet<XdsType> = new Set(['listener', 'cluster']);
 
 /** What a stream needs from its server. */
@@ -173,12 +179,18 @@ export class AdsStream {
     if (this.finished || this.writeBlocked || state === undefined) return;
     const resources: Array<{ type_url: string; value: Buffer }> = [];
     const hash = createHash('sha1').update(type);
+    let unknown = false;
     for (const [name, parsed] of state.names) {
       const answer = this.answer(type, name, parsed);
-      if (answer.kind === 'unknown' && ALL_REQUIRED.has(type)) return;
-      hash.update(`\u0000${name}\u0000${answer.kind === 'present' ? answer.digest : '-'}`);
+      if (answer.kind === 'unknown') {
+        if (ALL_REQUIRED.has(type)) return;
+        unknown = true;
+      }
+      hash.update(`\u0000${name}\u0000${answer.kind === 'present' ? answer.digest : answer.kind}`);
       if (answer.kind === 'present') resources.push(answer.resource);
     }
+    // Nothing to say yet: every name it would carry is still unknown.
+    if (unknown && resources.length === 0) return;
     const version = hash.digest('base64url').slice(0, 16);
     if (version === state.sent?.version) return;
     this.nonces += 1;

@@ -23,13 +23,15 @@ export type ResourceAnswer =
   | { readonly kind: 'present'; readonly resource: { readonly type_url: string; readonly value: Buffer }; readonly digest: string }
   /** Known not to exist: left out of the response. */
   | { readonly kind: 'absent'; readonly problem: string }
-  /** Not known yet (lookup under way, failed, or refused for a limit): a Listener or Cluster response waits for it. */
+  /** Not known yet (lookup under way, failed, or over the lookup budget): see AdsStream for what waits on it. */
   | { readonly kind: 'unknown'; readonly problem: string };
 
 type FeedState =
   | { readonly kind: 'pending' }
   | { readonly kind: 'watched'; readonly service: WatchedService }
   | { readonly kind: 'missing' }
+  /** Refused for MAX_SERVICES: this lookaside cannot serve it, so it is absent (and asked for again). */
+  | { readonly kind: 'refused' }
   | { readonly kind: 'unavailable'; readonly problem: string };
 
 interface CachedAnswer {
@@ -70,7 +72,7 @@ export interface XdsFeedsOptions {
  * yet is asked for again as its answer expires, so a Service created later
  * reaches its subscribers: NEGATIVE_CACHE_SECONDS (at least 1 s) after it was
  * found missing, 1 s after a failed or over-budget lookup, 5 s after
- * MAX_SERVICES was full.
+ * MAX_SERVICES was full (such a Service is served as absent meanwhile).
  */
 export class XdsFeeds<S> {
   private readonly feeds = new Map<string, Feed<S>>();
@@ -145,6 +147,8 @@ export class XdsFeeds<S> {
         return { kind: 'unknown', problem: state.problem };
       case 'missing':
         return { kind: 'absent', problem: 'the Service has no EndpointSlices' };
+      case 'refused':
+        return { kind: 'absent', problem: `MAX_SERVICES Services are watched already; asked again every ${FULL_RETRY_MS / 1000} s` };
       case 'watched': {
         const endpoints = endpointsOf(snapshot as ServiceSnapshot, target.port);
         if (!endpoints.ok) return { kind: 'absent', problem: endpoints.problem };
@@ -178,7 +182,7 @@ export class XdsFeeds<S> {
         this.settle(feed, { kind: 'unavailable', problem: acquired.failure.message }, FAILED_LOOKUP_TTL_MS + RETRY_MARGIN_MS);
         return;
       case 'full':
-        this.settle(feed, { kind: 'unavailable', problem: 'MAX_SERVICES Services are watched already' }, FULL_RETRY_MS);
+        this.settle(feed, { kind: 'refused' }, FULL_RETRY_MS);
         return;
       case 'busy':
         this.settle(feed, { kind: 'unavailable', problem: acquired.limit }, BUSY_RETRY_MS);
