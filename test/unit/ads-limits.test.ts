@@ -85,6 +85,17 @@ describe('ADS server: the server limits and a stream that goes wrong', function 
     }
   });
 
+  it('answers DeltaAggregatedResources with UNIMPLEMENTED: State of the World only', async () => {
+    await start();
+    const raw = new RawGrpcClient(h.target);
+    try {
+      const answer = await raw.call('/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources', grpcFrame(Buffer.alloc(0)));
+      assert.equal(answer.status, Status.UNIMPLEMENTED);
+    } finally {
+      raw.close();
+    }
+  });
+
   it('ends a stream whose request cannot be decoded with INVALID_ARGUMENT', async () => {
     await start();
     const raw = new RawGrpcClient(h.target);

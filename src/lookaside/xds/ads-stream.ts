@@ -63,6 +63,7 @@ export class AdsStream {
   private node: Record<string, unknown> | undefined;
   private nonces = 0;
   private writeBlocked = false;
+  private inputEnded = false;
   private finished = false;
   readonly openedAtMs: number;
   /** Requests ignored for a stale nonce. */
@@ -78,7 +79,10 @@ export class AdsStream {
 
   start(): void {
     this.call.on('data', (request: DiscoveryRequest | MalformedRequest) => this.onRequest(request));
-    this.call.on('end', () => this.end(Status.OK, ''));
+    this.call.on('end', () => {
+      this.inputEnded = true;
+      this.endIfAnswered();
+    });
     this.call.on('cancelled', () => this.finish());
     this.call.on('error', () => this.finish());
     this.call.on('drain', () => {
@@ -206,6 +210,16 @@ export class AdsStream {
     if (!this.call.write(response)) this.writeBlocked = true;
     this.observer.sent();
     this.host.pushed(type);
+    this.endIfAnswered();
+  }
+
+  /**
+   * A client that half-closed (grpcurl, buf curl: one request, then the end
+   * of input) sends nothing more: the stream ends once every type it asked
+   * for has had an answer. xDS clients never half-close; their streams stay.
+   */
+  private endIfAnswered(): void {
+    if (this.inputEnded && [...this.types.values()].every((state) => state.sent !== undefined)) this.end(Status.OK, '');
   }
 
   private answer(type: XdsType, name: string, parsed: ParsedName): ResourceAnswer {
