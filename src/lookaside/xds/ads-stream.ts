@@ -1,39 +1,31 @@
-import { createHash } from 'node:crypto';
-
 import { status as Status, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { DiscoveryRequest__Output } from '@grpc/grpc-js-xds/build/src/generated/envoy/service/discovery/v3/DiscoveryRequest.js';
-import type { DiscoveryResponse } from '@grpc/grpc-js-xds/build/src/generated/envoy/service/discovery/v3/DiscoveryResponse.js';
 
 import type { StreamObserver } from '../../common/grpc-metrics.js';
 import { MalformedRequest } from '../../common/grpc-request-framing.js';
 import { quoteInput } from '../validation.js';
 import type { ResourceAnswer, XdsFeeds } from './xds-feeds.js';
-import { parseXdsName, type ParsedName } from './xds-names.js';
+import type { ParsedName } from './xds-names.js';
+import type { SharedResponses } from './shared-responses.js';
+import { Subscriptions, type Subscription } from './subscriptions.js';
 import { TYPE_URLS, XDS_TYPES, type XdsType } from './xds-protos.js';
 import { describeNode, nackReport, type StreamReport, type TypeReport } from './ads-report.js';
 
 export type DiscoveryRequest = DiscoveryRequest__Output;
-export type AdsCall = ServerDuplexStream<DiscoveryRequest | MalformedRequest, DiscoveryResponse>;
+/** Responses go out encoded (SharedResponses); the service's serializer passes the bytes through. */
+export type AdsCall = ServerDuplexStream<DiscoveryRequest | MalformedRequest, Buffer>;
 
 /** Names one stream may subscribe to per type; a process needs one per xds:/// target. */
 export const MAX_NAMES_PER_TYPE = 100;
 /** The error detail a NACK carries is kept up to this length. */
 const MAX_NACK_DETAIL_CHARS = 1_000;
 const TYPE_BY_URL = new Map<string, XdsType>(XDS_TYPES.map((type) => [TYPE_URLS[type], type]));
-/**
- * A Listener or Cluster left out of a State-of-the-World response is deleted
- * by a client that had it, so their responses wait until every name is known
- * (found, or known not to exist). A RouteConfiguration or
- * ClusterLoadAssignment left out is only not updated: those go out without
- * the unknown names, unless that leaves nothing to send.
- */
-const ALL_REQUIRED: ReadonlySet<XdsType> = new Set(['listener', 'cluster']);
 
 /** What a stream needs from its server. */
 export interface AdsStreamHost {
   readonly feeds: XdsFeeds<AdsStream>;
-  readonly allowedNamespaces: ReadonlySet<string>;
-  readonly controlPlane: string;
+  readonly responses: SharedResponses;
+  readonly subscriptions: Subscriptions;
   now(): number;
   pushed(type: XdsType): void;
   nacked(type: XdsType, stream: AdsStream, message: string): void;
@@ -42,8 +34,7 @@ export interface AdsStreamHost {
 }
 
 interface TypeState {
-  /** Subscribed names, sorted, each read once. */
-  names: ReadonlyArray<readonly [string, ParsedName]>;
+  subscription: Subscription;
   sent: { version: string; nonce: string; atMs: number } | undefined;
   ackedVersion: string | undefined;
   nack: { version: string; nonce: string; message: string; atMs: number } | undefined;
@@ -109,7 +100,7 @@ export class AdsStream {
     const types: Partial<Record<XdsType, TypeReport>> = {};
     for (const [type, state] of this.types) {
       types[type] = {
-        names: state.names.map(([name, parsed]) => ({ name, ...describeAnswer(this.answer(type, name, parsed)) })),
+        names: state.subscription.names.map(([name, parsed]) => ({ name, ...describeAnswer(this.answer(type, name, parsed)) })),
         sent_version: state.sent?.version ?? null,
         sent_nonce: state.sent?.nonce ?? null,
         acked_version: state.ackedVersion ?? null,
@@ -140,7 +131,7 @@ export class AdsStream {
       this.end(Status.RESOURCE_EXHAUSTED, `${request.resource_names.length} names of ${type} subscribed on one stream; at most ${MAX_NAMES_PER_TYPE}`);
       return;
     }
-    const state = this.types.get(type) ?? { names: [], sent: undefined, ackedVersion: undefined, nack: undefined };
+    const state = this.types.get(type) ?? { subscription: Subscriptions.EMPTY, sent: undefined, ackedVersion: undefined, nack: undefined };
     this.types.set(type, state);
     if (request.response_nonce !== '') {
       if (request.response_nonce !== state.sent?.nonce) {
@@ -166,48 +157,30 @@ export class AdsStream {
   }
 
   private subscribe(type: XdsType, state: TypeState, requested: readonly string[]): void {
-    const wanted = [...new Set(requested)].sort();
-    const current = state.names;
-    if (wanted.length === current.length && wanted.every((name, i) => current[i]?.[0] === name)) return;
-    const before = new Map(current);
-    const next = wanted.map((name) => [name, before.get(name) ?? parseXdsName(name, this.host.allowedNamespaces)] as const);
-    const after = new Map(next);
-    for (const [name, parsed] of next) if (!before.has(name) && parsed.ok) this.host.feeds.subscribe(parsed.target.key, this);
-    for (const [name, parsed] of current) if (!after.has(name) && parsed.ok) this.host.feeds.unsubscribe(parsed.target.key, this);
-    state.names = next;
-    this.host.subscriptionsChanged(type, next.length - current.length);
+    const current = state.subscription;
+    const next = this.host.subscriptions.acquire(requested);
+    if (next === current) {
+      this.host.subscriptions.release(next);
+      return;
+    }
+    const before = new Set(current.names.map(([name]) => name));
+    const after = new Set(next.names.map(([name]) => name));
+    for (const [name, parsed] of next.names) if (!before.has(name) && parsed.ok) this.host.feeds.subscribe(parsed.target.key, this);
+    for (const [name, parsed] of current.names) if (!after.has(name) && parsed.ok) this.host.feeds.unsubscribe(parsed.target.key, this);
+    this.host.subscriptions.release(current);
+    state.subscription = next;
+    this.host.subscriptionsChanged(type, next.names.length - current.names.length);
   }
 
   private push(type: XdsType): void {
     const state = this.types.get(type);
     if (this.finished || this.writeBlocked || state === undefined) return;
-    const resources: Array<{ type_url: string; value: Buffer }> = [];
-    const hash = createHash('sha1').update(type);
-    let unknown = false;
-    for (const [name, parsed] of state.names) {
-      const answer = this.answer(type, name, parsed);
-      if (answer.kind === 'unknown') {
-        if (ALL_REQUIRED.has(type)) return;
-        unknown = true;
-      }
-      hash.update(`\u0000${name}\u0000${answer.kind === 'present' ? answer.digest : answer.kind}`);
-      if (answer.kind === 'present') resources.push(answer.resource);
-    }
-    // Nothing to say yet: every name it would carry is still unknown.
-    if (unknown && resources.length === 0) return;
-    const version = hash.digest('base64url').slice(0, 16);
-    if (version === state.sent?.version) return;
+    const response = this.host.responses.response(type, state.subscription);
+    if (response === undefined || response.version === state.sent?.version) return;
     this.nonces += 1;
     const nonce = String(this.nonces);
-    state.sent = { version, nonce, atMs: this.host.now() };
-    const response: DiscoveryResponse = {
-      version_info: version,
-      resources,
-      type_url: TYPE_URLS[type],
-      nonce,
-      control_plane: { identifier: this.host.controlPlane },
-    };
-    if (!this.call.write(response)) this.writeBlocked = true;
+    state.sent = { version: response.version, nonce, atMs: this.host.now() };
+    if (!this.call.write(Buffer.concat([response.body, this.host.responses.nonceField(nonce)]))) this.writeBlocked = true;
     this.observer.sent();
     this.host.pushed(type);
     this.endIfAnswered();
@@ -230,9 +203,10 @@ export class AdsStream {
     if (this.finished) return;
     this.finished = true;
     for (const [type, state] of this.types) {
-      for (const [, parsed] of state.names) if (parsed.ok) this.host.feeds.unsubscribe(parsed.target.key, this);
-      this.host.subscriptionsChanged(type, -state.names.length);
-      state.names = [];
+      for (const [, parsed] of state.subscription.names) if (parsed.ok) this.host.feeds.unsubscribe(parsed.target.key, this);
+      this.host.subscriptionsChanged(type, -state.subscription.names.length);
+      this.host.subscriptions.release(state.subscription);
+      state.subscription = Subscriptions.EMPTY;
     }
     this.host.closed(this);
   }

@@ -1,8 +1,11 @@
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
 import type { ServiceDefinition } from '@grpc/grpc-js';
-import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
+// proto-loader registers descriptor.proto (which validate.proto extends) with protobufjs on import.
+import type { PackageDefinition } from '@grpc/proto-loader';
+import '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 import descriptor from 'protobufjs/ext/descriptor/index.js';
 
@@ -42,6 +45,7 @@ const PROTO_FILES = [
 
 /** Message types the server encodes into `google.protobuf.Any` values, by full name. */
 export type MessageName =
+  | 'envoy.service.discovery.v3.DiscoveryResponse'
   | 'envoy.config.listener.v3.Listener'
   | 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager'
   | 'envoy.config.route.v3.RouteConfiguration'
@@ -64,29 +68,26 @@ export function xdsProtoDirectories(): string[] {
   return ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((folder) => join(packageRoot, 'deps', folder));
 }
 
-/** What importing protobufjs/ext/descriptor adds to Root; its typings do not declare it. */
-type RootWithDescriptors = typeof protobuf.Root & { fromDescriptor(set: { file: unknown[] }): protobuf.Root };
+/** How requests decode, as proto-loader would with the options used everywhere here (grpc.ts). */
+const TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: String, defaults: true, oneofs: true };
 
 let loaded: XdsProtos | undefined;
 
 /**
- * Loads the protos once per process (about a quarter of a second): the
- * service through proto-loader, as every other service here, and encoders
- * built from the very descriptors proto-loader produced, so both agree.
+ * Loads the protos once per process (about a quarter of a second) into one
+ * protobufjs Root that serves three purposes: the service's serializers, the
+ * resources' encoders, and the file descriptors for reflection. (proto-loader
+ * would build a second copy of every type and a descriptor object per type:
+ * some 10 MB more for the envoy protos.) The well-known types come from
+ * protobufjs, with the ones proto-loader registers on import (descriptor.proto).
  */
 export function loadXdsProtos(): XdsProtos {
   if (loaded !== undefined) return loaded;
-  const packageDefinition = loadSync(PROTO_FILES, {
-    keepCase: true,
-    longs: String,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-    includeDirs: xdsProtoDirectories(),
-  });
-  const adsService = packageDefinition[ADS_SERVICE] as ServiceDefinition | undefined;
-  if (adsService === undefined) throw new Error(`no ${ADS_SERVICE} in the xDS protos`);
-  const root = rootFrom(packageDefinition);
+  const directories = xdsProtoDirectories();
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin, target) => directories.map((directory) => join(directory, target)).find((path) => existsSync(path)) ?? target;
+  root.loadSync(PROTO_FILES, { keepCase: true });
+  root.resolveAll();
   const types = new Map<string, protobuf.Type>();
   const typeNamed = (name: string): protobuf.Type => {
     let type = types.get(name);
@@ -96,8 +97,25 @@ export function loadXdsProtos(): XdsProtos {
     }
     return type;
   };
+  const request = typeNamed('envoy.service.discovery.v3.DiscoveryRequest');
+  const response = typeNamed('envoy.service.discovery.v3.DiscoveryResponse');
+  const method = {
+    path: `/${ADS_SERVICE}/StreamAggregatedResources`,
+    originalName: 'streamAggregatedResources',
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: (value: unknown) => Buffer.from(request.encode(request.fromObject(value as Record<string, unknown>)).finish()),
+    requestDeserialize: (bytes: Buffer) => request.toObject(request.decode(bytes), TO_OBJECT),
+    responseSerialize: (value: unknown) => Buffer.from(response.encode(response.fromObject(value as Record<string, unknown>)).finish()),
+    responseDeserialize: (bytes: Buffer) => response.toObject(response.decode(bytes), TO_OBJECT),
+  };
+  const adsService: ServiceDefinition = { StreamAggregatedResources: method };
+  const files = (root.toDescriptor('proto3') as unknown as { file: unknown[] }).file.map((file) =>
+    Buffer.from(descriptor.FileDescriptorProto.encode(file as protobuf.Message).finish()),
+  );
   loaded = {
-    packageDefinition,
+    // Reflection reads only `fileDescriptorProtos` (src/common/grpc.ts addReflection).
+    packageDefinition: { [ADS_SERVICE]: { ...adsService, fileDescriptorProtos: files } } as unknown as PackageDefinition,
     adsService,
     encode: (name, message) => {
       const type = typeNamed(name);
@@ -106,17 +124,4 @@ export function loadXdsProtos(): XdsProtos {
     decode: (name, bytes) => typeNamed(name).toObject(typeNamed(name).decode(bytes), { enums: String, longs: String, defaults: false }),
   };
   return loaded;
-}
-
-function rootFrom(packageDefinition: PackageDefinition): protobuf.Root {
-  const files = new Set<Buffer>();
-  for (const definition of Object.values(packageDefinition)) {
-    const protos = (definition as { fileDescriptorProtos?: Buffer[] }).fileDescriptorProtos;
-    for (const file of protos ?? []) files.add(file);
-  }
-  const root = (protobuf.Root as RootWithDescriptors).fromDescriptor({
-    file: [...files].map((file) => descriptor.FileDescriptorProto.decode(file)),
-  });
-  root.resolveAll();
-  return root;
 }

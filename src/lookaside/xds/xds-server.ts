@@ -1,4 +1,4 @@
-import { status as Status, type Server } from '@grpc/grpc-js';
+import { status as Status, type MethodDefinition, type Server, type ServiceDefinition } from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
 import type { Registry } from 'prom-client';
 
@@ -9,6 +9,8 @@ import type { WatchedServices } from '../watched-services.js';
 import type { XdsReport } from './ads-report.js';
 import { AdsStream, type AdsCall, type AdsStreamHost } from './ads-stream.js';
 import { PushCoalescer } from './push-coalescer.js';
+import { SharedResponses } from './shared-responses.js';
+import { Subscriptions } from './subscriptions.js';
 import { REAL_TIMERS, type Timers } from './timers.js';
 import { XdsFeeds } from './xds-feeds.js';
 import { XdsMetrics } from './xds-metrics.js';
@@ -41,6 +43,7 @@ export class XdsServer {
   readonly protos: XdsProtos;
   private readonly streams = new Set<AdsStream>();
   private readonly feeds: XdsFeeds<AdsStream>;
+  private readonly responses: SharedResponses;
   private readonly coalescer: PushCoalescer;
   private readonly metrics: XdsMetrics;
   private readonly host: AdsStreamHost;
@@ -63,6 +66,9 @@ export class XdsServer {
       logger: options.logger,
       onChange: (serviceId) => this.coalescer.mark(serviceId),
     });
+    this.responses = new SharedResponses(this.protos, CONTROL_PLANE_ID, (type, name, parsed) =>
+      parsed.ok ? this.feeds.answer(type, name, parsed.target) : { kind: 'absent', problem: parsed.problem },
+    );
     this.host = this.streamHost(timers, new Set(options.allowedNamespaces));
   }
 
@@ -87,7 +93,7 @@ export class XdsServer {
       this.streams.add(stream);
       this.metrics.streamOpened();
     });
-    server.addService(tolerantRequests(this.protos.adsService), { StreamAggregatedResources: handler });
+    server.addService(encodedResponses(tolerantRequests(this.protos.adsService)), { StreamAggregatedResources: handler });
   }
 
   report(): XdsReport {
@@ -103,17 +109,20 @@ export class XdsServer {
   }
 
   private push(serviceIds: ReadonlySet<string>): void {
+    const startedAtMs = performance.now();
+    this.responses.invalidate();
     const streams = new Set<AdsStream>();
     for (const id of serviceIds) for (const stream of this.feeds.subscribersOf(id)) streams.add(stream);
     for (const stream of streams) stream.refresh();
+    this.options.logger.debug({ services: serviceIds.size, streams: streams.size, ms: Math.round(performance.now() - startedAtMs) }, 'pushed');
   }
 
   private streamHost(timers: Timers, allowedNamespaces: ReadonlySet<string>): AdsStreamHost {
     const { metrics, logger } = { metrics: this.metrics, logger: this.options.logger };
     return {
       feeds: this.feeds,
-      allowedNamespaces,
-      controlPlane: CONTROL_PLANE_ID,
+      responses: this.responses,
+      subscriptions: new Subscriptions(allowedNamespaces),
       now: () => timers.now(),
       pushed: (type: XdsType) => metrics.pushed(type),
       nacked: (type, stream, message) => {
@@ -126,4 +135,15 @@ export class XdsServer {
       },
     };
   }
+}
+
+/** The ADS service with a response serializer that sends bytes already encoded (SharedResponses) as they are. */
+function encodedResponses(service: ServiceDefinition): ServiceDefinition {
+  const methods = Object.entries(service) as [string, MethodDefinition<unknown, unknown>][];
+  return Object.fromEntries(
+    methods.map(([name, method]) => {
+      const serialize = method.responseSerialize;
+      return [name, { ...method, responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : serialize(value)) }];
+    }),
+  );
 }
