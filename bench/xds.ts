@@ -19,7 +19,6 @@
  * MAX_STREAMS_PER_CONNECTION 100, MAX_OPEN_CALLS 2000), which 1,000 streams
  * over 200 connections fit.
  */
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +27,7 @@ import { Client, credentials } from '@grpc/grpc-js';
 
 import { AdsClient } from '../test/support/ads-client.js';
 import { delay, ServiceProcess } from '../test/support/process.js';
+import { envInteger, memoryOf } from './bench-process.js';
 
 const GOAL_PUSH_MS = 1_000;
 const GOAL_RSS_BYTES = 200 * 1024 * 1024;
@@ -36,14 +36,6 @@ const WAIT_LIMIT_MS = 60_000;
 /** The lookaside's heap as in its pod (deploy/base: 256 MiB memory limit); its debug log has each push's duration. */
 const NODE_ARGS = ['--max-old-space-size=256', ...(process.env['XDS_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg !== '')];
 const TYPES = ['listener', 'route', 'cluster', 'endpoint'] as const;
-
-function envInteger(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name}=${raw}: expected a whole number ≥ 1`);
-  return value;
-}
 
 const CLIENTS = envInteger('XDS_CLIENTS', 1_000);
 const CONNECTIONS = envInteger('XDS_CONNECTIONS', 200);
@@ -64,12 +56,6 @@ function endpointsFile(endpointsPerService: number): string {
 
 function namesOf(type: (typeof TYPES)[number]): string[] {
   return Array.from({ length: SERVICES }, (_, s) => (type === 'listener' ? `svc-${s}.default:${PORT}` : `svc-${s}.default.svc.cluster.local:${PORT}`));
-}
-
-function memoryOf(pid: number): { rss: number; peak: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
-  return { rss: field('VmRSS'), peak: field('VmHWM') };
 }
 
 async function until(condition: () => boolean, what: string): Promise<void> {

@@ -69,43 +69,38 @@ describe('ADS server: the server limits and a stream that goes wrong', function 
     await until(() => h.xds.size === 0 && h.source.followCount.size === 0, 'nothing left behind');
   });
 
-  it('ends a stream asking for a resource type it does not serve with INVALID_ARGUMENT, listing the ones it does', async () => {
-    await start();
+  /** One request message on a raw HTTP/2 stream of `path`, and the status that ends it. */
+  async function rawCall(path: string, message: Buffer): Promise<{ status: number | undefined; message: string }> {
     const raw = new RawGrpcClient(h.target);
     try {
-      const request = h.xds.protos.adsService['StreamAggregatedResources']?.requestSerialize({
-        type_url: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
-        resource_names: ['x'],
-      }) as Buffer;
-      const answer = await raw.call(ADS_METHOD, grpcFrame(request));
-      assert.equal(answer.status, Status.INVALID_ARGUMENT);
-      assert.match(answer.message, /Secret" is not served; this server serves .*Listener, .*RouteConfiguration, .*Cluster, .*ClusterLoadAssignment/);
+      return await raw.call(path, grpcFrame(message));
     } finally {
       raw.close();
     }
+  }
+
+  it('ends a stream asking for a resource type it does not serve with INVALID_ARGUMENT, listing the ones it does', async () => {
+    await start();
+    const request = h.xds.protos.adsService['StreamAggregatedResources']?.requestSerialize({
+      type_url: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
+      resource_names: ['x'],
+    }) as Buffer;
+    const answer = await rawCall(ADS_METHOD, request);
+    assert.equal(answer.status, Status.INVALID_ARGUMENT);
+    assert.match(answer.message, /Secret" is not served; this server serves .*Listener, .*RouteConfiguration, .*Cluster, .*ClusterLoadAssignment/);
   });
 
   it('answers DeltaAggregatedResources with UNIMPLEMENTED: State of the World only', async () => {
     await start();
-    const raw = new RawGrpcClient(h.target);
-    try {
-      const answer = await raw.call('/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources', grpcFrame(Buffer.alloc(0)));
-      assert.equal(answer.status, Status.UNIMPLEMENTED);
-    } finally {
-      raw.close();
-    }
+    const answer = await rawCall('/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources', Buffer.alloc(0));
+    assert.equal(answer.status, Status.UNIMPLEMENTED);
   });
 
   it('ends a stream whose request cannot be decoded with INVALID_ARGUMENT', async () => {
     await start();
-    const raw = new RawGrpcClient(h.target);
-    try {
-      const answer = await raw.call(ADS_METHOD, grpcFrame(Buffer.from([0x0a, 0xff, 0xff])));
-      assert.equal(answer.status, Status.INVALID_ARGUMENT);
-      assert.match(answer.message, /cannot decode the request/);
-    } finally {
-      raw.close();
-    }
+    const answer = await rawCall(ADS_METHOD, Buffer.from([0x0a, 0xff, 0xff]));
+    assert.equal(answer.status, Status.INVALID_ARGUMENT);
+    assert.match(answer.message, /cannot decode the request/);
   });
 
   it('ends every ADS stream with UNAVAILABLE "shutting down" at shutdown, so clients move to another replica', async () => {
