@@ -71,8 +71,8 @@ export interface MetricsEndpoint {
   close(): Promise<void>;
 }
 
-/** A read-only page beside /metrics: `GET <path>` answers what this returns, as JSON. */
-export type JsonPage = () => unknown;
+/** A read-only page beside /metrics: `GET <path>?<query>` answers what this returns for the query, as JSON. */
+export type JsonPage = (query: URLSearchParams) => unknown;
 
 /**
  * Serves `GET /metrics` in the Prometheus text format on its own HTTP port,
@@ -86,7 +86,7 @@ export async function startMetricsServer(
   pages: Readonly<Record<string, JsonPage>> = {},
 ): Promise<MetricsEndpoint> {
   const server: Server = createServer((request, response) => {
-    const path = (request.url ?? '/').split('?')[0] ?? '/';
+    const [path = '/', query = ''] = (request.url ?? '/').split('?');
     const page = Object.hasOwn(pages, path) ? pages[path] : undefined;
     if (path !== '/metrics' && page === undefined) {
       const others = Object.keys(pages).map((other) => `, ${other}`).join('');
@@ -99,7 +99,7 @@ export async function startMetricsServer(
       return;
     }
     if (page !== undefined) {
-      sendPage(response, request.method === 'HEAD', page, logger);
+      sendPage(response, request.method === 'HEAD', () => page(new URLSearchParams(query)), logger);
       return;
     }
     registry.metrics().then(
@@ -132,7 +132,7 @@ export async function startMetricsServer(
   };
 }
 
-function sendPage(response: import('node:http').ServerResponse, headOnly: boolean, page: JsonPage, logger: Logger): void {
+function sendPage(response: import('node:http').ServerResponse, headOnly: boolean, page: () => unknown, logger: Logger): void {
   let body: string;
   try {
     body = JSON.stringify(page(), null, 2);

@@ -63,7 +63,7 @@ async function run(config: LookasideConfig, logger: Logger): Promise<void> {
   });
   limitMetrics.watch({ connections: listener.connections, calls: lookaside.openCalls, resolveStreams: lookaside.openResolveStreams });
   const port = listener.port;
-  const pages: Record<string, JsonPage> = xds === undefined ? {} : { '/debug/xds': () => xds.report() };
+  const pages: Record<string, JsonPage> = xds === undefined ? {} : { '/debug/xds': (query) => xds.report(query.get('node') ?? undefined) };
   const metricsEndpoint = await startMetricsServer(registry, config.host, config.metricsPort, logger.child({ module: 'metrics' }), pages);
   health.setAll('SERVING');
   logger.info(

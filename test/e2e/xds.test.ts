@@ -136,6 +136,8 @@ describe('xDS: a stock grpc-js-xds client balances per call from the lookaside (
       assert.equal(state?.last_nack, null);
     }
     assert.deepEqual(report.services, [{ service: 'default/greetserver', state: 'watched', streams: 1 }]);
+    const filtered = (await (await fetch(`http://127.0.0.1:${lookaside.metricsPort}/debug/xds?node=nobody`)).json()) as XdsReport;
+    assert.deepEqual([filtered.streams_open, filtered.streams_matching, filtered.streams.length], [1, 0, 0]);
   });
 
   it('lists the ADS service in reflection, which decodes its resources (buf curl, as grpcurl)', async () => {

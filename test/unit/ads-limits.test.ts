@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { status as Status } from '@grpc/grpc-js';
 
 import { MAX_NAMES_PER_TYPE } from '../../src/lookaside/xds/ads-stream.js';
+import { MAX_REPORTED_STREAMS } from '../../src/lookaside/xds/xds-server.js';
 import { slice, sliceEndpoint } from '../support/endpoints.js';
 import { until } from '../support/lookaside-server.js';
 import { grpcFrame, RawGrpcClient } from '../support/raw-grpc.js';
@@ -114,6 +115,20 @@ describe('ADS server: the server limits and a stream that goes wrong', function 
     assert.equal(status.code, Status.UNAVAILABLE);
     assert.equal(status.details, 'shutting down');
     assert.equal(await h.metric('lookaside_xds_streams'), 0);
+  });
+
+  it(`shows at most ${MAX_REPORTED_STREAMS} streams on /debug/xds, and finds any one by its node id`, async () => {
+    // The clients share one connection: room for all of them on it.
+    await start({ limits: { maxStreamsPerConnection: 2 * MAX_REPORTED_STREAMS } });
+    const clients = Array.from({ length: MAX_REPORTED_STREAMS + 1 }, (_, i) => h.client(`fleet-${i}`));
+    for (const client of clients) client.request('listener', [LISTENER]);
+    await until(() => h.xds.size === clients.length, 'every stream open');
+    const all = h.xds.report();
+    assert.equal(all.streams_open, MAX_REPORTED_STREAMS + 1);
+    assert.equal(all.streams.length, MAX_REPORTED_STREAMS);
+    const one = h.xds.report(`fleet-${MAX_REPORTED_STREAMS}`);
+    assert.equal(one.streams_matching, 1);
+    assert.equal(one.streams[0]?.node?.['id'], `fleet-${MAX_REPORTED_STREAMS}`);
   });
 
   it('keeps lookaside_xds_* up to date: streams, pushes and subscriptions by type', async () => {

@@ -4,6 +4,10 @@ import type { XdsType } from './xds-protos.js';
 
 /** What GET /debug/xds shows of the xDS server (snake_case, as the protos spell things). */
 export interface XdsReport {
+  readonly streams_open: number;
+  /** Streams whose node id contains the `node` asked for (all of them when none was). */
+  readonly streams_matching: number;
+  /** The first 100 of those. */
   readonly streams: readonly StreamReport[];
   /** Every Service some stream subscribes to, and what the lookaside knows of it. */
   readonly services: ReadonlyArray<{ service: string; state: string; streams: number }>;

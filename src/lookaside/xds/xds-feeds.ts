@@ -191,6 +191,7 @@ export class XdsFeeds<S> {
   }
 
   private settle(feed: Feed<S>, state: FeedState, retryAfterMs?: number): void {
+    if (state.kind !== feed.state.kind) this.options.logger.debug({ service: feed.id, state: state.kind, retryAfterMs }, 'xDS subscription state');
     feed.state = state;
     if (retryAfterMs !== undefined) feed.retry = this.timers.setTimeout(() => this.acquire(feed), retryAfterMs);
     this.options.onChange(feed.id);

@@ -16,6 +16,8 @@ import { XdsFeeds } from './xds-feeds.js';
 import { XdsMetrics } from './xds-metrics.js';
 import { ADS_SERVICE, loadXdsProtos, type XdsProtos, type XdsType } from './xds-protos.js';
 
+/** /debug/xds lists this many streams at most (a stream can hold 400 names); `?node=` finds the others. */
+export const MAX_REPORTED_STREAMS = 100;
 /** Names this control plane in every DiscoveryResponse (`control_plane.identifier`). */
 export const CONTROL_PLANE_ID = 'lookaside';
 
@@ -96,8 +98,18 @@ export class XdsServer {
     server.addService(encodedResponses(tolerantRequests(this.protos.adsService)), { StreamAggregatedResources: handler });
   }
 
-  report(): XdsReport {
-    return { streams: [...this.streams].map((stream) => stream.describe()), services: this.feeds.describe() };
+  /**
+   * What /debug/xds shows: the first MAX_REPORTED_STREAMS streams (those
+   * whose node id contains `node`, when given), and every subscribed Service.
+   */
+  report(node?: string): XdsReport {
+    const matching = [...this.streams].filter((stream) => node === undefined || stream.nodeId.includes(node));
+    return {
+      streams_open: this.streams.size,
+      streams_matching: matching.length,
+      streams: matching.slice(0, MAX_REPORTED_STREAMS).map((stream) => stream.describe()),
+      services: this.feeds.describe(),
+    };
   }
 
   /** Ends every stream (and any that opens later) with `code`, for shutdown: clients move to another replica. */
