@@ -43,7 +43,7 @@ const PROTO_FILES = [
   'envoy/extensions/filters/http/router/v3/router.proto',
 ];
 
-/** Message types the server encodes into `google.protobuf.Any` values, by full name. */
+/** The messages the server encodes: its responses and the resources inside them, by full name. */
 export type MessageName =
   | 'envoy.service.discovery.v3.DiscoveryResponse'
   | 'envoy.config.listener.v3.Listener'
@@ -53,7 +53,7 @@ export type MessageName =
   | 'envoy.config.endpoint.v3.ClusterLoadAssignment';
 
 export interface XdsProtos {
-  /** For the server and for reflection. */
+  /** For reflection: the file descriptors of every type the service and its resources use. */
   readonly packageDefinition: PackageDefinition;
   readonly adsService: ServiceDefinition;
   /** Encodes a message given as an object with the proto's field names. */
