@@ -1,5 +1,6 @@
 import { serviceKeyString, type ServiceKey } from '../discovery/types.js';
-import { isRfc1123Label, quoteInput } from '../validation.js';
+import { isRfc1123Label } from '../../common/addresses.js';
+import { quoteInput } from '../validation.js';
 
 /**
  * The names of the resources the lookaside serves over xDS. A client targets
