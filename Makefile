@@ -12,7 +12,7 @@ MINIKUBE_OVERLAY := deploy/overlays/minikube
 # the root package would move every npm script and npx command onto it.
 NODE24 := test/node24/node_modules/.package-lock.json
 
-.PHONY: help install build lint proto-types test test-unit test-integration test-e2e test-greet demo bench-gateway bench-missing-names bench-resolve bench-endpoints-file bench-stream-flood run-lookaside clean
+.PHONY: help install build lint proto-types test test-unit test-integration test-e2e test-greet demo bench-gateway bench-missing-names bench-resolve bench-endpoints-file bench-stream-flood bench-xds run-lookaside clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -81,6 +81,9 @@ bench-resolve: build ## Benchmark Resolve against an empty grpc-js handler with 
 
 bench-stream-flood: build ## Flood the built lookaside with connections and idle streams; print its peak RSS and heap
 	node dist/bench/stream-flood.js
+
+bench-xds: build ## 1,000 simulated xDS clients on one lookaside: endpoints-file change → every client pushed, and RSS
+	node dist/bench/xds.js
 
 clean: ## Remove build output
 	rm -rf dist

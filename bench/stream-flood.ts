@@ -16,7 +16,6 @@
  * FLOOD_ENV (extra lookaside env as NAME=value,NAME=value), FLOOD_NODE_ARGS
  * (node flags of the lookaside, DEFAULT_NODE_ARGS; "" for none).
  */
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +23,7 @@ import { join } from 'node:path';
 import { loadProtos, serviceConstructor } from '../src/common/grpc.js';
 import { delay, ServiceProcess } from '../test/support/process.js';
 import { grpcRequestHeaderBlock, RawH2Connection } from '../test/support/raw-h2-connection.js';
+import { envInteger, memoryOf } from './bench-process.js';
 
 /** The memory limit of the lookaside container in deploy/base/lookaside.yaml. */
 const DEPLOY_LIMIT_BYTES = 256 * 1024 * 1024;
@@ -60,14 +60,6 @@ interface Measurement {
   readonly connectionsClosed: number;
   readonly goaways: ReadonlyMap<string, number>;
   readonly seconds: number;
-}
-
-function envInteger(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name}=${raw}: expected a whole number ≥ 1`);
-  return value;
 }
 
 function scenarios(): Scenario[] {
@@ -115,13 +107,6 @@ function scenarios(): Scenario[] {
       path: resolveStream,
     },
   ];
-}
-
-/** VmRSS and VmHWM (peak RSS) of a process, in bytes. */
-function memoryOf(pid: number): { rss: number; peak: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
-  return { rss: field('VmRSS'), peak: field('VmHWM') };
 }
 
 async function heapUsed(metricsPort: number): Promise<number> {

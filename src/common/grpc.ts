@@ -13,6 +13,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 
 import { joinHostPort } from './addresses.js';
+import { withDependencies } from './reflection-files.js';
 
 /** The repository's proto/ directory, found from this file's place in dist/src/common/. */
 export const PROTO_ROOT = fileURLToPath(new URL('../../../proto/', import.meta.url));
@@ -52,9 +53,21 @@ export function serviceConstructor(grpcObject: GrpcObject, fullName: string): Se
   return node as ServiceClientConstructor;
 }
 
-/** Adds server reflection (v1 and v1alpha) for everything in the package definition. */
+/**
+ * Adds server reflection (v1 and v1alpha) for everything in the package
+ * definition, each file listing the files it depends on (see
+ * reflection-files.ts). ReflectionService decodes every file descriptor of
+ * every type it is given, and each type carries its whole file set, so it is
+ * handed each file once (the envoy protos: 0.1 s instead of 1 s at start-up).
+ */
 export function addReflection(server: Server, packageDefinition: PackageDefinition): void {
-  new ReflectionService(packageDefinition).addToServer(server);
+  const files = new Set<Buffer>();
+  for (const definition of Object.values(packageDefinition)) {
+    for (const file of (definition as { fileDescriptorProtos?: Buffer[] }).fileDescriptorProtos ?? []) files.add(file);
+  }
+  // ReflectionService reads only `fileDescriptorProtos` from the definitions it is given.
+  const linked = { files: { fileDescriptorProtos: withDependencies([...files]) } } as unknown as PackageDefinition;
+  new ReflectionService(linked).addToServer(server);
 }
 
 /**

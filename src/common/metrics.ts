@@ -66,42 +66,43 @@ export class BufferedCounterChild<T extends string> {
   }
 }
 
-/** What a debug route answers: an HTTP status and a body sent as JSON. */
+/** What a debug page answers: an HTTP status and a body sent as JSON. */
 export interface JsonAnswer {
   readonly status: number;
   readonly body: unknown;
 }
 
-/** Extra GET routes on the metrics port (such as /debug/endpoints), by path; each gets the request's query. */
-export type DebugRoutes = Readonly<Record<string, (query: URLSearchParams) => JsonAnswer>>;
+/** A read-only page beside /metrics (such as /debug/endpoints): `GET <path>?<query>` answers what this returns for the query. */
+export type JsonPage = (query: URLSearchParams) => JsonAnswer;
 
 export interface MetricsEndpoint {
   readonly port: number;
   close(): Promise<void>;
 }
 
-/** Serves `GET /metrics` in the Prometheus text format on its own HTTP port, and `routes` beside it. */
+/** Serves `GET /metrics` in the Prometheus text format on its own HTTP port, and each of `pages` beside it as JSON. */
 export async function startMetricsServer(
   registry: Registry,
   host: string,
   port: number,
   logger: Logger,
-  routes: DebugRoutes = {},
+  pages: Readonly<Record<string, JsonPage>> = {},
 ): Promise<MetricsEndpoint> {
   const server: Server = createServer((request, response) => {
     const [path = '/', query = ''] = (request.url ?? '/').split('?', 2);
-    const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
-    if (route !== undefined) {
-      answerRoute(request.method, response, path, () => route(new URLSearchParams(query)));
-      return;
-    }
-    if (path !== '/metrics') {
-      sendJsonError(response, 404, 'NOT_FOUND', `no such path ${path}; metrics are at /metrics`);
+    const page = Object.hasOwn(pages, path) ? pages[path] : undefined;
+    if (path !== '/metrics' && page === undefined) {
+      const others = Object.keys(pages).map((other) => `, ${other}`).join('');
+      sendJsonError(response, 404, 'NOT_FOUND', `no such path ${path}; metrics are at /metrics${others}`);
       return;
     }
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.setHeader('allow', 'GET, HEAD');
-      sendJsonError(response, 405, 'METHOD_NOT_ALLOWED', 'use GET /metrics');
+      sendJsonError(response, 405, 'METHOD_NOT_ALLOWED', `use GET ${path}`);
+      return;
+    }
+    if (page !== undefined) {
+      sendPage(response, request.method === 'HEAD', () => page(new URLSearchParams(query)), logger);
       return;
     }
     registry.metrics().then(
@@ -134,15 +135,19 @@ export async function startMetricsServer(
   };
 }
 
-function answerRoute(method: string | undefined, response: import('node:http').ServerResponse, path: string, run: () => JsonAnswer): void {
-  if (method !== 'GET') {
-    response.setHeader('allow', 'GET');
-    sendJsonError(response, 405, 'METHOD_NOT_ALLOWED', `use GET ${path}`);
+function sendPage(response: import('node:http').ServerResponse, headOnly: boolean, page: () => JsonAnswer, logger: Logger): void {
+  let answer: JsonAnswer;
+  let body: string;
+  try {
+    answer = page();
+    body = JSON.stringify(answer.body, null, 2);
+  } catch (error) {
+    logger.error({ err: error }, 'building a debug page failed');
+    sendJsonError(response, 500, 'INTERNAL', 'building the page failed');
     return;
   }
-  const answer = run();
   response.writeHead(answer.status, { 'content-type': 'application/json' });
-  response.end(JSON.stringify(answer.body));
+  response.end(headOnly ? undefined : body);
 }
 
 function sendJsonError(

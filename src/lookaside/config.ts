@@ -49,6 +49,8 @@ export interface LookasideConfig {
   readonly limits: ServerLimits;
   /** Outlier ejection, call leases and ORCA weights. */
   readonly load: LoadConfig;
+  /** Serve the xDS control plane (AggregatedDiscoveryService) on the gRPC port. */
+  readonly xds: boolean;
 }
 
 /** What one client can make the gRPC server hold; README "Limits" explains the defaults. */
@@ -112,6 +114,7 @@ export function loadLookasideConfig(env: Env, probe: ConfigProbe = REAL_PROBE): 
     shutdownGraceMs: readInteger(env, 'SHUTDOWN_GRACE_SECONDS', 10, { min: 0, max: 3_600 }) * 1000,
     limits: readServerLimits(env),
     load: readLoadConfig(env),
+    xds: readChoice(env, 'XDS', ['on', 'off'] as const, 'on') === 'on',
   };
 }
 

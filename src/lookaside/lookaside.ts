@@ -2,7 +2,7 @@ import { listenWithLimits } from '../common/grpc-listener.js';
 import { GrpcServerMetrics } from '../common/grpc-metrics.js';
 import { shutdownServer } from '../common/grpc.js';
 import type { Logger } from '../common/logging.js';
-import { createMetricsRegistry, startMetricsServer } from '../common/metrics.js';
+import { createMetricsRegistry, startMetricsServer, type JsonPage } from '../common/metrics.js';
 import type { LookasideConfig } from './config.js';
 import { FileDiscovery } from './discovery/file.js';
 import { loadKubeConfig } from './discovery/kubeconfig.js';
@@ -17,6 +17,7 @@ import { LookasideMetrics } from './metrics.js';
 import { Resolver } from './resolver.js';
 import { createLookasideServer } from './server.js';
 import { WatchedServices } from './watched-services.js';
+import { XdsServer } from './xds/xds-server.js';
 
 /** A lookaside that is serving. */
 export interface Lookaside {
@@ -25,13 +26,14 @@ export interface Lookaside {
   /** The bound metrics port. */
   readonly metricsPort: number;
   /**
-   * Health NOT_SERVING, no new connections, unary calls answered, then every
-   * ResolveStream ended (bounded by SHUTDOWN_GRACE_SECONDS); watches stopped.
+   * Health NOT_SERVING, no new connections, every ADS stream ended, unary
+   * calls answered, then every ResolveStream ended (bounded by
+   * SHUTDOWN_GRACE_SECONDS); watches stopped.
    */
   stop(): Promise<void>;
 }
 
-/** The whole lookaside as `main.ts` runs it, built from its config: discovery, the watched Services, the gRPC server, metrics. */
+/** The whole lookaside as `main.ts` runs it, built from its config: discovery, the watched Services, the gRPC server with its xDS control plane, metrics. */
 export async function createLookaside(config: LookasideConfig, logger: Logger): Promise<Lookaside> {
   const registry = createMetricsRegistry('lookaside');
   const metrics = new LookasideMetrics(registry);
@@ -64,7 +66,11 @@ export async function createLookaside(config: LookasideConfig, logger: Logger): 
   });
   const serverLogger = logger.child({ module: 'server' });
   const limitMetrics = new LimitMetrics(registry, serverLogger);
+  const xds = config.xds
+    ? new XdsServer({ services, allowedNamespaces: config.allowedNamespaces, registry, logger: logger.child({ module: 'xds' }) })
+    : undefined;
   const lookaside = createLookasideServer({
+    xds,
     resolver,
     metrics,
     grpcMetrics: new GrpcServerMetrics(registry),
@@ -85,12 +91,12 @@ export async function createLookaside(config: LookasideConfig, logger: Logger): 
   });
   limitMetrics.watch({ connections: listener.connections, calls: lookaside.openCalls, resolveStreams: lookaside.openResolveStreams });
   const port = listener.port;
-  const metricsEndpoint = await startMetricsServer(registry, config.host, config.metricsPort, logger.child({ module: 'metrics' }), {
-    [DEBUG_ENDPOINTS_PATH]: debugEndpointsRoute(loads, config.ownNamespace),
-  });
+  const pages: Record<string, JsonPage> = { [DEBUG_ENDPOINTS_PATH]: debugEndpointsRoute(loads, config.ownNamespace) };
+  if (xds !== undefined) pages['/debug/xds'] = (query) => ({ status: 200, body: xds.report(query.get('node') ?? undefined) });
+  const metricsEndpoint = await startMetricsServer(registry, config.host, config.metricsPort, logger.child({ module: 'metrics' }), pages);
   health.setAll('SERVING');
   logger.info(
-    { port, host: config.host, metricsPort: metricsEndpoint.port, discovery: source.name, namespace: config.ownNamespace },
+    { port, host: config.host, metricsPort: metricsEndpoint.port, discovery: source.name, namespace: config.ownNamespace, xds: config.xds },
     'listening',
   );
 

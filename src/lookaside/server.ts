@@ -12,6 +12,8 @@ import { UNWATCHED_LABEL, type LookasideMetrics } from './metrics.js';
 import { ResolveStreams, type Answer, type Answering } from './resolve-stream.js';
 import type { ResolveFailed, ResolveFailureReason, ResolveOutcome, ResolveQuery, Resolver } from './resolver.js';
 import { tolerantRequests, UnaryCalls } from './unary-calls.js';
+import { ADS_SERVICE } from './xds/xds-protos.js';
+import type { XdsServer } from './xds/xds-server.js';
 import type { Request__Output } from '../generated/lookaside/Request.js';
 import type { Response__Output } from '../generated/lookaside/Response.js';
 import type { ResolveRequest__Output } from '../generated/lookaside/v1/ResolveRequest.js';
@@ -92,6 +94,8 @@ export interface LookasideServerOptions {
   readonly connectionTimes?: ConnectionTimes;
   /** Where the calls handed out and reported are accounted; when not given, reports are read and dropped. */
   readonly calls?: CallAccounting;
+  /** The xDS control plane to serve beside the Lookaside API (XDS=on). */
+  readonly xds?: XdsServer;
 }
 
 export interface LookasideServer {
@@ -114,7 +118,8 @@ export interface LookasideServer {
 /**
  * The gRPC edge: turns requests into resolver queries and outcomes into
  * responses or status codes. Serves lookaside.v1 (unary and streaming) and
- * the seed API side by side, with health and reflection.
+ * the seed API side by side, with health and reflection, and the xDS
+ * control plane when given one.
  */
 export function createLookasideServer(options: LookasideServerOptions): LookasideServer {
   const { packageDefinition, grpcObject } = loadProtos(PROTO_FILES);
@@ -134,7 +139,8 @@ export function createLookasideServer(options: LookasideServerOptions): Lookasid
     'grpc.max_connection_idle_ms': times.connectionIdleMs,
     interceptors: [guard.interceptor],
   });
-  const health = new HealthReporter([V1_SERVICE, SEED_SERVICE]);
+  const xds = options.xds;
+  const health = new HealthReporter(xds === undefined ? [V1_SERVICE, SEED_SERVICE] : [V1_SERVICE, SEED_SERVICE, ADS_SERVICE]);
   const calls = options.calls;
   const unary = new UnaryCalls(calls?.unaryLedger);
   const answerV1 = v1Answering(options);
@@ -154,8 +160,9 @@ export function createLookasideServer(options: LookasideServerOptions): Lookasid
   server.addService(tolerantRequests(serviceConstructor(grpcObject, SEED_SERVICE).service), {
     Resolve: options.grpcMetrics.instrumentUnary(SEED_SERVICE, 'Resolve', unary.handler(seedAnswering(options))),
   });
+  xds?.addToServer(server, options.grpcMetrics);
   health.addToServer(server);
-  addReflection(server, packageDefinition);
+  addReflection(server, xds === undefined ? packageDefinition : { ...packageDefinition, ...xds.packageDefinition });
   return {
     server,
     health,
@@ -163,6 +170,8 @@ export function createLookasideServer(options: LookasideServerOptions): Lookasid
     openResolveStreams: () => streams.size,
     sweepIdleStreams: () => streams.sweepIdle(),
     endStreams: async () => {
+      // An idle ADS stream owes nothing: its clients keep their last resources and move to another replica.
+      xds?.endAll(Status.UNAVAILABLE, 'shutting down');
       await unary.idle();
       streams.endAll(Status.UNAVAILABLE, 'shutting down');
     },

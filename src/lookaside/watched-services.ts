@@ -48,9 +48,15 @@ export interface WatchedServicesOptions {
   readonly loads?: ServiceLoads;
 }
 
+/** Called after a watched Service's snapshot changed (never from inside the change). */
+export type SnapshotListener = (service: WatchedService) => void;
+
 /** One Service being followed: it exists, and its latest snapshot and pickers are here. */
 export class WatchedService {
   pickers: ServicePickers;
+  /** Holders (xDS subscriptions) keeping the Service watched however long it goes without a Resolve. */
+  private holds = 0;
+  private readonly listeners = new Set<SnapshotListener>();
 
   constructor(
     readonly key: ServiceKey,
@@ -60,6 +66,33 @@ export class WatchedService {
     load?: ServiceLoad,
   ) {
     this.pickers = new ServicePickers(snapshot, undefined, random, load);
+  }
+
+  /** Whether something holds the Service watched (WatchedServices.hold). */
+  get held(): boolean {
+    return this.holds > 0;
+  }
+
+  /** @internal WatchedServices.hold counts holders here. */
+  addHold(delta: 1 | -1): void {
+    this.holds += delta;
+  }
+
+  /** Calls `listener` after each new snapshot, asynchronously, until the returned function is called. */
+  onSnapshot(listener: SnapshotListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** @internal WatchedServices publishes a new snapshot. Resolve never pays for listeners that do not exist. */
+  publish(snapshot: ServiceSnapshot, pickers: ServicePickers): void {
+    this.snapshot = snapshot;
+    this.pickers = pickers;
+    if (this.listeners.size === 0) return;
+    const listeners = [...this.listeners];
+    queueMicrotask(() => {
+      for (const listener of listeners) if (this.listeners.has(listener)) listener(this);
+    });
   }
 }
 
@@ -83,7 +116,7 @@ interface LookupEntry {
  * (counted in MAX_SERVICES, with a watch and metric series): a name's first
  * Resolve looks it up, and a name found missing is only remembered, briefly
  * and in bounded memory. A watched Service is dropped after IDLE_TIMEOUT with
- * no Resolve, even if it lost its endpoints meanwhile.
+ * no Resolve and no hold (an xDS subscription), even if it lost its endpoints meanwhile.
  */
 export class WatchedServices {
   private readonly services = new Map<string, { service: WatchedService; subscription: Subscription }>();
@@ -122,6 +155,27 @@ export class WatchedServices {
     return this.lookups.size;
   }
 
+  /** How long a name found missing is remembered (NEGATIVE_CACHE_SECONDS); a subscriber asks again after that. */
+  get missingTtlMs(): number {
+    return this.options.missingTtlMs ?? DEFAULT_MISSING_TTL_MS;
+  }
+
+  /**
+   * Keeps `service` watched, whatever IDLE_TIMEOUT says, until the returned
+   * release is called; it then goes idle IDLE_TIMEOUT after that release
+   * unless a Resolve or another hold comes first.
+   */
+  hold(service: WatchedService): () => void {
+    service.addHold(1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      service.addHold(-1);
+      service.lastUsedMs = Math.max(service.lastUsedMs, this.now());
+    };
+  }
+
   /** What is known of `key`, starting a lookup when nothing is and the limits allow one. */
   acquire(key: ServiceKey): Acquired {
     const id = serviceKeyString(key);
@@ -150,7 +204,7 @@ export class WatchedServices {
     const nowMs = this.now();
     const oldestAllowedMs = nowMs - this.options.idleTimeoutMs;
     for (const [id, { service }] of this.services) {
-      if (service.lastUsedMs < oldestAllowedMs) {
+      if (service.lastUsedMs < oldestAllowedMs && !service.held) {
         this.drop(id);
         this.options.logger.info(
           { namespace: service.key.namespace, service: service.key.name },
@@ -250,8 +304,7 @@ export class WatchedServices {
     if (this.services.get(id)?.service !== service || state.kind !== 'synced') return;
     const previous = service.snapshot;
     if (previous.fingerprint === state.snapshot.fingerprint) return;
-    service.snapshot = state.snapshot;
-    service.pickers = new ServicePickers(state.snapshot, service.pickers, this.options.random);
+    service.publish(state.snapshot, new ServicePickers(state.snapshot, service.pickers, this.options.random));
     this.options.metrics.endpointsChanged(service.key, state.snapshot, this.now());
     this.options.logger.info(
       {

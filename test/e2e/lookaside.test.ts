@@ -22,9 +22,11 @@ describe('lookaside end to end: the APIs', function () {
   });
 
   describe('reflection', function () {
-    it('lists exactly the two Resolve methods, ResolveStream, and health Check and Watch', async function () {
+    it('lists exactly the two Resolve methods, ResolveStream, health Check and Watch, and xDS ADS', async function () {
       const methods = await bufListMethods(lookaside.target);
       assert.deepEqual([...methods].sort(), [
+        'envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources',
+        'envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
         'grpc.health.v1.Health/Check',
         'grpc.health.v1.Health/Watch',
         'lookaside.Lookaside/Resolve',

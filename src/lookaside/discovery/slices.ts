@@ -41,6 +41,7 @@ export function isServable(endpoint: EndpointInput): boolean {
  */
 export function mergeSlices(slices: readonly SliceInput[]): ServiceSnapshot {
   const readyByPort = new Map<string, Map<string, Endpoint>>();
+  const portNumbers = new Map<string, Set<number>>();
   // An endpoint is a pod: named by its targetRef when it has one, else an IP
   // serving one set of ports (in the file, local processes share 127.0.0.1).
   const ready = new Set<string>();
@@ -55,6 +56,9 @@ export function mergeSlices(slices: readonly SliceInput[]): ServiceSnapshot {
     for (const port of ports) {
       const name = port.name ?? '';
       if (!readyByPort.has(name)) readyByPort.set(name, new Map());
+      const numbers = portNumbers.get(name) ?? new Set<number>();
+      numbers.add(port.port);
+      portNumbers.set(name, numbers);
     }
     const portsSignature = ports.map((port) => `${port.name ?? ''}:${port.port}`).sort().join(',');
     for (const endpoint of slice.endpoints ?? []) {
@@ -84,18 +88,22 @@ export function mergeSlices(slices: readonly SliceInput[]): ServiceSnapshot {
   for (const identity of ready) notReady.delete(identity);
 
   const sortedByPort = new Map<string, readonly Endpoint[]>();
+  const sortedNumbers = new Map<string, readonly number[]>();
   const fingerprintParts: string[] = [String(slices.length)];
   for (const name of [...readyByPort.keys()].sort()) {
     const endpoints = [...(readyByPort.get(name)?.values() ?? [])].sort(byAddress);
+    const numbers = [...(portNumbers.get(name) ?? [])].sort((a, b) => a - b);
     sortedByPort.set(name, Object.freeze(endpoints));
+    sortedNumbers.set(name, Object.freeze(numbers));
     fingerprintParts.push(
-      `${name}=${endpoints.map((e) => `${e.address}|${e.podName}|${e.zone}|${e.nodeName}`).join(',')}`,
+      `${name}#${numbers.join('/')}=${endpoints.map((e) => `${e.address}|${e.podName}|${e.zone}|${e.nodeName}`).join(',')}`,
     );
   }
   fingerprintParts.push(`notReady=${notReady.size}`);
   return Object.freeze({
     sliceCount: slices.length,
     readyByPort: sortedByPort,
+    portNumbers: sortedNumbers,
     readyCount: ready.size,
     notReadyCount: notReady.size,
     fingerprint: fingerprintParts.join(';'),

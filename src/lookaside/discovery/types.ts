@@ -34,6 +34,11 @@ export interface ServiceSnapshot {
    * address. Every port a slice declares is a key, even when nothing behind it is ready.
    */
   readonly readyByPort: ReadonlyMap<string, readonly Endpoint[]>;
+  /**
+   * The numbers each port name has in the slices, ascending, whether or not
+   * anything behind them is ready (a named target port may differ between pods).
+   */
+  readonly portNumbers: ReadonlyMap<string, readonly number[]>;
   /** Distinct ready endpoints (pods in Kubernetes: an IP with its ports). */
   readonly readyCount: number;
   /** Distinct endpoints seen that are not ready or are terminating. */

@@ -1,0 +1,68 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+
+import { REPO_ROOT } from './process.js';
+
+/** What a batch of calls came to: answers per pod, errors per "code details". */
+export interface CallCounts {
+  readonly pods: Record<string, number>;
+  readonly errors: Record<string, number>;
+}
+
+/**
+ * The bootstrap a stock gRPC xDS client needs to use the lookaside as its
+ * control plane: insecure channel credentials, xds_v3, and a node with a
+ * locality (grpc-js-xds refuses a node without one, with a misleading error).
+ */
+export function xdsBootstrap(lookasideAddress: string, nodeId: string): string {
+  return JSON.stringify({
+    xds_servers: [{ server_uri: lookasideAddress, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+    node: { id: nodeId, locality: { zone: 'test-zone' } },
+  });
+}
+
+/** test/support/xds-greet-client-main.ts as a child process, driven line by line. */
+export class XdsGreetClient {
+  private readonly waiting: Array<(counts: CallCounts) => void> = [];
+  private buffered = '';
+  stderr = '';
+  private readonly ready: Promise<void>;
+
+  private constructor(private readonly child: ChildProcess) {
+    let markReady: () => void = () => undefined;
+    this.ready = new Promise((resolve) => (markReady = resolve));
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      this.buffered += chunk;
+      let newline: number;
+      while ((newline = this.buffered.indexOf('\n')) >= 0) {
+        const line = JSON.parse(this.buffered.slice(0, newline)) as CallCounts & { msg?: string };
+        this.buffered = this.buffered.slice(newline + 1);
+        if (line.msg === 'ready') markReady();
+        else this.waiting.shift()?.(line);
+      }
+    });
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
+  }
+
+  static async start(target: string, bootstrap: string): Promise<XdsGreetClient> {
+    const child = spawn(process.execPath, [`${REPO_ROOT}dist/test/support/xds-greet-client-main.js`], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env['PATH'] ?? '', XDS_TARGET: target, GRPC_XDS_BOOTSTRAP_CONFIG: bootstrap, ...(process.env['XDS_CLIENT_TRACE'] ? { GRPC_TRACE: process.env['XDS_CLIENT_TRACE'], GRPC_VERBOSITY: 'DEBUG' } : {}) },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const client = new XdsGreetClient(child);
+    await client.ready;
+    return client;
+  }
+
+  /** Makes `count` Greet calls one after another, each with `deadlineMs`. */
+  calls(count: number, deadlineMs = 5_000): Promise<CallCounts> {
+    const reply = new Promise<CallCounts>((resolve) => this.waiting.push(resolve));
+    this.child.stdin?.write(`${JSON.stringify({ calls: count, deadlineMs })}\n`);
+    return reply;
+  }
+
+  stop(): void {
+    this.child.stdin?.end();
+    this.child.kill('SIGTERM');
+  }
+}
