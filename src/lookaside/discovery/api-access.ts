@@ -1,0 +1,134 @@
+import { readFile } from 'node:fs/promises';
+import { Worker } from 'node:worker_threads';
+
+import type { KubeClusterConfig } from './kubeconfig.js';
+
+/**
+ * How to reach the API server: where, with which TLS material and which
+ * headers. Plain data, so that it can cross from the worker thread that reads
+ * the kubeconfig.
+ */
+export interface ApiAccess {
+  /** `https://host:port` (or `http://` for a local proxy), without a trailing slash. */
+  readonly server: string;
+  readonly tls: ApiTls;
+  /** Sent with every request: Authorization, Impersonate-User. */
+  readonly headers: Readonly<Record<string, string>>;
+  /**
+   * In a cluster: the service account token file, read again at most every
+   * TOKEN_FILE_REREAD_MS (the kubelet rotates it), whose token replaces the
+   * Authorization header.
+   */
+  readonly tokenFile?: string;
+  /** Credentials from a plugin (exec, auth-provider) that can expire: read again after a 401. */
+  readonly expiring: boolean;
+}
+
+export interface ApiTls {
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+  readonly rejectUnauthorized: boolean;
+  readonly servername?: string;
+}
+
+/** As client-go and client-node do for a mounted token. */
+export const TOKEN_FILE_REREAD_MS = 60_000;
+/** After a 401, expiring credentials are read again at most this often. */
+export const CREDENTIALS_REFRESH_MIN_MS = 10_000;
+/** The most heap the kubeconfig reader may use; client-node and its auth plugins need about 50 MB. */
+const READER_HEAP_LIMIT_MB = 128;
+
+/** What the reader thread posts back. */
+export type AccessAnswer = { readonly ok: true; readonly access: ApiAccess } | { readonly ok: false; readonly message: string };
+
+/**
+ * Reads the kubeconfig (or the pod's own config) in a worker thread with
+ * @kubernetes/client-node, which knows every way a kubeconfig can name
+ * credentials (tokens, client certificates, exec plugins, auth providers).
+ * Loaded in the main thread it would stay there for good: importing it costs
+ * about 70 MB of RSS (measured: 39 → 111 MB), half the lookaside's memory
+ * budget. The thread ends once it has answered, and its memory with it.
+ */
+export function readApiAccess(cluster: KubeClusterConfig): Promise<ApiAccess> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./api-access-worker.js', import.meta.url), {
+      workerData: { cluster },
+      resourceLimits: { maxOldGenerationSizeMb: READER_HEAP_LIMIT_MB },
+    });
+    let answered = false;
+    worker.once('message', (answer: AccessAnswer) => {
+      answered = true;
+      if (answer.ok) resolve(answer.access);
+      else reject(new Error(answer.message));
+    });
+    worker.once('error', (error: Error) => {
+      answered = true;
+      reject(new Error(`KUBECONFIG: reading the kubeconfig failed: ${error.message}`));
+    });
+    worker.once('exit', (code) => {
+      if (!answered) reject(new Error(`KUBECONFIG: the kubeconfig reader exited with code ${code} without an answer`));
+    });
+  });
+}
+
+export interface ApiCredentialsOptions {
+  /** Reads the access again (for expiring credentials); undefined when they cannot change. */
+  readonly reread?: () => Promise<ApiAccess>;
+  readonly readTokenFile?: (path: string) => Promise<string>;
+  readonly now?: () => number;
+}
+
+/**
+ * The headers of the next request: the access's own, with a mounted token
+ * re-read once a minute and expiring credentials read again after a 401.
+ */
+export class ApiCredentials {
+  private token: { value: string; readAtMs: number } | undefined;
+  private rereading: Promise<void> | undefined;
+  private rereadAtMs = Number.NEGATIVE_INFINITY;
+  private readonly now: () => number;
+
+  constructor(
+    private access: ApiAccess,
+    private readonly options: ApiCredentialsOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  get current(): ApiAccess {
+    return this.access;
+  }
+
+  async headers(): Promise<Record<string, string>> {
+    const headers = { ...this.access.headers };
+    const tokenFile = this.access.tokenFile;
+    if (tokenFile !== undefined) headers['authorization'] = `Bearer ${await this.mountedToken(tokenFile)}`;
+    return headers;
+  }
+
+  /** The API server refused the credentials: read them again, at most every CREDENTIALS_REFRESH_MIN_MS. */
+  unauthorized(): void {
+    this.token = undefined;
+    const reread = this.options.reread;
+    if (!this.access.expiring || reread === undefined || this.rereading !== undefined) return;
+    if (this.now() - this.rereadAtMs < CREDENTIALS_REFRESH_MIN_MS) return;
+    this.rereadAtMs = this.now();
+    this.rereading = reread()
+      .then((access) => {
+        this.access = access;
+      })
+      // The old credentials stay; the next 401 tries again.
+      .catch(() => undefined)
+      .finally(() => (this.rereading = undefined));
+  }
+
+  private async mountedToken(path: string): Promise<string> {
+    const nowMs = this.now();
+    if (this.token === undefined || nowMs - this.token.readAtMs > TOKEN_FILE_REREAD_MS) {
+      const read = this.options.readTokenFile ?? ((file: string) => readFile(file, 'utf8'));
+      this.token = { value: (await read(path)).trim(), readAtMs: nowMs };
+    }
+    return this.token.value;
+  }
+}
