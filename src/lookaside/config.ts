@@ -16,7 +16,7 @@ import {
 } from '../common/config.js';
 import type { PolicyName } from './balancing/picker.js';
 import type { KubeClusterConfig } from './discovery/kubeconfig.js';
-import { WATCH_SILENCE_LIMIT_MS } from './discovery/service-watch.js';
+import { WATCH_SILENCE_LIMIT_MS } from './discovery/namespace-watch.js';
 import { checkLabel } from './validation.js';
 
 export const DEFAULT_LB_PORT = 50_055;

@@ -7,7 +7,7 @@ import { startService } from '../common/service.js';
 import { exitOnSignals } from '../common/shutdown.js';
 import { loadLookasideConfig, type LookasideConfig } from './config.js';
 import { FileDiscovery } from './discovery/file.js';
-import { loadKubeConfig } from './discovery/kubeconfig.js';
+import { readApiAccess } from './discovery/api-access.js';
 import { KubernetesDiscovery } from './discovery/kubernetes.js';
 import type { DiscoverySource } from './discovery/types.js';
 import { LimitMetrics } from './limit-metrics.js';
@@ -80,14 +80,11 @@ async function run(config: LookasideConfig, logger: Logger): Promise<void> {
 
 async function openDiscovery(config: LookasideConfig, metrics: LookasideMetrics, logger: Logger): Promise<DiscoverySource> {
   if (config.discovery.kind === 'file') return FileDiscovery.open(config.discovery.path, logger);
-  const kubeConfig = loadKubeConfig(config.discovery.cluster);
-  logger.info({ server: kubeConfig.getCurrentCluster()?.server }, 'watching EndpointSlices through the Kubernetes API');
-  return KubernetesDiscovery.fromKubeConfig(kubeConfig, {
-    refreshIntervalMs: config.refreshIntervalMs,
-    watchSilenceLimitMs: config.watchSilenceLimitMs,
-    metrics,
-    logger,
-  });
+  const cluster = config.discovery.cluster;
+  const access = await readApiAccess(cluster);
+  logger.info({ server: access.server }, 'watching EndpointSlices through the Kubernetes API');
+  const options = { refreshIntervalMs: config.refreshIntervalMs, watchSilenceLimitMs: config.watchSilenceLimitMs, metrics, logger };
+  return KubernetesDiscovery.fromAccess(access, options, () => readApiAccess(cluster));
 }
 
 void startService('lookaside', loadLookasideConfig, run);

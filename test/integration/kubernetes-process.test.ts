@@ -111,7 +111,7 @@ describe('the lookaside process with DISCOVERY=kubernetes', function () {
   });
 
   it('answers permission_denied when RBAC forbids listing endpointslices', async function () {
-    fake.failNext(1_000, 403, { kinds: ['list'], service: 'secrets' });
+    fake.failNext(1_000, 403, { kinds: ['list'] });
     const { target } = await startLookaside(fake.url);
     const result = await bufCurl(target, V1_RESOLVE, { service: 'secrets', namespace: 'default' });
 
