@@ -13,8 +13,11 @@ function slice(name: string, service: string, ...hosts: number[]): CompactSlice 
     service,
     resourceVersion: String(++version),
     ports: [{ name: 'grpc', port: 50051 }],
-    endpoints: hosts.map((n) => ({ ip: `10.0.0.${n}`, podName: `pod-${n}`, zone: '', nodeName: '', servable: true })),
     portsSignature: 'grpc:50051',
+    ips: hosts.map((n) => `10.0.0.${n}`),
+    pods: hosts.map((n) => `pod-${n}`),
+    sites: hosts.map(() => ({ zone: '', nodeName: '' })),
+    servable: Uint8Array.from(hosts.map(() => 1)),
   };
 }
 

@@ -41,7 +41,7 @@ function settle(): Promise<void> {
 const BOOKMARK = { type: 'BOOKMARK', resourceVersion: '11' } as const;
 
 function slice(name: string, resourceVersion: string): CompactSlice {
-  return { name, service: 'greet', resourceVersion, ports: [], endpoints: [], portsSignature: '' };
+  return { name, service: 'greet', resourceVersion, ports: [], portsSignature: '', ips: [], pods: [], sites: [], servable: new Uint8Array(0) };
 }
 
 /** A sink that records what it was told, and can stop the watch when told of a list. */

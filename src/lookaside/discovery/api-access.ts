@@ -1,12 +1,13 @@
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
 
 import type { KubeClusterConfig } from './kubeconfig.js';
 
 /**
  * How to reach the API server: where, with which TLS material and which
- * headers. Plain data, so that it can cross from the worker thread that reads
- * the kubeconfig.
+ * headers. Plain data, so that it can come from the process that reads the
+ * kubeconfig.
  */
 export interface ApiAccess {
   /** `https://host:port` (or `http://` for a local proxy), without a trailing slash. */
@@ -36,39 +37,41 @@ export interface ApiTls {
 export const TOKEN_FILE_REREAD_MS = 60_000;
 /** After a 401, expiring credentials are read again at most this often. */
 export const CREDENTIALS_REFRESH_MIN_MS = 10_000;
-/** The most heap the kubeconfig reader may use; client-node and its auth plugins need about 50 MB. */
-const READER_HEAP_LIMIT_MB = 128;
+/** A kubeconfig reader (exec plugins included) that has not answered after this long has failed. */
+const READER_TIMEOUT_MS = 60_000;
 
-/** What the reader thread posts back. */
+/** What the reader prints. */
 export type AccessAnswer = { readonly ok: true; readonly access: ApiAccess } | { readonly ok: false; readonly message: string };
 
 /**
- * Reads the kubeconfig (or the pod's own config) in a worker thread with
- * @kubernetes/client-node, which knows every way a kubeconfig can name
- * credentials (tokens, client certificates, exec plugins, auth providers).
- * Loaded in the main thread it would stay there for good: importing it costs
- * about 70 MB of RSS (measured: 39 → 111 MB), half the lookaside's memory
- * budget. The thread ends once it has answered, and its memory with it.
+ * Reads the kubeconfig (or the pod's own config) in a short-lived child
+ * process with @kubernetes/client-node, which knows every way a kubeconfig
+ * can name credentials (tokens, client certificates, exec plugins, auth
+ * providers). Loaded in the lookaside it would stay for good: importing it
+ * costs about 70 MB of RSS (measured: 39 → 111 MB), half the memory budget;
+ * a worker thread gives most of that back but kept 20 MB (measured 42 → 65
+ * MB); a process gives it all back.
  */
 export function readApiAccess(cluster: KubeClusterConfig): Promise<ApiAccess> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./api-access-worker.js', import.meta.url), {
-      workerData: { cluster },
-      resourceLimits: { maxOldGenerationSizeMb: READER_HEAP_LIMIT_MB },
-    });
-    let answered = false;
-    worker.once('message', (answer: AccessAnswer) => {
-      answered = true;
-      if (answer.ok) resolve(answer.access);
-      else reject(new Error(answer.message));
-    });
-    worker.once('error', (error: Error) => {
-      answered = true;
-      reject(new Error(`KUBECONFIG: reading the kubeconfig failed: ${error.message}`));
-    });
-    worker.once('exit', (code) => {
-      if (!answered) reject(new Error(`KUBECONFIG: the kubeconfig reader exited with code ${code} without an answer`));
-    });
+    const reader = fileURLToPath(new URL('./api-access-reader.js', import.meta.url));
+    execFile(
+      process.execPath,
+      [reader, JSON.stringify(cluster)],
+      { timeout: READER_TIMEOUT_MS, maxBuffer: 16 * 2 ** 20, env: process.env },
+      (error, stdout, stderr) => {
+        const line = stdout.trim().split('\n').at(-1) ?? '';
+        let answer: AccessAnswer | undefined;
+        try {
+          answer = JSON.parse(line) as AccessAnswer;
+        } catch {
+          answer = undefined;
+        }
+        if (answer?.ok === true) resolve(answer.access);
+        else if (answer?.ok === false) reject(new Error(answer.message));
+        else reject(new Error(`KUBECONFIG: the kubeconfig reader failed: ${error?.message ?? 'no answer'} ${stderr.trim().split('\n')[0] ?? ''}`.trim()));
+      },
+    );
   });
 }
 

@@ -1,30 +1,27 @@
-import { endpointIdentity, type CompactSlice, type SliceEndpoint } from './compact-slices.js';
+import type { CompactSlice } from './compact-slices.js';
 import { byAddress, patchSorted } from './sorted-endpoints.js';
 import type { Endpoint, ServiceSnapshot } from './types.js';
-
-interface AddressEntry {
-  endpoint: Endpoint;
-  /** Slice entries that list this address (an endpoint moving between slices is in two). */
-  refs: number;
-  /** Whether `endpoint` is in the port's last published list. */
-  published: boolean;
-}
 
 interface PortState {
   /** Slices that declare a port of this name. */
   declaredBy: number;
-  readonly byAddress: Map<string, AddressEntry>;
+  /** The ready endpoints now, by address. */
+  readonly byAddress: Map<string, Endpoint>;
+  /** Addresses listed by more than one slice entry (an endpoint moving between slices), with how many. */
+  readonly shared: Map<string, number>;
   /** The ready endpoints as last published, sorted by address. */
   sorted: readonly Endpoint[];
-  /** Since then: endpoints to put in, and published addresses to take out. */
+  /**
+   * Since then: endpoints to put in (new, or replacing a published one), and
+   * published addresses to take out. A published address is one in `byAddress`
+   * and not in `added`, or one in `removed`.
+   */
   readonly added: Map<string, Endpoint>;
   readonly removed: Set<string>;
 }
 
-interface IdentityCount {
-  ready: number;
-  notReady: number;
-}
+/** Ready and not-ready occurrences of an endpoint identity across slices, packed in one number. */
+const READY_UNIT = 65_536;
 
 let nextViewId = 0;
 
@@ -39,7 +36,8 @@ let nextViewId = 0;
 export class ServiceEndpoints {
   private readonly slices = new Map<string, CompactSlice>();
   private readonly ports = new Map<string, PortState>();
-  private readonly identities = new Map<string, IdentityCount>();
+  /** Per endpoint identity (its pod, else its IP and ports): occurrences, ready × READY_UNIT + not ready. */
+  private readonly identities = new Map<string, number>();
   private readyCount = 0;
   private notReadyCount = 0;
   private readonly id = ++nextViewId;
@@ -83,10 +81,6 @@ export class ServiceEndpoints {
       if (port.added.size > 0 || port.removed.size > 0) {
         const added = [...port.added.values()].sort(byAddress);
         port.sorted = Object.freeze(patchSorted(port.sorted, [...port.removed].sort(), added));
-        for (const endpoint of added) {
-          const entry = port.byAddress.get(endpoint.address);
-          if (entry !== undefined) entry.published = true;
-        }
         port.added.clear();
         port.removed.clear();
       }
@@ -104,20 +98,22 @@ export class ServiceEndpoints {
 
   private add(slice: CompactSlice): void {
     for (const port of slice.ports) this.portState(port.name).declaredBy++;
-    for (const endpoint of slice.endpoints) {
-      this.count(endpointIdentity(endpoint, slice), endpoint.servable, 1);
-      if (!endpoint.servable) continue;
-      for (const port of slice.ports) this.addAddress(this.portState(port.name), endpoint, port.port);
+    for (let i = 0; i < slice.ips.length; i++) {
+      const servable = slice.servable[i] === 1;
+      this.count(identityOf(slice, i), servable, 1);
+      if (!servable) continue;
+      for (const port of slice.ports) this.addAddress(this.portState(port.name), slice, i, port.port);
     }
   }
 
   private remove(slice: CompactSlice): void {
-    for (const endpoint of slice.endpoints) {
-      this.count(endpointIdentity(endpoint, slice), endpoint.servable, -1);
-      if (!endpoint.servable) continue;
+    for (let i = 0; i < slice.ips.length; i++) {
+      const servable = slice.servable[i] === 1;
+      this.count(identityOf(slice, i), servable, -1);
+      if (!servable) continue;
       for (const port of slice.ports) {
         const state = this.ports.get(port.name);
-        if (state !== undefined) this.removeAddress(state, addressOf(endpoint.ip, port.port));
+        if (state !== undefined) this.removeAddress(state, addressOf(slice.ips[i] as string, port.port));
       }
     }
     for (const port of slice.ports) {
@@ -131,55 +127,55 @@ export class ServiceEndpoints {
   private portState(name: string): PortState {
     let state = this.ports.get(name);
     if (state === undefined) {
-      state = { declaredBy: 0, byAddress: new Map(), sorted: [], added: new Map(), removed: new Set() };
+      state = { declaredBy: 0, byAddress: new Map(), shared: new Map(), sorted: [], added: new Map(), removed: new Set() };
       this.ports.set(name, state);
       this.dirty = true;
     }
     return state;
   }
 
-  private addAddress(port: PortState, endpoint: SliceEndpoint, portNumber: number): void {
-    const address = addressOf(endpoint.ip, portNumber);
-    const entry = port.byAddress.get(address);
-    if (entry === undefined) {
-      const created = toEndpoint(address, endpoint, portNumber);
-      port.byAddress.set(address, { endpoint: created, refs: 1, published: false });
+  private addAddress(port: PortState, slice: CompactSlice, i: number, portNumber: number): void {
+    const address = addressOf(slice.ips[i] as string, portNumber);
+    const known = port.byAddress.get(address);
+    if (known === undefined) {
+      const created = toEndpoint(address, slice, i, portNumber);
+      port.byAddress.set(address, created);
       port.added.set(address, created);
       this.dirty = true;
       return;
     }
-    entry.refs++;
-    const known = entry.endpoint;
-    if (known.podName === endpoint.podName && known.zone === endpoint.zone && known.nodeName === endpoint.nodeName) return;
+    port.shared.set(address, (port.shared.get(address) ?? 1) + 1);
+    const site = slice.sites[i];
+    if (known.podName === slice.pods[i] && known.zone === site?.zone && known.nodeName === site?.nodeName) return;
     // Same address, other details: the latest slice's word wins.
-    if (entry.published) port.removed.add(address);
-    entry.endpoint = toEndpoint(address, endpoint, portNumber);
-    entry.published = false;
-    port.added.set(address, entry.endpoint);
+    if (!port.added.has(address)) port.removed.add(address);
+    const replacement = toEndpoint(address, slice, i, portNumber);
+    port.byAddress.set(address, replacement);
+    port.added.set(address, replacement);
     this.dirty = true;
   }
 
   private removeAddress(port: PortState, address: string): void {
-    const entry = port.byAddress.get(address);
-    if (entry === undefined || --entry.refs > 0) return;
-    port.byAddress.delete(address);
-    port.added.delete(address);
-    if (entry.published) port.removed.add(address);
+    const refs = port.shared.get(address);
+    if (refs !== undefined) {
+      if (refs > 2) port.shared.set(address, refs - 1);
+      else port.shared.delete(address);
+      return;
+    }
+    if (!port.byAddress.delete(address)) return;
+    // Not waiting to go in, so published: it must come out (a replaced one is in `removed` already).
+    if (!port.added.delete(address)) port.removed.add(address);
     this.dirty = true;
   }
 
   /** Counts an endpoint's identity in or out; readyCount and notReadyCount follow its class. */
   private count(identity: string, servable: boolean, delta: 1 | -1): void {
-    let counts = this.identities.get(identity);
-    if (counts === undefined) {
-      counts = { ready: 0, notReady: 0 };
-      this.identities.set(identity, counts);
-    }
+    const counts = this.identities.get(identity) ?? 0;
+    const next = counts + delta * (servable ? READY_UNIT : 1);
+    if (next === 0) this.identities.delete(identity);
+    else this.identities.set(identity, next);
     const before = classOf(counts);
-    if (servable) counts.ready += delta;
-    else counts.notReady += delta;
-    const after = classOf(counts);
-    if (after === 'none') this.identities.delete(identity);
+    const after = classOf(next);
     if (before === after) return;
     this.dirty = true;
     if (before === 'ready') this.readyCount--;
@@ -190,14 +186,21 @@ export class ServiceEndpoints {
 }
 
 /** Ready in any slice counts as ready (an endpoint moving between slices). */
-function classOf(counts: IdentityCount): 'ready' | 'not-ready' | 'none' {
-  return counts.ready > 0 ? 'ready' : counts.notReady > 0 ? 'not-ready' : 'none';
+function classOf(counts: number): 'ready' | 'not-ready' | 'none' {
+  return counts >= READY_UNIT ? 'ready' : counts > 0 ? 'not-ready' : 'none';
+}
+
+/** How an endpoint is counted once across slices: its pod (a name has no '|'), else its IP serving one set of ports. */
+function identityOf(slice: CompactSlice, i: number): string {
+  const pod = slice.pods[i] as string;
+  return pod !== '' ? pod : `${slice.ips[i] as string}|${slice.portsSignature}`;
 }
 
 function addressOf(ip: string, port: number): string {
   return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
-function toEndpoint(address: string, endpoint: SliceEndpoint, port: number): Endpoint {
-  return { address, ip: endpoint.ip, port, podName: endpoint.podName, zone: endpoint.zone, nodeName: endpoint.nodeName };
+function toEndpoint(address: string, slice: CompactSlice, i: number, port: number): Endpoint {
+  const site = slice.sites[i];
+  return { address, ip: slice.ips[i] as string, port, podName: slice.pods[i] as string, zone: site?.zone ?? '', nodeName: site?.nodeName ?? '' };
 }

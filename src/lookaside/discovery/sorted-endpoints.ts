@@ -12,28 +12,34 @@ import type { Endpoint } from './types.js';
  * @param added endpoints whose addresses are not in `previous` once `removed` are gone, sorted by address
  */
 export function patchSorted(previous: readonly Endpoint[], removed: readonly string[], added: readonly Endpoint[]): Endpoint[] {
-  const result: Endpoint[] = [];
+  // Sized once (no growing copies); trimmed at the end should a removed address not be there.
+  const result: Endpoint[] = new Array(Math.max(0, previous.length - removed.length + added.length));
+  let length = 0;
   let from = 0;
   let r = 0;
   let a = 0;
+  const copyUpTo = (to: number): void => {
+    for (let i = from; i < to; i++) result[length++] = previous[i] as Endpoint;
+  };
   while (r < removed.length || a < added.length) {
     const nextRemoved = removed[r];
     const nextAdded = added[a];
     if (nextRemoved !== undefined && (nextAdded === undefined || nextRemoved <= nextAdded.address)) {
       const at = lowerBound(previous, nextRemoved, from);
-      copy(previous, from, at, result);
+      copyUpTo(at);
       // Skip it only when it is really there: a caller's mistake must not drop a neighbour.
       from = previous[at]?.address === nextRemoved ? at + 1 : at;
       r++;
     } else if (nextAdded !== undefined) {
       const at = lowerBound(previous, nextAdded.address, from);
-      copy(previous, from, at, result);
+      copyUpTo(at);
       from = at;
-      result.push(nextAdded);
+      result[length++] = nextAdded;
       a++;
     }
   }
-  copy(previous, from, previous.length, result);
+  copyUpTo(previous.length);
+  result.length = length;
   return result;
 }
 
@@ -51,8 +57,4 @@ function lowerBound(sorted: readonly Endpoint[], address: string, from: number):
     else high = middle;
   }
   return low;
-}
-
-function copy(source: readonly Endpoint[], from: number, to: number, into: Endpoint[]): void {
-  for (let i = from; i < to; i++) into.push(source[i] as Endpoint);
 }

@@ -1,15 +1,15 @@
 import type { RequestOptions } from 'node:https';
-import { parentPort, workerData } from 'node:worker_threads';
 
 import type { AccessAnswer, ApiAccess } from './api-access.js';
 import { loadKubeConfig, type KubeClusterConfig } from './kubeconfig.js';
 
 /**
- * The kubeconfig reader thread (see readApiAccess): load the config with
+ * The kubeconfig reader, a short-lived child process (see readApiAccess):
+ * read which config to load as JSON from argv, load it with
  * @kubernetes/client-node, let it apply the credentials to request options,
- * post them as plain data, end.
+ * print them as one JSON line, exit.
  */
-const { cluster } = workerData as { cluster: KubeClusterConfig };
+const cluster = JSON.parse(process.argv[2] ?? '{}') as KubeClusterConfig;
 
 async function read(): Promise<ApiAccess> {
   const kubeConfig = loadKubeConfig(cluster);
@@ -59,6 +59,10 @@ function pem(value: RequestOptions['ca']): string | undefined {
 }
 
 read().then(
-  (access) => parentPort?.postMessage({ ok: true, access } satisfies AccessAnswer),
-  (error: unknown) => parentPort?.postMessage({ ok: false, message: (error as Error).message } satisfies AccessAnswer),
+  (access) => answer({ ok: true, access }),
+  (error: unknown) => answer({ ok: false, message: (error as Error).message }),
 );
+
+function answer(result: AccessAnswer): void {
+  process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
+}
