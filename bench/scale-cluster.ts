@@ -1,7 +1,14 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { parseAllDocuments } from 'yaml';
+
 import { LookasideUnderTest } from '../test/apiserver/lookaside.js';
 import { Cluster, endpointSlice, podIp, uniqueName, type EndpointSpec } from '../test/apiserver/objects.js';
 import { ApiProxy } from '../test/support/api-proxy.js';
 import { ControlPlane, findBinaries } from '../test/support/control-plane.js';
+import { inPool } from '../test/support/pool.js';
+import { REPO_ROOT } from '../test/support/process.js';
 
 export const NAMESPACES = 10;
 export const SERVICES_PER_NAMESPACE = 100;
@@ -30,14 +37,25 @@ export interface Delays {
  */
 export class ScaleCluster {
   private constructor(
-    private readonly plane: ControlPlane,
+    readonly plane: ControlPlane,
     private readonly cluster: Cluster,
     readonly namespaces: readonly string[],
     readonly services: readonly BenchService[],
     private readonly bigNamespace: string,
     readonly proxy: ApiProxy,
-    readonly lookaside: LookasideUnderTest,
+    private current: LookasideUnderTest,
+    private readonly startLookaside: () => Promise<LookasideUnderTest>,
   ) {}
+
+  get lookaside(): LookasideUnderTest {
+    return this.current;
+  }
+
+  /** A fresh lookaside process in place of the current one: nothing cached, no connection. */
+  async restartLookaside(): Promise<void> {
+    await this.current.stop();
+    this.current = await this.startLookaside();
+  }
 
   /** @param env added to the lookaside's environment */
   static async start(env: Record<string, string> = {}): Promise<ScaleCluster> {
@@ -53,13 +71,13 @@ export class ScaleCluster {
         Array.from({ length: SERVICES_PER_NAMESPACE }, (_, i) => ({ namespace, name: `svc-${i}`, endpoints: ENDPOINTS_PER_SERVICE })),
       );
       const startedMs = Date.now();
-      await pool(services, 16, async (service, index) => {
+      await inPool(services, 16, async (service, index) => {
         await cluster.createService(service.namespace, service.name);
         const block = 100 + Math.floor(index / 100);
         await cluster.createSlice(endpointSlice(service.namespace, service.name, `${service.name}-a`, ready(block, (index % 100) * 100, ENDPOINTS_PER_SERVICE)));
       });
       await cluster.createService(bigNamespace, 'big');
-      await pool(
+      await inPool(
         Array.from({ length: BIG_SLICES }, (_, s) => s),
         16,
         (s) => cluster.createSlice(endpointSlice(bigNamespace, 'big', `big-${s}`, ready(220 + Math.floor(s / 25), (s % 25) * 100, ENDPOINTS_PER_SERVICE))).then(() => undefined),
@@ -74,8 +92,13 @@ export class ScaleCluster {
       const apiserver = plane.apiserver;
       const proxy = await ApiProxy.start(apiserver.server, apiserver.caCertificate(), { tls: apiserver.servingCertificate() });
       const kubeconfig = plane.writeKubeconfig('bench-scale', plane.adminToken, { server: proxy.url, caFile: apiserver.caFile });
-      const lookaside = await LookasideUnderTest.start(kubeconfig, { REFRESH_INTERVAL_SECONDS: '60', MAX_SERVICES: '2000', ...env });
-      return new ScaleCluster(plane, cluster, [...namespaces, bigNamespace], services, bigNamespace, proxy, lookaside);
+      const override = process.env['BENCH_NODE_FLAGS'];
+      const nodeArgs = override === undefined ? deployedNodeFlags() : override.split(' ').filter((flag) => flag !== '');
+      const startLookaside = (): Promise<LookasideUnderTest> =>
+        LookasideUnderTest.start(kubeconfig, { REFRESH_INTERVAL_SECONDS: '60', MAX_SERVICES: '2000', ...env }, nodeArgs);
+      const how = override === undefined ? 'as deploy/base runs it' : 'with BENCH_NODE_FLAGS';
+      console.log(`lookaside started ${how}: node ${[...nodeArgs, 'dist/src/lookaside/main.js'].join(' ')}`);
+      return new ScaleCluster(plane, cluster, [...namespaces, bigNamespace], services, bigNamespace, proxy, await startLookaside(), startLookaside);
     } catch (error) {
       await plane.stop();
       throw error;
@@ -120,6 +143,17 @@ export class ScaleCluster {
   }
 }
 
+/** The node flags deploy/base gives the lookaside's container (its args before the script). */
+function deployedNodeFlags(): string[] {
+  const text = readFileSync(join(REPO_ROOT, 'deploy/base/lookaside.yaml'), 'utf8');
+  for (const document of parseAllDocuments(text)) {
+    const object = document.toJSON() as { kind?: string; spec?: { template?: { spec?: { containers?: Array<{ name: string; args?: string[] }> } } } } | null;
+    const container = object?.kind === 'Deployment' ? object.spec?.template?.spec?.containers?.find((c) => c.name === 'lookaside') : undefined;
+    if (container !== undefined) return (container.args ?? []).filter((arg) => arg.startsWith('--'));
+  }
+  throw new Error('deploy/base/lookaside.yaml has no Deployment with a container named lookaside');
+}
+
 function ready(block: number, from: number, count: number): EndpointSpec[] {
   return Array.from({ length: count }, (_, i) => ({ ip: podIp(block, from + i), ready: true }));
 }
@@ -129,14 +163,3 @@ function summary(samples: readonly number[]): Delays {
   return { p50: sorted[Math.floor(sorted.length / 2)] ?? 0, max: sorted.at(-1) ?? 0 };
 }
 
-async function pool<T>(items: readonly T[], concurrency: number, work: (item: T, index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < items.length) {
-        const index = next++;
-        await work(items[index] as T, index);
-      }
-    }),
-  );
-}

@@ -15,6 +15,9 @@
  *   time it costs (in process, bench/slice-change.ts) and how soon Resolve
  *   shows it, beside a 3-endpoint Service.
  *
+ * The lookaside runs with the node flags deploy/base gives it (its V8 heap
+ * settings); BENCH_NODE_FLAGS="--flag …" replaces them, to try others.
+ *
  * Env: BENCH_ROUNDS (ABBA rounds, 3), BENCH_ROUND_SECONDS (6), BENCH_STREAMS
  * (in flight per connection, 32), BENCH_CONNECTIONS (4). Exits 1 when the
  * bench cannot run or an answer is wrong; a missed goal is reported, not failed.
@@ -46,16 +49,26 @@ async function main(): Promise<void> {
   const cluster = await ScaleCluster.start();
   const rows: Row[] = [];
   try {
-    const { lookaside, proxy } = cluster;
-    const pid = lookaside.process.child.pid as number;
+    const { proxy } = cluster;
+    // Namespace by namespace (its list is awaited before the next namespace is asked
+    // about: the worst order), then in random order, each on a fresh lookaside.
+    const groupedMs = await warmUp(cluster, cluster.services);
+    console.log(`warm-up, namespace by namespace: ${groupedMs} ms`);
+    await cluster.restartLookaside();
+    const pid = cluster.lookaside.process.child.pid as number;
     const listsAtStart = proxy.listsStarted();
     const runStartedMs = Date.now();
-
-    const warmMs = await warmUp(cluster, cluster.services);
+    const randomMs = await warmUp(cluster, shuffled(cluster.services));
     const connections = establishedConnections(pid, proxy.port);
     const warmRss = rssMiB(pid);
-    console.log(`warm-up ${warmMs} ms; ${connections} connection(s); ${proxy.listsStarted() - listsAtStart} LISTs; RSS ${warmRss.toFixed(0)} MiB`);
-    rows.push({ figure: 'warm-up: first Resolve of 1,000 Services, 50 in flight', goal: '≤ 3 s', before: '11 s', now: `${(warmMs / 1000).toFixed(2)} s`, met: warmMs <= 3_000 });
+    console.log(`warm-up, random order: ${randomMs} ms; ${connections} connection(s); ${proxy.listsStarted() - listsAtStart} LISTs; RSS ${warmRss.toFixed(0)} MiB`);
+    rows.push({
+      figure: 'warm-up: first Resolve of 1,000 Services, 50 in flight (random order; namespace by namespace)',
+      goal: '≤ 3 s',
+      before: '11 s',
+      now: `${(randomMs / 1000).toFixed(2)} s; ${(groupedMs / 1000).toFixed(2)} s`,
+      met: Math.max(randomMs, groupedMs) <= 3_000,
+    });
     rows.push({ figure: 'TCP connections to the API server', goal: '≤ 10', before: '1,000', now: String(connections), met: connections <= 10 });
     rows.push({ figure: 'RSS after warming', goal: '≤ 150 MB', before: '342 MB', now: `${mb(warmRss)} MB`, met: mb(warmRss) <= 150 });
 
@@ -119,8 +132,7 @@ async function warmUp(cluster: ScaleCluster, services: readonly BenchService[]):
 }
 
 async function throughput(cluster: ScaleCluster, pid: number): Promise<{ ratio: number; cpuRatio: number; peakRss: number; table: string }> {
-  const randomOrder = [...cluster.services].sort(() => Math.random() - 0.5);
-  const arms = { one: resolveBodies([cluster.services[0] as BenchService]), random: resolveBodies(randomOrder) };
+  const arms = { one: resolveBodies([cluster.services[0] as BenchService]), random: resolveBodies(shuffled(cluster.services)) };
   let peakRss = 0;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMiB(pid))), 200);
   const results: Array<{ arm: keyof typeof arms; run: LoadRun; cpuUs: number }> = [];
@@ -144,6 +156,15 @@ async function throughput(cluster: ScaleCluster, pid: number): Promise<{ ratio: 
     ...results.map((r) => `  ${r.arm.padEnd(6)} ${Math.round(r.run.ok / (r.run.elapsedMs / 1000)).toLocaleString('en-US').padStart(7)} req/s  ${r.cpuUs.toFixed(1)} µs CPU per call`),
   ].join('\n');
   return { ratio: rate('random') / rate('one'), cpuRatio: cpu('one') / cpu('random'), peakRss, table };
+}
+
+function shuffled<T>(items: readonly T[]): T[] {
+  const copy = [...items];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j] as T, copy[i] as T];
+  }
+  return copy;
 }
 
 function printRows(rows: readonly Row[]): void {

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { ApiProxy } from '../support/api-proxy.js';
 import type { ControlPlane } from '../support/control-plane.js';
 import { seededRandom } from '../support/endpoints.js';
+import { inPool } from '../support/pool.js';
 import { delay } from '../support/process.js';
 import { establishedConnections } from '../support/tcp-connections.js';
 import { controlPlaneFor } from './fixture.js';
@@ -24,18 +25,6 @@ interface Followed {
   readonly block: number;
 }
 
-/** Runs `work` over `items`, `concurrency` at a time. */
-async function pool<T>(items: readonly T[], concurrency: number, work: (item: T, index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < items.length) {
-        const index = next++;
-        await work(items[index] as T, index);
-      }
-    }),
-  );
-}
 
 function endpoints(service: Followed, from: number, count: number): EndpointSpec[] {
   return Array.from({ length: count }, (_, i) => ({ ip: podIp(service.block, from + i), ready: true }));
@@ -64,7 +53,7 @@ describe('lookaside on a real kube-apiserver: 1,000 Services in 10 namespaces', 
       for (let i = 0; i < PER_NAMESPACE; i++) services.push({ namespace, name: `svc-${i}`, block: 100 + n * 10 + Math.floor(i / 10) });
     });
     const startedMs = Date.now();
-    await pool(services, 16, async (service, index) => {
+    await inPool(services, 16, async (service, index) => {
       await cluster.createService(service.namespace, service.name);
       const first = (index % 10) * 20;
       await cluster.createSlice(endpointSlice(service.namespace, service.name, `${service.name}-a`, endpoints(service, first, 3)));
@@ -99,7 +88,7 @@ describe('lookaside on a real kube-apiserver: 1,000 Services in 10 namespaces', 
     const pid = lookaside.process.child.pid as number;
 
     const warmStartedMs = Date.now();
-    await pool(services, 50, async (service) => {
+    await inPool(services, 50, async (service) => {
       await lookaside.waitForView(service.namespace, service.name, await apiView(service), { timeoutMs: 60_000 });
     });
     const warmMs = Date.now() - warmStartedMs;
@@ -119,7 +108,7 @@ describe('lookaside on a real kube-apiserver: 1,000 Services in 10 namespaces', 
     const second = new Set<Followed>();
     const sizes = new Map<Followed, number>();
     const writes = Array.from({ length: CHURN_WRITES }, () => services[Math.floor(random() * services.length)] as Followed);
-    await pool(writes, 8, async (service, i) => {
+    await inPool(writes, 8, async (service, i) => {
       touched.add(service);
       const roll = random();
       const name = `${service.name}-a`;
@@ -145,7 +134,7 @@ describe('lookaside on a real kube-apiserver: 1,000 Services in 10 namespaces', 
 
     const checked = [...touched, ...services.filter((service) => !touched.has(service)).slice(0, 100)];
     const convergeStartedMs = Date.now();
-    await pool(checked, 20, async (service) => {
+    await inPool(checked, 20, async (service) => {
       await lookaside.waitForView(service.namespace, service.name, await apiView(service), { timeoutMs: 30_000 });
     });
     const afterChurn = establishedConnections(pid, proxy.port);

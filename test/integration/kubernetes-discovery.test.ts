@@ -8,7 +8,7 @@ import { ApiCredentials } from '../../src/lookaside/discovery/api-access.js';
 import { KubeTransport } from '../../src/lookaside/discovery/api-transport.js';
 import { transportSliceApi } from '../../src/lookaside/discovery/kubernetes-api.js';
 import { KubernetesDiscovery } from '../../src/lookaside/discovery/kubernetes.js';
-import { MIN_HEALTHY_WATCH_MS } from '../../src/lookaside/discovery/namespace-watch.js';
+import { LIST_PAGE_SIZE, MIN_HEALTHY_WATCH_MS } from '../../src/lookaside/discovery/namespace-watch.js';
 import { LookasideMetrics } from '../../src/lookaside/metrics.js';
 import { Resolver, type ResolveOutcome } from '../../src/lookaside/resolver.js';
 import { WatchedServices } from '../../src/lookaside/watched-services.js';
@@ -249,7 +249,7 @@ describe('Kubernetes discovery through @kubernetes/client-node against a fake AP
       const list = fake.lastRequest('list');
       assert.equal(list?.namespace, NS);
       assert.equal(list?.labelSelector, 'kubernetes.io/service-name', 'the namespace’s slices of every Service');
-      assert.equal(list?.query.get('limit'), '100', 'paginated');
+      assert.equal(list?.query.get('limit'), String(LIST_PAGE_SIZE), 'paginated');
       assert.equal(list?.authorization, `Bearer ${fake.token}`);
       await until(() => fake.openWatchCount === 1, 'the watch to open');
       const watch = fake.lastRequest('watch');

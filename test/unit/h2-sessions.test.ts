@@ -3,7 +3,7 @@ import { connect, createServer, type ClientHttp2Session, type Http2Server, type 
 import type { AddressInfo } from 'node:net';
 
 import { silentLogger } from '../../src/common/logging.js';
-import { H2Sessions } from '../../src/lookaside/discovery/h2-sessions.js';
+import { CONNECTION_WINDOW_BYTES, H2Sessions, STREAM_WINDOW_BYTES } from '../../src/lookaside/discovery/h2-sessions.js';
 import { eventually } from '../support/process.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 
@@ -80,6 +80,16 @@ describe('H2Sessions: every API request over as few HTTP/2 connections as the se
     assert.ok(watches.every((answer) => answer.status === 200) && answers.every((answer) => answer.status === 200));
     assert.equal(server.sessions.size, 1);
     assert.equal(pool.connectionCount, 1);
+  });
+
+  it('lets the server send 4 MiB per stream and 16 MiB per connection before it must wait (a list of a few MB in one go)', async () => {
+    server = await H2Server.start();
+    pool = new H2Sessions({ connect: plaintext(server.port), logger: silentLogger() });
+    await request(pool, '/quick');
+    const [session] = [...server.sessions];
+    await eventually(() => (session?.remoteSettings.initialWindowSize === STREAM_WINDOW_BYTES ? true : undefined), 5_000, 'the SETTINGS');
+    // Less what the answer to /quick took and no window update has given back yet.
+    assert.ok((session?.state.remoteWindowSize ?? 0) > CONNECTION_WINDOW_BYTES - 65_536, String(session?.state.remoteWindowSize));
   });
 
   it('opens another connection once the server’s stream limit is reached by open streams', async () => {

@@ -75,7 +75,7 @@ export class ApiError extends Error {
 }
 
 /** A list page larger than this is refused rather than held in memory. */
-const MAX_LIST_BYTES = 64 * 2 ** 20;
+const MAX_LIST_CHARS = 64 * 2 ** 20;
 /** A watch event larger than this ends the watch (an EndpointSlice holds at most 1,000 endpoints). */
 const MAX_EVENT_BYTES = 16 * 2 ** 20;
 
@@ -88,7 +88,7 @@ export function transportSliceApi(transport: ApiTransport): EndpointSliceApi {
       // A list that is given up on also closes its stream (a silent peer would hold it forever).
       const signal = AbortSignal.timeout(request.timeoutSeconds * 1000);
       const answer = await transport.get(`${slicesPath(request.namespace)}?${query}`, signal);
-      const text = await readAll(answer.body, MAX_LIST_BYTES);
+      const text = await readAll(answer.body, MAX_LIST_CHARS);
       if (answer.status !== 200) throw refused(transport, answer.status, text, 'list');
       const list = JSON.parse(text) as { metadata?: { resourceVersion?: string; continue?: string }; items?: unknown[] | null };
       const items: CompactSlice[] = [];
@@ -208,20 +208,26 @@ function toEvent(raw: { type?: unknown; object?: unknown }): WatchEvent {
   }
 }
 
-function readAll(body: Readable, maxBytes: number): Promise<string> {
+/**
+ * The whole body as text. Read as strings, not joined as one Buffer: a
+ * megabyte-sized Buffer is allocated outside V8's heap, where glibc tends to
+ * keep it once freed, and the process's RSS with it.
+ */
+function readAll(body: Readable, maxChars: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
+    const chunks: string[] = [];
     let size = 0;
-    body.on('data', (chunk: Buffer) => {
+    body.setEncoding('utf8');
+    body.on('data', (chunk: string) => {
       size += chunk.length;
-      if (size > maxBytes) {
+      if (size > maxChars) {
         body.destroy();
-        reject(new Error(`the answer is over ${maxBytes} bytes`));
+        reject(new Error(`the answer is over ${maxChars} characters`));
         return;
       }
       chunks.push(chunk);
     });
-    body.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    body.once('end', () => resolve(chunks.join('')));
     body.on('error', reject);
     body.once('close', () => reject(new Error('the answer was cut off')));
   });
