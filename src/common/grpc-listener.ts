@@ -1,6 +1,8 @@
-import { createServer, type Server as TcpServer } from 'node:net';
+import { createServer, type Server as TcpServer, type Socket } from 'node:net';
 
 import { ServerCredentials, type Server } from '@grpc/grpc-js';
+
+import { joinHostPort } from './addresses.js';
 
 export interface ListenOptions {
   readonly host: string;
@@ -8,8 +10,13 @@ export interface ListenOptions {
   readonly port: number;
   /** TCP connections open at once; the next one is closed as soon as it is accepted. */
   readonly maxConnections: number;
-  /** Called for each connection closed for maxConnections. */
-  readonly onConnectionRefused?: () => void;
+  /**
+   * TCP connections open at once from one client address, so that one client
+   * cannot take every connection (and starve the kubelet's probes); undefined = no bound.
+   */
+  readonly maxConnectionsPerClient?: number;
+  /** Called for each connection closed for a bound, with the bound that refused it. */
+  readonly onConnectionRefused?: (bound: 'total' | 'per-client') => void;
   /** Called when accepting fails (such as EMFILE); the listener keeps going. */
   readonly onError?: (error: Error) => void;
 }
@@ -37,11 +44,19 @@ export interface GrpcListener {
  */
 export async function listenWithLimits(server: Server, options: ListenOptions): Promise<GrpcListener> {
   const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
-  const tcp = createServer({ noDelay: true }, (socket) => injector.injectConnection(socket));
+  const perClient = new ConnectionsPerClient(options.maxConnectionsPerClient);
+  const tcp = createServer({ noDelay: true }, (socket) => {
+    if (!perClient.admit(socket)) {
+      socket.destroy();
+      options.onConnectionRefused?.('per-client');
+      return;
+    }
+    injector.injectConnection(socket);
+  });
   tcp.maxConnections = options.maxConnections;
-  tcp.on('drop', () => options.onConnectionRefused?.());
+  tcp.on('drop', () => options.onConnectionRefused?.('total'));
 
-  const target = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
+  const target = joinHostPort(options.host, options.port);
   await new Promise<void>((resolve, reject) => {
     const failed = (error: Error): void => reject(new Error(`cannot listen on ${target}: ${error.message}`));
     tcp.once('error', failed);
@@ -63,4 +78,26 @@ export async function listenWithLimits(server: Server, options: ListenOptions): 
 
 function countConnections(tcp: TcpServer): Promise<number> {
   return new Promise((resolve) => tcp.getConnections((error, count) => resolve(error === null ? count : 0)));
+}
+
+/** Open connections per client address; forgets an address when its last connection ends. */
+class ConnectionsPerClient {
+  private readonly open = new Map<string, number>();
+
+  constructor(private readonly max: number | undefined) {}
+
+  /** Counts `socket` in and returns true, or returns false when its client is at the bound. */
+  admit(socket: Socket): boolean {
+    if (this.max === undefined) return true;
+    const client = socket.remoteAddress ?? '';
+    const count = this.open.get(client) ?? 0;
+    if (count >= this.max) return false;
+    this.open.set(client, count + 1);
+    socket.once('close', () => {
+      const left = (this.open.get(client) ?? 1) - 1;
+      if (left > 0) this.open.set(client, left);
+      else this.open.delete(client);
+    });
+    return true;
+  }
 }

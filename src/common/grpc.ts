@@ -12,6 +12,8 @@ import { loadSync, type Options, type PackageDefinition } from '@grpc/proto-load
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 
+import { joinHostPort } from './addresses.js';
+
 /** The repository's proto/ directory, found from this file's place in dist/src/common/. */
 export const PROTO_ROOT = fileURLToPath(new URL('../../../proto/', import.meta.url));
 
@@ -79,7 +81,7 @@ export class HealthReporter {
 
 /** Binds `host:port` (0 = any free port) and returns the bound port. */
 export function bindServer(server: Server, host: string, port: number): Promise<number> {
-  const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  const target = joinHostPort(host, port);
   return new Promise((resolve, reject) => {
     server.bindAsync(target, ServerCredentials.createInsecure(), (error, boundPort) => {
       if (error) reject(new Error(`cannot listen on ${target}: ${error.message}`));

@@ -1,15 +1,13 @@
 /** The greet.v1 API as both sides see it (proto field names, as proto-loader keeps them). */
 
+import type { GreetRequest__Output } from '../generated/greet/v1/GreetRequest.js';
+import type { GreetResponse__Output } from '../generated/greet/v1/GreetResponse.js';
+
 export const GREET_SERVICE = 'greet.v1.GreetService';
 export const GREET_PROTO_FILES = ['greet/v1/greet.proto'] as const;
 
-export interface GreetRequest {
-  first_name: string;
-  last_name: string;
-}
+/** A GreetRequest with every field set, as the server receives it and the gateway sends it. */
+export type GreetRequest = GreetRequest__Output;
 
-export interface GreetResponse {
-  result: string;
-  pod_name: string;
-  pod_ip: string;
-}
+/** A GreetResponse with every field set. */
+export type GreetResponse = GreetResponse__Output;

@@ -50,6 +50,8 @@ export interface LookasideConfig {
 /** What one client can make the gRPC server hold; README "Limits" explains the defaults. */
 export interface ServerLimits {
   readonly maxConnections: number;
+  /** At most this many of them from one client address. */
+  readonly maxConnectionsPerClient: number;
   readonly maxStreamsPerConnection: number;
   readonly maxOpenCalls: number;
   readonly maxResolveStreams: number;
@@ -58,6 +60,7 @@ export interface ServerLimits {
 
 export const DEFAULT_SERVER_LIMITS: ServerLimits = {
   maxConnections: 1000,
+  maxConnectionsPerClient: 100,
   maxStreamsPerConnection: 100,
   maxOpenCalls: 2000,
   maxResolveStreams: 1000,
@@ -111,6 +114,7 @@ function readServerLimits(env: Env): ServerLimits {
   const defaults = DEFAULT_SERVER_LIMITS;
   return {
     maxConnections: readInteger(env, 'MAX_CONNECTIONS', defaults.maxConnections, { min: 1, max: 100_000 }),
+    maxConnectionsPerClient: readInteger(env, 'MAX_CONNECTIONS_PER_CLIENT', defaults.maxConnectionsPerClient, { min: 1, max: 100_000 }),
     maxStreamsPerConnection: readInteger(env, 'MAX_STREAMS_PER_CONNECTION', defaults.maxStreamsPerConnection, { min: 1, max: 10_000 }),
     maxOpenCalls: readInteger(env, 'MAX_OPEN_CALLS', defaults.maxOpenCalls, { min: 1, max: 1_000_000 }),
     maxResolveStreams: readInteger(env, 'MAX_RESOLVE_STREAMS', defaults.maxResolveStreams, { min: 1, max: 1_000_000 }),

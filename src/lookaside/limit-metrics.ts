@@ -6,7 +6,7 @@ import type { Logger } from '../common/logging.js';
 const REFUSAL_LOG_INTERVAL_MS = 60_000;
 
 /** The limits that refuse work, as the variables that set them. */
-export type LimitName = 'MAX_CONNECTIONS' | 'MAX_OPEN_CALLS' | 'MAX_RESOLVE_STREAMS';
+export type LimitName = 'MAX_CONNECTIONS' | 'MAX_CONNECTIONS_PER_CLIENT' | 'MAX_OPEN_CALLS' | 'MAX_RESOLVE_STREAMS';
 
 /** Where the gauges read what is open now; read at scrape time only. */
 export interface OpenCounts {

@@ -1,90 +1,9 @@
-import { listenWithLimits } from '../common/grpc-listener.js';
-import { GrpcServerMetrics } from '../common/grpc-metrics.js';
-import { shutdownServer } from '../common/grpc.js';
-import type { Logger } from '../common/logging.js';
-import { createMetricsRegistry, startMetricsServer } from '../common/metrics.js';
 import { startService } from '../common/service.js';
 import { exitOnSignals } from '../common/shutdown.js';
-import { loadLookasideConfig, type LookasideConfig } from './config.js';
-import { FileDiscovery } from './discovery/file.js';
-import { readApiAccess } from './discovery/api-access.js';
-import { KubernetesDiscovery } from './discovery/kubernetes.js';
-import type { DiscoverySource } from './discovery/types.js';
-import { LimitMetrics } from './limit-metrics.js';
-import { LookasideMetrics } from './metrics.js';
-import { Resolver } from './resolver.js';
-import { createLookasideServer } from './server.js';
-import { WatchedServices } from './watched-services.js';
+import { loadLookasideConfig } from './config.js';
+import { createLookaside } from './lookaside.js';
 
-async function run(config: LookasideConfig, logger: Logger): Promise<void> {
-  const registry = createMetricsRegistry('lookaside');
-  const metrics = new LookasideMetrics(registry);
-  const source = await openDiscovery(config, metrics, logger.child({ module: 'discovery' }));
-  const services = new WatchedServices({
-    source,
-    maxServices: config.maxServices,
-    idleTimeoutMs: config.idleTimeoutMs,
-    missingTtlMs: config.negativeCacheMs,
-    // The file is in memory: only the API server needs sparing from floods of new names.
-    lookupsPerSecond: config.discovery.kind === 'kubernetes' ? config.lookupsPerSecond : undefined,
-    metrics,
-    logger: logger.child({ module: 'services' }),
-  });
-  const resolver = new Resolver({
-    services,
-    ownNamespace: config.ownNamespace,
-    defaultPolicy: config.defaultPolicy,
-    allowedNamespaces: config.allowedNamespaces,
-    describeMissing: (namespace, name) => source.describeMissing({ namespace, name }),
-  });
-  const serverLogger = logger.child({ module: 'server' });
-  const limitMetrics = new LimitMetrics(registry, serverLogger);
-  const lookaside = createLookasideServer({
-    resolver,
-    metrics,
-    grpcMetrics: new GrpcServerMetrics(registry),
-    logger: serverLogger,
-    limits: config.limits,
-    onRefused: (limit) => limitMetrics.countRefused(limit),
-  });
-  const { server, health, endStreams } = lookaside;
-
-  const listener = await listenWithLimits(server, {
-    host: config.host,
-    port: config.port,
-    maxConnections: config.limits.maxConnections,
-    onConnectionRefused: () => limitMetrics.countRefused('MAX_CONNECTIONS'),
-    onError: (error) => serverLogger.warn({ err: error.message }, 'cannot accept a connection'),
-  });
-  limitMetrics.watch({ connections: listener.connections, calls: lookaside.openCalls, resolveStreams: lookaside.openResolveStreams });
-  const port = listener.port;
-  const metricsEndpoint = await startMetricsServer(registry, config.host, config.metricsPort, logger.child({ module: 'metrics' }));
-  health.setAll('SERVING');
-  logger.info(
-    { port, host: config.host, metricsPort: metricsEndpoint.port, discovery: source.name, namespace: config.ownNamespace },
-    'listening',
-  );
-
-  exitOnSignals(logger, async () => {
-    health.setAll('NOT_SERVING');
-    void listener.close();
-    // Open ResolveStreams would hold the server for the whole grace period: end
-    // them as soon as the unary calls are answered (tryShutdown has stopped new calls).
-    const result = await shutdownServer(server, config.shutdownGraceMs, endStreams);
-    logger.info({ result }, 'grpc server stopped');
-    services.close();
-    await source.close();
-    await metricsEndpoint.close();
-  });
-}
-
-async function openDiscovery(config: LookasideConfig, metrics: LookasideMetrics, logger: Logger): Promise<DiscoverySource> {
-  if (config.discovery.kind === 'file') return FileDiscovery.open(config.discovery.path, logger);
-  const cluster = config.discovery.cluster;
-  const access = await readApiAccess(cluster);
-  logger.info({ server: access.server }, 'watching EndpointSlices through the Kubernetes API');
-  const options = { refreshIntervalMs: config.refreshIntervalMs, watchSilenceLimitMs: config.watchSilenceLimitMs, metrics, logger };
-  return KubernetesDiscovery.fromAccess(access, options, () => readApiAccess(cluster));
-}
-
-void startService('lookaside', loadLookasideConfig, run);
+void startService('lookaside', loadLookasideConfig, async (config, logger) => {
+  const lookaside = await createLookaside(config, logger);
+  exitOnSignals(logger, () => lookaside.stop());
+});

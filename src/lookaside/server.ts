@@ -11,6 +11,10 @@ import { UNWATCHED_LABEL, type LookasideMetrics } from './metrics.js';
 import { ResolveStreams, type Answer, type Answering } from './resolve-stream.js';
 import type { ResolveFailureReason, ResolveOutcome, ResolveQuery, Resolver } from './resolver.js';
 import { tolerantRequests, UnaryCalls } from './unary-calls.js';
+import type { Request__Output } from '../generated/lookaside/Request.js';
+import type { Response__Output } from '../generated/lookaside/Response.js';
+import type { ResolveRequest__Output } from '../generated/lookaside/v1/ResolveRequest.js';
+import type { ResolveResponse__Output } from '../generated/lookaside/v1/ResolveResponse.js';
 
 export const V1_SERVICE = 'lookaside.v1.Lookaside';
 export const SEED_SERVICE = 'lookaside.Lookaside';
@@ -32,32 +36,11 @@ export const CONNECTION_TIMES: ConnectionTimes = { keepaliveTimeMs: 60_000, keep
 /** The methods whose handlers answer a MalformedRequest themselves (INVALID_ARGUMENT, counted like any answer). */
 const TAKES_MALFORMED = new Set([`/${V1_SERVICE}/Resolve`, `/${V1_SERVICE}/ResolveStream`, `/${SEED_SERVICE}/Resolve`]);
 
-interface V1ResolveRequest {
-  service: string;
-  namespace: string;
-  policy: string | number;
-  port_name: string;
-}
-
-interface V1ResolveResponse {
-  address: string;
-  ip: string;
-  port: number;
-  pod_name: string;
-  zone: string;
-  node_name: string;
-  ready_endpoints: number;
-}
-
-interface SeedResolveRequest {
-  router: string | number;
-  service: string;
-  namespace: string;
-}
-
-interface SeedResolveResponse {
-  address: string;
-}
+/** The messages as proto-loader decodes them (src/common/grpc.ts: defaults filled in, enums as names). */
+type V1ResolveRequest = ResolveRequest__Output;
+type V1ResolveResponse = ResolveResponse__Output;
+type SeedResolveRequest = Request__Output;
+type SeedResolveResponse = Response__Output;
 
 /** The status code and the API's reason for each way a Resolve can fail. */
 const FAILURES: Readonly<Record<ResolveFailureReason, { readonly code: Status; readonly reason: ResolveReason }>> = {

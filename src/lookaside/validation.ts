@@ -1,12 +1,8 @@
 /** Input checks for Resolve, kept free of gRPC so they can be tested on their own. */
 
-const RFC1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const MAX_LABEL_LENGTH = 63;
-const MAX_ECHOED_LENGTH = 80;
+import { isRfc1123Label } from '../common/addresses.js';
 
-export function isRfc1123Label(value: string): boolean {
-  return value.length <= MAX_LABEL_LENGTH && RFC1123_LABEL.test(value);
-}
+const MAX_ECHOED_LENGTH = 80;
 
 /** Quotes user input for an error message, cut short so a huge value cannot flood logs. */
 export function quoteInput(value: string): string {
@@ -24,6 +20,6 @@ export function checkLabel(field: string, value: string, required: boolean): str
   return (
     `${field} ${quoteInput(value)} is not a valid name: it must be an RFC 1123 label ` +
     `(lower-case letters, digits and '-', starting and ending with a letter or digit, ` +
-    `at most ${MAX_LABEL_LENGTH} characters)`
+    `at most 63 characters)`
   );
 }

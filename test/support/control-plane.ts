@@ -237,7 +237,7 @@ export class ControlPlane {
       await plane.apiserver.start();
     } catch (error) {
       await plane.stop({ keepDirectory: true });
-      throw new Error(`${error instanceof Error ? error.message : String(error)}\n(logs kept in ${dir})`);
+      throw new Error(`${error instanceof Error ? error.message : String(error)}\n(logs kept in ${dir})`, { cause: error });
     }
     return plane;
   }

@@ -76,6 +76,7 @@ describe('lookaside config', () => {
   it('reads the server limits, documented defaults first', () => {
     assert.deepEqual(loadLookasideConfig(FILE_ENV, FILE_PROBE).limits, {
       maxConnections: 1000,
+      maxConnectionsPerClient: 100,
       maxStreamsPerConnection: 100,
       maxOpenCalls: 2000,
       maxResolveStreams: 1000,
@@ -84,6 +85,7 @@ describe('lookaside config', () => {
     const env = {
       ...FILE_ENV,
       MAX_CONNECTIONS: '10',
+      MAX_CONNECTIONS_PER_CLIENT: '5',
       MAX_STREAMS_PER_CONNECTION: '20',
       MAX_OPEN_CALLS: '30',
       MAX_RESOLVE_STREAMS: '40',
@@ -91,6 +93,7 @@ describe('lookaside config', () => {
     };
     assert.deepEqual(loadLookasideConfig(env, FILE_PROBE).limits, {
       maxConnections: 10,
+      maxConnectionsPerClient: 5,
       maxStreamsPerConnection: 20,
       maxOpenCalls: 30,
       maxResolveStreams: 40,

@@ -32,9 +32,9 @@ describe('listenWithLimits (the gRPC port on node:net)', () => {
     return new Promise((done) => channel.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, { service }, (error) => done(error)));
   }
 
-  function open(port: number): Promise<Socket> {
+  function open(port: number, localAddress = '127.0.0.1'): Promise<Socket> {
     return new Promise((resolve) => {
-      const socket = connect({ port, host: '127.0.0.1' }, () => resolve(socket));
+      const socket = connect({ port, host: '127.0.0.1', localAddress }, () => resolve(socket));
       socket.on('error', () => undefined);
       sockets.push(socket);
     });
@@ -64,6 +64,35 @@ describe('listenWithLimits (the gRPC port on node:net)', () => {
     first?.destroy();
     await until(async () => (await listener?.connections()) === 1, 'one connection left');
     assert.equal(await resolve(`127.0.0.1:${listener.port}`, 'svc-2'), null);
+  });
+
+  it("closes a client's connections beyond maxConnectionsPerClient, while other clients still get in", async () => {
+    const refused: string[] = [];
+    listener = await listenWithLimits(harness.lookaside.server, {
+      host: '127.0.0.1',
+      port: 0,
+      maxConnections: 10,
+      maxConnectionsPerClient: 2,
+      onConnectionRefused: (bound) => refused.push(bound),
+    });
+    const port = listener.port;
+    const [first] = [await open(port, '127.0.0.1'), await open(port, '127.0.0.1')];
+    await until(async () => (await listener?.connections()) === 2, 'two connections');
+    const third = await open(port, '127.0.0.1');
+    await new Promise((resolve) => third.once('close', resolve));
+    assert.deepEqual(refused, ['per-client']);
+
+    // Another address (another pod, the kubelet) is not held back by the first.
+    const other = await open(port, '127.0.0.2');
+    await until(async () => (await listener?.connections()) === 3, 'the other client connected');
+    assert.ok(!other.destroyed);
+
+    first?.destroy();
+    await until(async () => (await listener?.connections()) === 2, "one of the first client's connections gone");
+    const again = await open(port, '127.0.0.1');
+    await until(async () => (await listener?.connections()) === 3, 'the first client connected again');
+    assert.ok(!again.destroyed);
+    assert.deepEqual(refused, ['per-client']);
   });
 
   it('drains on shutdown: a call in flight is answered, then the server stops ("drained")', async () => {

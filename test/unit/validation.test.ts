@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 
-import { checkLabel, isRfc1123Label, quoteInput } from '../../src/lookaside/validation.js';
+import { isRfc1123Label } from '../../src/common/addresses.js';
+import { checkLabel, quoteInput } from '../../src/lookaside/validation.js';
 
 describe('RFC 1123 label validation', () => {
   it('accepts lower-case names with digits and inner dashes, up to 63 characters', () => {

@@ -1,5 +1,3 @@
-import { isIP } from 'node:net';
-
 import {
   ConfigError,
   readChoice,
@@ -11,6 +9,7 @@ import {
   type Env,
   type LogLevel,
 } from '../../common/config.js';
+import { isHostName, isRfc1123Label, joinHostPort, splitHostPort } from '../../common/addresses.js';
 
 export const DEFAULT_GATEWAY_PORT = 9_091;
 export const DEFAULT_LB_PORT = 50_055;
@@ -159,9 +158,7 @@ function readHttpLimits(env: Env): HttpLimits {
 function readLookasideTarget(env: Env): string {
   const address = readOptionalString(env, 'LB_ADDR');
   if (address !== undefined) {
-    const match = /^(\[[^\]]+\]|[^:[\]]+):(\d+)$/.exec(address);
-    const port = Number(match?.[2]);
-    if (match === null || port < 1 || port > 65_535) {
+    if (splitHostPort(address) === undefined) {
       throw new ConfigError('LB_ADDR', `must be "host:port" (IPv6 as "[addr]:port"), got "${address}"`);
     }
     return address;
@@ -170,16 +167,16 @@ function readLookasideTarget(env: Env): string {
   if (name === undefined) {
     throw new ConfigError('LB_ADDR', 'BALANCING=lookaside needs the lookaside: set LB_ADDR=host:port, or LB_SVC_NAME (and LB_PORT)');
   }
-  if (isIP(name) === 0 && !/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i.test(name)) {
+  if (!isHostName(name)) {
     throw new ConfigError('LB_SVC_NAME', `must be a host name or an IP address, got "${name}"`);
   }
   const port = readInteger(env, 'LB_PORT', DEFAULT_LB_PORT, { min: 1, max: 65_535 });
-  return isIP(name) === 6 ? `[${name}]:${port}` : `${name}:${port}`;
+  return joinHostPort(name, port);
 }
 
 /** Kubernetes names are RFC 1123 labels; catching a typo here beats a NOT_FOUND on every request. */
 function checkDnsLabel(variable: string, value: string): void {
-  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(value)) {
+  if (!isRfc1123Label(value)) {
     throw new ConfigError(variable, `must be a DNS label (lower-case letters, digits, "-", at most 63), got "${value}"`);
   }
 }

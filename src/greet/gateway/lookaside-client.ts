@@ -10,6 +10,9 @@ import type { UnaryResult } from './grpc-unary-call.js';
 import { frameMessage } from './grpc-wire.js';
 import { classifyLookasideError, type ResolveFailure } from './lookaside-answers.js';
 import { ResolveStreamClient, type StreamAnswer } from './resolve-stream-client.js';
+import { joinHostPort, splitIpPort } from '../../common/addresses.js';
+import type { Response__Output as SeedResponse__Output } from '../../generated/lookaside/Response.js';
+import type { ResolveResponse__Output } from '../../generated/lookaside/v1/ResolveResponse.js';
 
 /** The lookaside's two APIs: the versioned one, and the seed one kept for old clients. */
 const APIS = {
@@ -49,12 +52,8 @@ export type ResolveResult =
       readonly message: string;
     };
 
-interface ResolveAnswer {
-  /** v1: "ip:port"; seed: an IP. */
-  address: string;
-  /** v1 only. */
-  pod_name?: string;
-}
+/** A Resolve answer of either API: v1's has `ip:port` and the pod's name, the seed's an IP only. */
+type ResolveAnswer = ResolveResponse__Output | SeedResponse__Output;
 
 /**
  * Asks the lookaside which pod takes the next call, each time with a short
@@ -156,7 +155,7 @@ export class LookasideClient {
       this.dialledAddresses.set(answer.address, address);
     }
     if (address === '') return fault(`the lookaside answered with an unusable address ${JSON.stringify(answer.address)}`);
-    return { ok: true, address, podName: answer.pod_name ?? '' };
+    return { ok: true, address, podName: 'pod_name' in answer ? answer.pod_name : '' };
   }
 }
 
@@ -181,11 +180,6 @@ function fault(message: string): ResolveResult {
 /** "ip:port" as dialled; the port from the answer, else the configured one. */
 function toAddress(answer: ResolveAnswer, defaultPort: number): string | undefined {
   const text = answer.address;
-  if (isIP(text) === 4) return `${text}:${defaultPort}`;
-  if (isIP(text) === 6) return `[${text}]:${defaultPort}`;
-  const match = /^(\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text);
-  const ip = match?.[2] ?? match?.[3] ?? '';
-  const port = Number(match?.[4]);
-  if (isIP(ip) === 0) return undefined;
-  return port >= 1 && port <= 65_535 ? text : undefined;
+  if (isIP(text) !== 0) return joinHostPort(text, defaultPort);
+  return splitIpPort(text) === undefined ? undefined : text;
 }

@@ -25,6 +25,8 @@ async function read(): Promise<ApiAccess> {
   try {
     await kubeConfig.applyToHTTPSOptions(options);
   } catch (error) {
+    // No cause: the full error may quote credentials, and only its first line is safe to log.
+    // eslint-disable-next-line preserve-caught-error
     throw new Error(`KUBECONFIG: cannot use the credentials of the current context: ${(error as Error).message.split('\n')[0]}`);
   }
   const headers: Record<string, string> = {};

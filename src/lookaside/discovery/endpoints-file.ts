@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 
 import { serviceKeyString } from './types.js';
 import type { SliceInput } from './slices.js';
+import { splitIpPort } from '../../common/addresses.js';
 
 /**
  * The endpoints file of `DISCOVERY=file` (YAML, or the same shape in JSON):
@@ -97,15 +98,13 @@ function toSlice(item: unknown, where: string): SliceInput {
 }
 
 function parseAddress(address: string, where: string): { ip: string; port: number } {
-  const match = /^\[([^\]]+)\]:(\d+)$/.exec(address) ?? /^([^:]+):(\d+)$/.exec(address);
-  const ip = match?.[1] ?? '';
-  const port = Number(match?.[2]);
-  if (match === null || isIP(ip) === 0 || !Number.isInteger(port) || port < 1 || port > 65_535) {
+  const split = splitIpPort(address);
+  if (split === undefined) {
     throw new EndpointsFileError(
       `${where}: ${JSON.stringify(address)} is not "ip:port" (an IPv4 or [IPv6] address and a port from 1 to 65535)`,
     );
   }
-  return { ip, port };
+  return { ip: split.ip, port: split.port };
 }
 
 function asObject(value: unknown, where: string): Record<string, unknown> {

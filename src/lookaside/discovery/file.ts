@@ -56,6 +56,7 @@ export class FileDiscovery implements DiscoverySource {
       const message = (error as Error).message;
       throw new Error(
         error instanceof EndpointsFileError ? `ENDPOINTS_FILE: ${path}: ${message}` : `ENDPOINTS_FILE: cannot read ${path}: ${message}`,
+        { cause: error },
       );
     }
     return new FileDiscovery(path, identity, text, content, logger, options);

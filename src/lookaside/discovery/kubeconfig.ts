@@ -33,6 +33,8 @@ export function loadKubeConfig(cluster: KubeClusterConfig, fileExists: (path: st
       loaded.loadFromFile(file);
       if (loaded !== kubeConfig) kubeConfig.mergeConfig(loaded);
     } catch (error) {
+      // No `cause`: the parser's error quotes the file's lines, credentials included.
+      // eslint-disable-next-line preserve-caught-error
       throw new Error(`KUBECONFIG: ${file}: ${describeLoadError(error)}`);
     }
   });

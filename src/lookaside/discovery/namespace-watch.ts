@@ -107,7 +107,7 @@ export class NamespaceWatch {
     if (this.stopped) return;
     const generation = this.beginCycle();
     const slices: CompactSlice[] = [];
-    let resourceVersion = '';
+    let resourceVersion: string;
     try {
       let continueToken = '';
       do {

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 
 import type { Endpoint, ServiceSnapshot } from './types.js';
+import { joinHostPort } from '../../common/addresses.js';
 
 /**
  * The parts of a `discovery.k8s.io/v1` EndpointSlice the lookaside reads. The
@@ -32,9 +33,6 @@ export function isServable(endpoint: EndpointInput): boolean {
   return conditions?.ready !== false && conditions?.terminating !== true;
 }
 
-export function formatAddress(ip: string, port: number): string {
-  return isIP(ip) === 6 ? `[${ip}]:${port}` : `${ip}:${port}`;
-}
 
 /**
  * Merges every slice of one Service into a snapshot: the union of all slices,
@@ -70,7 +68,7 @@ export function mergeSlices(slices: readonly SliceInput[]): ServiceSnapshot {
       }
       ready.add(identity);
       for (const port of ports) {
-        const address = formatAddress(ip, port.port);
+        const address = joinHostPort(ip, port.port);
         readyByPort.get(port.name ?? '')?.set(address, {
           address,
           ip,

@@ -27,7 +27,7 @@ export async function validateObject(object: KubeObject): Promise<void> {
   try {
     Class = ((await import(specifier)) as Record<string, ModelClass | undefined>)[object.kind];
   } catch (error) {
-    throw new Error(`no schema for ${object.apiVersion} ${object.kind} (${specifier}): ${String(error)}`);
+    throw new Error(`no schema for ${object.apiVersion} ${object.kind} (${specifier}): ${String(error)}`, { cause: error });
   }
   if (Class === undefined) throw new Error(`no schema for ${object.apiVersion} ${object.kind} (${specifier})`);
   new Class(object).validate();
