@@ -88,13 +88,16 @@ bench-xds: build ## 1,000 simulated xDS clients on one lookaside: endpoints-file
 clean: ## Remove build output
 	rm -rf dist
 
-.PHONY: kube-binaries test-apiserver
+.PHONY: kube-binaries test-apiserver bench-scale
 
 kube-binaries: ## Build (or reuse) kube-apiserver, etcd and kubectl for the apiserver tests (Go; 10-20 min cold)
 	test/kube/build.sh >/dev/null
 
 test-apiserver: build kube-binaries ## Run the tests against a real kube-apiserver and etcd (builds them first)
 	LOOKASIDE_APISERVER=1 npx mocha 'dist/test/apiserver/**/*.test.js'
+
+bench-scale: build kube-binaries ## 1,000 Services x 100 endpoints on a real kube-apiserver: warm-up, connections, LISTs, RSS, random vs one Service, a 10k-endpoint slice change
+	node --expose-gc dist/bench/scale.js
 
 .PHONY: node24 test-deploy image minikube-demo minikube-requests minikube-clean
 

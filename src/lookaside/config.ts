@@ -16,7 +16,7 @@ import {
 } from '../common/config.js';
 import { POLICY_NAMES, type PolicyName } from './balancing/picker.js';
 import type { KubeClusterConfig } from './discovery/kubeconfig.js';
-import { WATCH_SILENCE_LIMIT_MS } from './discovery/service-watch.js';
+import { WATCH_SILENCE_LIMIT_MS } from './discovery/namespace-watch.js';
 import { readLoadConfig } from './load/config.js';
 import type { LoadConfig } from './load/service-load.js';
 import { checkLabel } from './validation.js';

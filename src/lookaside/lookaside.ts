@@ -5,7 +5,7 @@ import type { Logger } from '../common/logging.js';
 import { createMetricsRegistry, startMetricsServer, type JsonPage } from '../common/metrics.js';
 import type { LookasideConfig } from './config.js';
 import { FileDiscovery } from './discovery/file.js';
-import { loadKubeConfig } from './discovery/kubeconfig.js';
+import { readApiAccess } from './discovery/api-access.js';
 import { KubernetesDiscovery } from './discovery/kubernetes.js';
 import type { DiscoverySource } from './discovery/types.js';
 import { LimitMetrics } from './limit-metrics.js';
@@ -120,12 +120,9 @@ export async function createLookaside(config: LookasideConfig, logger: Logger): 
 
 async function openDiscovery(config: LookasideConfig, metrics: LookasideMetrics, logger: Logger): Promise<DiscoverySource> {
   if (config.discovery.kind === 'file') return FileDiscovery.open(config.discovery.path, logger);
-  const kubeConfig = loadKubeConfig(config.discovery.cluster);
-  logger.info({ server: kubeConfig.getCurrentCluster()?.server }, 'watching EndpointSlices through the Kubernetes API');
-  return KubernetesDiscovery.fromKubeConfig(kubeConfig, {
-    refreshIntervalMs: config.refreshIntervalMs,
-    watchSilenceLimitMs: config.watchSilenceLimitMs,
-    metrics,
-    logger,
-  });
+  const cluster = config.discovery.cluster;
+  const access = await readApiAccess(cluster);
+  logger.info({ server: access.server }, 'watching EndpointSlices through the Kubernetes API');
+  const options = { refreshIntervalMs: config.refreshIntervalMs, watchSilenceLimitMs: config.watchSilenceLimitMs, metrics, logger };
+  return KubernetesDiscovery.fromAccess(access, options, () => readApiAccess(cluster));
 }

@@ -39,6 +39,7 @@ export interface WatchedServicesOptions {
   /**
    * New names looked up per second (bursts of twice that), to spare the API
    * server a flood of made-up names; undefined means no limit (file discovery).
+   * Lookups the source answers from memory (`answersFromMemory`) are not counted.
    */
   readonly lookupsPerSecond?: number;
   /** Milliseconds since the epoch; injectable for tests. */
@@ -193,7 +194,8 @@ export class WatchedServices {
 
     const maxInFlight = this.options.maxLookupsInFlight ?? MAX_LOOKUPS_IN_FLIGHT;
     if (this.lookups.size >= maxInFlight) return this.refuse(`${maxInFlight} lookups of new names are already under way`);
-    if (this.lookupBudget?.tryTake() === false) {
+    // Only a lookup that costs the API server a request spends the budget.
+    if (this.options.source.answersFromMemory?.(key) !== true && this.lookupBudget?.tryTake() === false) {
       return this.refuse(`new names are looked up at most ${this.options.lookupsPerSecond} per second (LOOKUPS_PER_SECOND)`);
     }
     return { kind: 'looking-up', lookup: this.startLookup(key, id, nowMs) };

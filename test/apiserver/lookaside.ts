@@ -71,7 +71,7 @@ export class LookasideUnderTest {
    * periodic full re-list is pushed out to an hour, so every change a test
    * sees arrived through the watch (or a re-list after a watch failure).
    */
-  static async start(kubeconfig: string, env: Record<string, string> = {}): Promise<LookasideUnderTest> {
+  static async start(kubeconfig: string, env: Record<string, string> = {}, nodeArgs: readonly string[] = []): Promise<LookasideUnderTest> {
     const child = ServiceProcess.start('src/lookaside/main.js', {
       DISCOVERY: 'kubernetes',
       KUBECONFIG: kubeconfig,
@@ -81,7 +81,7 @@ export class LookasideUnderTest {
       REFRESH_INTERVAL_SECONDS: '3600',
       LOG_LEVEL: 'info',
       ...env,
-    });
+    }, nodeArgs);
     killOnExit(child.child);
     const listening = await child.waitUntilListening(30_000);
     const port = Number(listening['port']);

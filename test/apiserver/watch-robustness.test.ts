@@ -185,15 +185,22 @@ describe('lookaside on a real kube-apiserver: watch robustness', function () {
     console.log(`      watch frozen, WATCH_SILENCE_SECONDS=${silenceSeconds}: change made during the freeze seen after ${seenMs} ms`);
   });
 
-  it('re-lists after its watch expired from compaction (410 Gone) and sees what it missed', async function () {
+  it('re-lists its namespace after the watch expired from compaction (410 Gone) and sees what it missed, for every Service there', async function () {
     const { proxy, lookaside, cluster, service, name, all } = await followedThroughProxy(second, 31);
+    // A second Service in the same namespace, on the same namespace-wide watch.
+    const neighbour = uniqueName('svc');
+    await cluster.createService(namespace, neighbour);
+    await cluster.createSlice(endpointSlice(namespace, neighbour, `${neighbour}-a`, [{ ip: podIp(31, 50), ready: true }]));
+    await lookaside.waitForView(namespace, neighbour, readyView([addressOf(podIp(31, 50))]));
     // Let the watch settle past the lookaside's "closed right after it opened" threshold.
     while (proxy.openWatches === 0) await delay(20);
     await delay(1_500);
 
-    // The lookaside stops hearing events; meanwhile one endpoint goes unready and history is compacted.
+    // The lookaside stops hearing events; meanwhile one endpoint goes unready, the neighbour
+    // gains a slice, and history is compacted.
     proxy.holdWatches();
     await cluster.patchEndpoint(namespace, name, 1, { ready: false });
+    await cluster.createSlice(endpointSlice(namespace, neighbour, `${neighbour}-b`, [{ ip: podIp(31, 51), ready: true }]));
     for (let i = 0; i < 5; i++) await cluster.createService(namespace, uniqueName('filler'));
     const compactedAt = await plane.compactEtcd();
     await delay(300);
@@ -209,6 +216,7 @@ describe('lookaside on a real kube-apiserver: watch robustness', function () {
       expiredBefore + 1,
       `expected one 410 restart; lookaside logs: ${JSON.stringify(lookaside.process.logs.slice(-5))}`,
     );
+    await lookaside.waitForView(namespace, neighbour, readyView([addressOf(podIp(31, 50)), addressOf(podIp(31, 51))]), { timeoutMs: 10_000 });
     await lookaside.process.waitForLog((line) => line.msg === 'watch expired (410 Gone); re-listing', 5_000);
     console.log(`      etcd compacted at revision ${compactedAt}; 410 → re-list → missed change seen in ${recoveredMs} ms`);
 

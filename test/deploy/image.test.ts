@@ -146,7 +146,7 @@ describe('the container image, assembled without Docker from the Dockerfile', fu
       const start = (deployment: string, overrides: Record<string, string>): ServiceProcess => {
         const { env, argv } = containerOf(minikube, deployment);
         assert.equal(argv[0], 'node');
-        const program = programRunning(argv[1] as string);
+        const program = programRunning(argv.at(-1) as string);
         const ports = Object.fromEntries(program.portVariables.map((name) => [name, '0']));
         const child = ServiceProcess.spawn([runtime.binary, ...argv.slice(1)], {
           cwd: app,

@@ -47,20 +47,27 @@ interface Workload {
   readonly program: Program;
   readonly env: Record<string, string>;
   readonly facts: PodFacts;
+  /** What the container runs: node, its flags, the script. */
+  readonly argv: readonly string[];
 }
+
+/** The node flags of the lookaside's container; bench/scale.ts runs it with the same. */
+const LOOKASIDE_NODE_FLAGS = ['--max-semi-space-size=4', '--heap-growing-percent=15'];
 
 function workloadsOf(objects: readonly KubeObject[]): Workload[] {
   return ofKind<Deployment>(objects, 'Deployment').flatMap((deployment) =>
     deployment.spec.template.spec.containers.map((container) => {
       const argv = containerArgv(container, IMAGE);
-      assert.equal(argv.length, 2, `${deployment.metadata.name}: runs ${JSON.stringify(argv)}, expected node and one script`);
+      const scripts = argv.slice(1).filter((arg) => !arg.startsWith('--'));
+      assert.equal(scripts.length, 1, `${deployment.metadata.name}: runs ${JSON.stringify(argv)}, expected node, its flags and one script`);
+      assert.equal(argv.at(-1), scripts[0], `${deployment.metadata.name}: node's flags go before the script`);
       assert.equal(argv[0], 'node', `${deployment.metadata.name}: runs ${JSON.stringify(argv)}`);
       const facts: PodFacts = {
         name: `${deployment.metadata.name}-5d8f7c9b4-x7k2p`,
         namespace: deployment.metadata.namespace ?? 'default',
         ip: '10.244.0.17',
       };
-      return { deployment, container, program: programRunning(argv[1] as string), env: containerEnv(container, facts), facts };
+      return { deployment, container, program: programRunning(scripts[0] as string), env: containerEnv(container, facts), facts, argv };
     }),
   );
 }
@@ -196,6 +203,11 @@ describe('deploy/: the rendered manifests agree with Kubernetes and with the cod
           assert.equal(pod.securityContext?.['runAsUser'], Number(user[0]), `${where}: runAsUser is not the image's USER`);
           assert.equal(pod.securityContext?.['runAsGroup'], Number(user[1]), `${where}: runAsGroup is not the image's USER group`);
         }
+      });
+
+      it('runs the lookaside with the V8 heap settings its memory budget was measured with (README "Memory")', function () {
+        const lookaside = only(workloads.filter((w) => w.program.title === 'lookaside'), 'lookaside');
+        assert.deepEqual(lookaside.argv.slice(1, -1), LOOKASIDE_NODE_FLAGS);
       });
 
       it('sets only env variables its program reads (read…(env, NAME) in its config.ts)', function () {

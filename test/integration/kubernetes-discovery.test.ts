@@ -3,21 +3,25 @@ import { performance } from 'node:perf_hooks';
 
 import { Registry } from 'prom-client';
 
-import { clientNodeSliceApi } from '../../src/lookaside/discovery/kubernetes-api.js';
+import { silentLogger } from '../../src/common/logging.js';
+import { ApiCredentials } from '../../src/lookaside/discovery/api-access.js';
+import { KubeTransport } from '../../src/lookaside/discovery/api-transport.js';
+import { transportSliceApi } from '../../src/lookaside/discovery/kubernetes-api.js';
 import { KubernetesDiscovery } from '../../src/lookaside/discovery/kubernetes.js';
-import { MIN_HEALTHY_WATCH_MS } from '../../src/lookaside/discovery/service-watch.js';
+import { LIST_PAGE_SIZE, MIN_HEALTHY_WATCH_MS } from '../../src/lookaside/discovery/namespace-watch.js';
 import { LookasideMetrics } from '../../src/lookaside/metrics.js';
 import { Resolver, type ResolveOutcome } from '../../src/lookaside/resolver.js';
 import { WatchedServices } from '../../src/lookaside/watched-services.js';
 import { capturingLogger } from '../support/capture-log.js';
-import { endpointSlice, fakeKubeConfig, FakeKubeApi, type EndpointSpec, type SliceSpec } from '../support/fake-kube-api.js';
+import { endpointSlice, fakeApiAccess, FakeKubeApi, type EndpointSpec, type SliceSpec } from '../support/fake-kube-api.js';
 import { delay, eventually, unusedPort } from '../support/process.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 
 /**
- * The Kubernetes discovery path end to end inside one process: the real
- * @kubernetes/client-node list and watch, over real HTTP, against a fake API
- * server; WatchedServices and Resolver on top, as main.ts wires them.
+ * The Kubernetes discovery path end to end inside one process: the
+ * lookaside's own list and watch (HTTP/1.1 here: the fake speaks plain HTTP),
+ * over real sockets, against a fake API server; WatchedServices and Resolver
+ * on top, as main.ts wires them.
  */
 
 const NS = 'default';
@@ -42,6 +46,7 @@ interface StartOptions {
   readonly maxServices?: number;
   readonly lookupsPerSecond?: number;
   readonly watchSilenceLimitMs?: number;
+  readonly pageSize?: number;
   /** The clock of WatchedServices (lookup budget, missing names); the real one by default. */
   readonly now?: () => number;
 }
@@ -51,12 +56,13 @@ function startLookaside(server: string, options: StartOptions = {}): Lookaside {
   const registry = new Registry();
   const metrics = new LookasideMetrics(registry);
   const { logger, lines } = capturingLogger();
-  const discovery = KubernetesDiscovery.fromKubeConfig(fakeKubeConfig(server), {
+  const discovery = KubernetesDiscovery.fromAccess(fakeApiAccess(server), {
     refreshIntervalMs: options.refreshIntervalMs ?? 600_000,
     metrics,
     logger: logger.child({ module: 'discovery' }),
     backoff: FAST_BACKOFF,
     watchSilenceLimitMs: options.watchSilenceLimitMs,
+    pageSize: options.pageSize,
   });
   const services = new WatchedServices({
     source: discovery,
@@ -140,6 +146,21 @@ async function measureChange(lookaside: Lookaside, change: string, write: () => 
     }
     await new Promise((resolve) => setImmediate(resolve));
   }
+}
+
+/** Resolves 1,000 names at once in `namespace`; counts the outcomes by reason. */
+function flood(lookaside: Lookaside, prefix: string, namespace: string): Promise<Map<string, number>> {
+  return floodNames(lookaside, Array.from({ length: 1_000 }, (_, i) => [namespace, `${prefix}-${i}`]));
+}
+
+async function floodNames(lookaside: Lookaside, names: ReadonlyArray<[string, string]>): Promise<Map<string, number>> {
+  const outcomes = await Promise.all(names.map(([namespace, service]) => lookaside.resolver.resolve(query(service, namespace), 5_000)));
+  const reasons = new Map<string, number>();
+  for (const outcome of outcomes) {
+    const reason = outcome.ok ? 'ok' : outcome.reason;
+    reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+  }
+  return reasons;
 }
 
 function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<true> {
@@ -227,12 +248,13 @@ describe('Kubernetes discovery through @kubernetes/client-node against a fake AP
 
       const list = fake.lastRequest('list');
       assert.equal(list?.namespace, NS);
-      assert.equal(list?.labelSelector, 'kubernetes.io/service-name=greet');
+      assert.equal(list?.labelSelector, 'kubernetes.io/service-name', 'the namespace’s slices of every Service');
+      assert.equal(list?.query.get('limit'), String(LIST_PAGE_SIZE), 'paginated');
       assert.equal(list?.authorization, `Bearer ${fake.token}`);
       await until(() => fake.openWatchCount === 1, 'the watch to open');
       const watch = fake.lastRequest('watch');
       assert.equal(watch?.resourceVersion, String(fake.resourceVersion), 'the watch starts at the list’s resourceVersion');
-      assert.equal(watch?.labelSelector, 'kubernetes.io/service-name=greet');
+      assert.equal(watch?.labelSelector, 'kubernetes.io/service-name');
       assert.equal(watch?.query.get('allowWatchBookmarks'), 'true');
       assert.ok(Number(watch?.query.get('timeoutSeconds')) >= 300, 'the watch asks the server to end it after a while');
     });
@@ -608,9 +630,11 @@ describe('Kubernetes discovery through @kubernetes/client-node against a fake AP
 
     it('closes the connection of a list it gave up on (the API server never answered)', async function () {
       fake.holdLists();
-      const api = clientNodeSliceApi(fakeKubeConfig(fake.url));
-      await assert.rejects(api.list(NS, GREET, 1), /aborted/i);
+      const transport = new KubeTransport(new ApiCredentials(fakeApiAccess(fake.url)), silentLogger());
+      const api = transportSliceApi(transport);
+      await assert.rejects(api.listPage({ namespace: NS, limit: 100, continueToken: '', timeoutSeconds: 1 }), /aborted/i);
       await until(() => fake.openConnectionCount === 0, 'the list connection to close');
+      transport.close();
     });
 
     it('answers discovery-forbidden when RBAC refuses to list endpointslices', async function () {
@@ -642,6 +666,57 @@ describe('Kubernetes discovery through @kubernetes/client-node against a fake AP
     });
   });
 
+  describe('one list and one watch per namespace', function () {
+    it('follows 50 Services of a namespace over one paginated list and one watch', async function () {
+      const services = Array.from({ length: 50 }, (_, i) => `svc-${String(i).padStart(2, '0')}`);
+      services.forEach((service, i) => slice({ service, name: `${service}-aaaaa`, endpoints: [{ ip: `10.2.${i}.1` }, { ip: `10.2.${i}.2` }] }));
+      slice({ service: 'unfollowed', endpoints: [{ ip: '10.3.0.1' }] });
+      const lookaside = start({ pageSize: 7 });
+
+      const first = await Promise.all(services.map((service) => served(lookaside, service)));
+      assert.deepEqual(first, services.map((_, i) => `10.2.${i}.1:50051,10.2.${i}.2:50051`));
+      await until(() => fake.openWatchCount === 1, 'the namespace’s watch');
+      assert.equal(fake.listsStarted(), 1, 'one list for the namespace');
+      assert.equal(fake.listCount, 8, '51 slices in pages of 7');
+      assert.equal(fake.watchCount, 1);
+      assert.ok(fake.openConnectionCount <= 2, `${fake.openConnectionCount} connections: the watch's, and one kept alive for lists`);
+      assert.equal(lookaside.services.size, 50);
+
+      await measureChange(
+        lookaside,
+        'MODIFIED slice, 1 of 50 Services on a shared watch',
+        () => slice({ service: 'svc-07', name: 'svc-07-aaaaa', endpoints: [{ ip: '10.2.7.9' }] }),
+        '10.2.7.9:50051',
+        'svc-07',
+      );
+      assert.equal(servedNow(lookaside, 'svc-08'), '10.2.8.1:50051,10.2.8.2:50051');
+    });
+
+    it('answers a Service in a namespace it already watches from memory, created before or after the list', async function () {
+      slice({ service: GREET, endpoints: [{ ip: '10.0.0.1' }] });
+      slice({ service: 'billing', endpoints: [{ ip: '10.0.0.2' }] });
+      const lookaside = start();
+      await followGreet(lookaside, '10.0.0.1:50051');
+      slice({ service: 'created-later', endpoints: [{ ip: '10.0.0.3' }] });
+      await until(() => lookaside.discovery.answersFromMemory({ namespace: NS, name: 'anything' }), 'the namespace to be held');
+      const requests = fake.requests.length;
+
+      assert.equal(await served(lookaside, 'billing'), '10.0.0.2:50051');
+      await until(() => servedNow(lookaside, 'created-later') === '10.0.0.3:50051', 'the Service created after the list', 2_000);
+      assert.equal(fake.requests.length, requests, 'no request to the API server');
+    });
+
+    it('asks about namespaces one after another over one kept-alive connection', async function () {
+      const lookaside = start();
+      for (const namespace of ['ns-a', 'ns-b', 'ns-c', 'ns-d', 'ns-e']) {
+        const outcome = await lookaside.resolver.resolve(query('nosuch', namespace), 5_000);
+        assert.ok(!outcome.ok && outcome.reason === 'not-found', JSON.stringify(outcome));
+      }
+      assert.equal(fake.listsStarted(), 5);
+      assert.equal(fake.acceptedConnections, 1, 'every list over the same connection');
+    });
+  });
+
   describe('names that are not Services', function () {
     it('looks a missing name up with one list, opens no watch for it, and answers it again from memory', async function () {
       const lookaside = start();
@@ -653,42 +728,45 @@ describe('Kubernetes discovery through @kubernetes/client-node against a fake AP
       // A watch request would follow the list at once; give it the time to show up.
       await delay(100);
       assert.deepEqual(
-        fake.requests.map((request) => `${request.kind} ${request.labelSelector}`),
-        ['list kubernetes.io/service-name=nosuch'],
+        fake.requests.map((request) => `${request.kind} ${request.namespace} ${request.labelSelector}`),
+        [`list ${NS} kubernetes.io/service-name`],
       );
       assert.equal(fake.openWatchCount, 0);
       assert.equal(lookaside.services.size, 0);
     });
 
-    it('costs the API server at most LOOKUPS_PER_SECOND lists for a flood of made-up names, then serves a real Service', async function () {
+    it('costs nothing for a flood of made-up names in a namespace it watches, one list otherwise', async function () {
       slice({ service: GREET, endpoints: [{ ip: '10.0.0.1' }] });
       const clock = { nowMs: 1_000_000 };
       const lookaside = start({ maxServices: 5, lookupsPerSecond: 10, now: () => clock.nowMs });
-      const flood = async (round: number): Promise<Map<string, number>> => {
-        const outcomes = await Promise.all(
-          Array.from({ length: 1_000 }, (_, i) => lookaside.resolver.resolve(query(`bogus-${round}-${i}`), 5_000)),
-        );
-        const reasons = new Map<string, number>();
-        for (const outcome of outcomes) {
-          const reason = outcome.ok ? 'ok' : outcome.reason;
-          reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
-        }
-        return reasons;
-      };
+
+      // No Service followed there yet: the first name lists the namespace, the others wait on that list.
+      assert.deepEqual(Object.fromEntries(await flood(lookaside, 'bogus-1', NS)), { 'not-found': 64, 'lookups-busy': 936 });
+      assert.equal(fake.listsStarted(), 1);
+      assert.equal(fake.watchCount, 0, 'no watch once nobody follows the namespace');
+
+      clock.nowMs += 10_000;
+      await followGreet(lookaside, '10.0.0.1:50051');
+      const requests = fake.requests.length;
+      for (let round = 0; round < 3; round++) {
+        clock.nowMs += 10_000;
+        assert.deepEqual(Object.fromEntries(await flood(lookaside, `bogus-${round + 2}`, NS)), { 'not-found': 64, 'lookups-busy': 936 });
+      }
+      assert.equal(fake.requests.length, requests, 'answered from the watched namespace, no request');
+      assert.equal(lookaside.services.size, 1, 'more missing names than MAX_SERVICES took no slot');
+    });
+
+    it('costs the API server at most LOOKUPS_PER_SECOND lists for a flood of names in made-up namespaces', async function () {
+      const clock = { nowMs: 1_000_000 };
+      const lookaside = start({ maxServices: 5, lookupsPerSecond: 10, now: () => clock.nowMs });
+      const names = (round: number): Array<[string, string]> => Array.from({ length: 1_000 }, (_, i) => [`bogus-${round}-${i}`, 'svc']);
 
       // A full bucket (twice the rate), then a second's worth of tokens.
-      assert.deepEqual(Object.fromEntries(await flood(1)), { 'not-found': 20, 'lookups-busy': 980 });
+      assert.deepEqual(Object.fromEntries(await floodNames(lookaside, names(1))), { 'not-found': 20, 'lookups-busy': 980 });
       clock.nowMs += 1_000;
-      assert.deepEqual(Object.fromEntries(await flood(2)), { 'not-found': 10, 'lookups-busy': 990 });
-      assert.equal(fake.listCount, 30);
+      assert.deepEqual(Object.fromEntries(await floodNames(lookaside, names(2))), { 'not-found': 10, 'lookups-busy': 990 });
+      assert.equal(fake.listsStarted(), 30);
       assert.equal(fake.watchCount, 0, 'no watch for a missing name');
-
-      clock.nowMs += 100;
-      assert.equal(await served(lookaside), '10.0.0.1:50051', 'more missing names than MAX_SERVICES took no slot');
-      await until(() => fake.openWatchCount === 1, 'the watch of the real Service');
-      assert.equal(fake.listCount, 31, 'the lookup’s list became the watch’s initial list');
-      assert.equal(fake.lastRequest('watch')?.labelSelector, 'kubernetes.io/service-name=greet');
-      assert.equal(lookaside.services.size, 1);
     });
   });
 
@@ -699,7 +777,7 @@ describe('Kubernetes discovery through @kubernetes/client-node against a fake AP
       const lookaside = start({ refreshIntervalMs: 100 });
       assert.equal(await served(lookaside), '10.0.0.1:50051');
       assert.equal(await served(lookaside, 'billing'), '10.0.0.2:50051');
-      await until(() => fake.openWatchCount === 2, 'two watches');
+      await until(() => fake.openWatchCount === 1, 'the namespace’s watch, shared by both');
 
       await lookaside.close();
       await until(() => fake.openWatchCount === 0, 'every watch to close');

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { FIRST_LIST_WAIT_LIMIT_MS } from '../../src/lookaside/resolver.js';
 import { bufCurl } from '../support/buf-curl.js';
 import { endpointSlice, FakeKubeApi, writeKubeconfigFile } from '../support/fake-kube-api.js';
-import { eventually, ServiceProcess, unusedPort } from '../support/process.js';
+import { eventually, REPO_ROOT, ServiceProcess, unusedPort } from '../support/process.js';
 
 /**
  * The built lookaside process (`DISCOVERY=kubernetes`, a kubeconfig file)
@@ -22,16 +22,21 @@ describe('the lookaside process with DISCOVERY=kubernetes', function () {
   let processes: ServiceProcess[];
 
   /** Starts dist/src/lookaside/main.js with a kubeconfig file for `server`; returns its gRPC target. */
-  async function startLookaside(server: string): Promise<{ lookaside: ServiceProcess; target: string }> {
+  async function startLookaside(
+    server: string,
+    extra: { env?: Record<string, string>; nodeArgs?: string[] } = {},
+  ): Promise<{ lookaside: ServiceProcess; target: string }> {
     const kubeconfig = writeKubeconfigFile(directory, server, fake.token);
-    const lookaside = ServiceProcess.start('src/lookaside/main.js', {
+    const env = {
       DISCOVERY: 'kubernetes',
       KUBECONFIG: kubeconfig,
       LB_HOST: '127.0.0.1',
       LB_PORT: '0',
       METRICS_PORT: '0',
       POD_NAMESPACE: 'default',
-    });
+      ...extra.env,
+    };
+    const lookaside = ServiceProcess.start('src/lookaside/main.js', env, extra.nodeArgs);
     processes.push(lookaside);
     const listening = await lookaside.waitUntilListening();
     return { lookaside, target: `127.0.0.1:${String(listening['port'])}` };
@@ -97,6 +102,36 @@ describe('the lookaside process with DISCOVERY=kubernetes', function () {
     assert.equal(after.body?.['readyEndpoints'], 3);
   });
 
+  it('keeps @kubernetes/client-node (about 70 MB of memory) out of its own process: a short-lived reader process loads it', async function () {
+    fake.applySlice('default', endpointSlice({ service: 'greetserver', endpoints: [{ ip: '10.244.0.11' }] }));
+    const modulesFile = join(directory, 'modules.tsv');
+    const { target } = await startLookaside(fake.url, {
+      env: { LOOKASIDE_MODULES_FILE: modulesFile },
+      nodeArgs: ['--import', `${REPO_ROOT}dist/test/support/record-modules.js`],
+    });
+    const result = await bufCurl(target, V1_RESOLVE, { service: 'greetserver', namespace: 'default' });
+    assert.equal(result.exitCode, 0, result.stderr);
+
+    const edges = readFileSync(modulesFile, 'utf8').trimEnd().split('\n').map((line) => line.split('\t') as [string, string]);
+    const reachable = (root: string): Set<string> => {
+      const seen = new Set([root]);
+      for (let grew = true; grew; ) {
+        grew = false;
+        for (const [from, to] of edges) {
+          if (seen.has(from) && !seen.has(to)) grew = seen.add(to) !== undefined;
+        }
+      }
+      return seen;
+    };
+    const roots = edges.filter(([from]) => from === '').map(([, to]) => to);
+    const main = roots.find((url) => url.endsWith('/dist/src/lookaside/main.js'));
+    assert.ok(main !== undefined, `main.js not among the roots: ${roots.join(', ')}`);
+    const loaded = [...reachable(main)];
+    assert.ok(loaded.some((url) => url.includes('/@grpc/grpc-js/')), 'the recorder sees packages main.js loads');
+    assert.deepEqual(loaded.filter((url) => url.includes('/@kubernetes/client-node/')), [], 'the lookaside imports client-node');
+    assert.deepEqual(roots, [main], 'and nothing else runs in its process (no worker thread)');
+  });
+
   it('answers unavailable, saying why, when the API server is down on the first Resolve', async function () {
     const { target } = await startLookaside(`http://127.0.0.1:${await unusedPort()}`);
     const startedMs = Date.now();
@@ -111,7 +146,7 @@ describe('the lookaside process with DISCOVERY=kubernetes', function () {
   });
 
   it('answers permission_denied when RBAC forbids listing endpointslices', async function () {
-    fake.failNext(1_000, 403, { kinds: ['list'], service: 'secrets' });
+    fake.failNext(1_000, 403, { kinds: ['list'] });
     const { target } = await startLookaside(fake.url);
     const result = await bufCurl(target, V1_RESOLVE, { service: 'secrets', namespace: 'default' });
 

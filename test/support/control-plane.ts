@@ -136,6 +136,11 @@ export class Apiserver {
     return readFileSync(this.caFile);
   }
 
+  /** Its serving certificate (with the CA) and key, for a test proxy that stands in for it over TLS. */
+  servingCertificate(): { cert: Buffer; key: Buffer } {
+    return { cert: this.caCertificate(), key: readFileSync(join(this.certDir, 'apiserver.key')) };
+  }
+
   get running(): boolean {
     return this.child !== undefined;
   }
@@ -257,9 +262,10 @@ export class ControlPlane {
   /**
    * Writes a kubeconfig for `token` and returns its path. By default it points
    * at the first API server (https, verified against its CA); pass another
-   * Apiserver, or a plain http:// address to go through a test proxy.
+   * Apiserver, a plain http:// address to go through a test proxy, or a
+   * server and the CA file that verifies it (a TLS test proxy).
    */
-  writeKubeconfig(name: string, token: string, target: Apiserver | string = this.apiserver): string {
+  writeKubeconfig(name: string, token: string, target: Apiserver | string | { server: string; caFile: string } = this.apiserver): string {
     const path = join(this.dir, `kubeconfig-${name}.json`);
     // @kubernetes/client-node refuses a plain http:// server unless TLS verification is (pointlessly) off.
     const cluster =

@@ -4,13 +4,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 
-import { KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
+
+import type { ApiAccess } from '../../src/lookaside/discovery/api-access.js';
 
 /**
  * A small HTTP server that speaks the part of the Kubernetes API the lookaside
- * uses: list and watch of `discovery.k8s.io/v1` EndpointSlices in a namespace,
- * filtered by label selector. It keeps a global resourceVersion counter and an
+ * uses: list (paginated with `limit` and `continue`) and watch of
+ * `discovery.k8s.io/v1` EndpointSlices in a namespace, filtered by label
+ * selector (`key=value` or `key` present). It keeps a global resourceVersion counter and an
  * event history, so a watch from an old version replays what happened since,
  * and a watch from a version older than the compaction mark gets the API
  * server's `ERROR` event with a 410 `Expired` Status.
@@ -138,9 +140,12 @@ interface HistoryEvent {
   readonly object: EndpointSliceObject;
 }
 
+/** Label requirements: a value to equal, or null for "present". */
+type Selector = ReadonlyMap<string, string | null>;
+
 interface OpenWatch {
   readonly namespace: string;
-  readonly selector: ReadonlyMap<string, string>;
+  readonly selector: Selector;
   readonly bookmarks: boolean;
   readonly response: ServerResponse;
   readonly socket: Socket;
@@ -152,14 +157,14 @@ interface OpenWatch {
 /** Which requests `failNext` applies to; by default every list and watch. */
 export interface FailureFilter {
   readonly kinds?: ReadonlyArray<'list' | 'watch'>;
-  /** Only requests whose label selector names this Service. */
-  readonly service?: string;
+  /** Only requests in this namespace. */
+  readonly namespace?: string;
 }
 
 interface Failure {
   readonly status: number;
   readonly kinds: ReadonlySet<'list' | 'watch'>;
-  readonly service: string | undefined;
+  readonly namespace: string | undefined;
 }
 
 export class FakeKubeApi {
@@ -167,6 +172,8 @@ export class FakeKubeApi {
   readonly requests: RecordedRequest[] = [];
   /** Connections reset because the server was "down" (`setOutage`). */
   refusedConnections = 0;
+  /** Connections accepted since the start. */
+  acceptedConnections = 0;
   private readonly slices = new Map<string, EndpointSliceObject>();
   private readonly history: HistoryEvent[] = [];
   private readonly watches = new Set<OpenWatch>();
@@ -195,6 +202,7 @@ export class FakeKubeApi {
         socket.destroy();
         return;
       }
+      fake.acceptedConnections++;
       fake.sockets.add(socket);
       socket.on('close', () => fake.sockets.delete(socket));
     });
@@ -227,8 +235,16 @@ export class FakeKubeApi {
     return this.watches.size;
   }
 
+  /** List requests, every page counted. */
   get listCount(): number {
     return this.requests.filter((request) => request.kind === 'list').length;
+  }
+
+  /** Lists started (first pages: no `continue`), per namespace when given. */
+  listsStarted(namespace?: string): number {
+    return this.requests.filter(
+      (request) => request.kind === 'list' && !request.query.has('continue') && (namespace === undefined || request.namespace === namespace),
+    ).length;
   }
 
   get watchCount(): number {
@@ -362,7 +378,7 @@ export class FakeKubeApi {
   /** The next `count` matching requests are answered with `status` and a Status body. */
   failNext(count: number, status: number, filter: FailureFilter = {}): void {
     const kinds = new Set<'list' | 'watch'>(filter.kinds ?? ['list', 'watch']);
-    for (let i = 0; i < count; i++) this.failures.push({ status, kinds, service: filter.service });
+    for (let i = 0; i < count; i++) this.failures.push({ status, kinds, namespace: filter.namespace });
   }
 
   /** Lists are held unanswered until the returned function is called. */
@@ -412,9 +428,8 @@ export class FakeKubeApi {
       sendStatus(response, 401, 'Unauthorized', 'Unauthorized');
       return;
     }
-    const service = url.searchParams.get('labelSelector')?.match(/kubernetes\.io\/service-name==?([^,]*)/)?.[1];
     const failureIndex = this.failures.findIndex(
-      (failure) => failure.kinds.has(kind) && (failure.service === undefined || failure.service === service),
+      (failure) => failure.kinds.has(kind) && (failure.namespace === undefined || failure.namespace === namespace),
     );
     if (failureIndex >= 0) {
       const [failure] = this.failures.splice(failureIndex, 1);
@@ -424,7 +439,7 @@ export class FakeKubeApi {
       return;
     }
 
-    let selector: Map<string, string>;
+    let selector: Selector;
     try {
       selector = parseSelector(url.searchParams.get('labelSelector') ?? '');
     } catch (error) {
@@ -434,21 +449,35 @@ export class FakeKubeApi {
     }
     recordAs(200);
     if (watch) this.startWatch(request, response, namespace, selector, url.searchParams);
-    else if (this.heldLists !== undefined) this.heldLists.push(() => this.list(response, namespace, selector));
-    else this.list(response, namespace, selector);
+    else if (this.heldLists !== undefined) this.heldLists.push(() => this.list(response, namespace, selector, url.searchParams));
+    else this.list(response, namespace, selector, url.searchParams);
   }
 
-  private list(response: ServerResponse, namespace: string, selector: ReadonlyMap<string, string>): void {
-    const items = [...this.slices.values()]
-      .filter((slice) => matches(slice, namespace, selector))
-      .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1))
-      // The API server leaves kind and apiVersion off the items of a list.
-      .map(({ kind: _kind, apiVersion: _apiVersion, ...item }) => item);
+  /**
+   * One page: up to `limit` slices after the `continue` token's name. The
+   * token carries the first page's resourceVersion, which every page reports;
+   * one older than the compaction mark gets 410 Expired, as a real server does.
+   */
+  private list(response: ServerResponse, namespace: string, selector: Selector, query: URLSearchParams): void {
+    const token = query.get('continue');
+    const [tokenVersion, after] = token === null ? [this.version, ''] : decodeContinue(token);
+    if (tokenVersion < this.compactedAt) {
+      sendStatus(response, 410, 'Expired', 'The provided continue parameter is too old to display a consistent list result.');
+      return;
+    }
+    const limit = Number(query.get('limit') ?? '0');
+    const matching = [...this.slices.values()]
+      .filter((slice) => matches(slice, namespace, selector) && slice.metadata.name > after)
+      .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
+    const page = limit > 0 ? matching.slice(0, limit) : matching;
+    const last = page.at(-1);
+    const more = limit > 0 && matching.length > limit && last !== undefined;
     sendJson(response, 200, {
       kind: 'EndpointSliceList',
       apiVersion: 'discovery.k8s.io/v1',
-      metadata: { resourceVersion: String(this.version) },
-      items,
+      metadata: { resourceVersion: String(tokenVersion), ...(more ? { continue: encodeContinue(tokenVersion, last.metadata.name) } : {}) },
+      // The API server leaves kind and apiVersion off the items of a list.
+      items: page.map(({ kind: _kind, apiVersion: _apiVersion, ...item }) => item),
     });
   }
 
@@ -456,7 +485,7 @@ export class FakeKubeApi {
     request: IncomingMessage,
     response: ServerResponse,
     namespace: string,
-    selector: ReadonlyMap<string, string>,
+    selector: Selector,
     query: URLSearchParams,
   ): void {
     const requested = query.get('resourceVersion');
@@ -554,16 +583,9 @@ export class FakeKubeApi {
   }
 }
 
-/** A KubeConfig for in-process tests: the fake as the cluster, a bearer token as the user. */
-export function fakeKubeConfig(server: string, token = DEFAULT_TOKEN): KubeConfig {
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromOptions({
-    clusters: [{ name: 'fake', server, skipTLSVerify: true }],
-    users: [{ name: 'lookaside', token }],
-    contexts: [{ name: 'fake', cluster: 'fake', user: 'lookaside', namespace: 'default' }],
-    currentContext: 'fake',
-  });
-  return kubeConfig;
+/** The access a kubeconfig for the fake gives, for in-process tests: the fake as the server, a bearer token. */
+export function fakeApiAccess(server: string, token = DEFAULT_TOKEN): ApiAccess {
+  return { server, tls: { rejectUnauthorized: false }, headers: { authorization: `Bearer ${token}` }, expiring: false };
 }
 
 /**
@@ -584,24 +606,34 @@ export function writeKubeconfigFile(directory: string, server: string, token = D
   return path;
 }
 
-function matches(slice: EndpointSliceObject, namespace: string, selector: ReadonlyMap<string, string>): boolean {
+function matches(slice: EndpointSliceObject, namespace: string, selector: Selector): boolean {
   if (slice.metadata.namespace !== namespace) return false;
   for (const [key, value] of selector) {
-    if (slice.metadata.labels[key] !== value) return false;
+    const label = slice.metadata.labels[key];
+    if (value === null ? label === undefined : label !== value) return false;
   }
   return true;
 }
 
-/** Equality-based selectors only (`a=b,c==d`), which is all the lookaside sends. */
-function parseSelector(selector: string): Map<string, string> {
-  const requirements = new Map<string, string>();
+/** Equality (`a=b,c==d`) and existence (`a`) requirements, which is all the lookaside sends. */
+function parseSelector(selector: string): Map<string, string | null> {
+  const requirements = new Map<string, string | null>();
   for (const part of selector.split(',')) {
     if (part.trim() === '') continue;
-    const found = /^\s*([A-Za-z0-9./_-]+)\s*==?\s*([A-Za-z0-9._-]*)\s*$/.exec(part);
+    const found = /^\s*([A-Za-z0-9./_-]+)\s*(?:==?\s*([A-Za-z0-9._-]*))?\s*$/.exec(part);
     if (found === null) throw new Error(`unsupported selector ${JSON.stringify(part)}`);
-    requirements.set(found[1] as string, found[2] as string);
+    requirements.set(found[1] as string, found[2] ?? null);
   }
   return requirements;
+}
+
+function encodeContinue(version: number, after: string): string {
+  return Buffer.from(JSON.stringify([version, after])).toString('base64url');
+}
+
+function decodeContinue(token: string): [number, string] {
+  const [version, after] = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as [number, string];
+  return [version, after];
 }
 
 function withKind(slice: EndpointSliceObject): EndpointSliceObject {

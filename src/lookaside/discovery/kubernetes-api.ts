@@ -1,190 +1,263 @@
-import {
-  ApiException,
-  DiscoveryV1Api,
-  Observable,
-  Watch,
-  type KubeConfig,
-  type ObservableMiddleware,
-  type RequestContext,
-  type ResponseContext,
-  type V1EndpointSlice,
-} from '@kubernetes/client-node';
+import type { Readable } from 'node:stream';
 
+import type { ApiTransport } from './api-transport.js';
+import { compactSlice, SERVICE_NAME_LABEL, type CompactSlice } from './compact-slices.js';
 import type { DiscoveryFailure } from './types.js';
 
 /** Selects the EndpointSlices that the EndpointSlice controller made for a Service. */
 export function serviceSelector(service: string): string {
-  return `kubernetes.io/service-name=${service}`;
+  return `${SERVICE_NAME_LABEL}=${service}`;
 }
 
-export interface SliceList {
+/** One page of a namespace's EndpointSlices that belong to a Service. */
+export interface SlicePage {
   readonly resourceVersion: string;
-  readonly items: readonly V1EndpointSlice[];
+  /** Where the next page starts; '' on the last page. */
+  readonly continueToken: string;
+  readonly items: readonly CompactSlice[];
 }
 
-export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+export interface ListRequest {
+  readonly namespace: string;
+  readonly limit: number;
+  /** '' for the first page. */
+  readonly continueToken: string;
+  readonly timeoutSeconds: number;
+}
 
 export interface WatchRequest {
   readonly namespace: string;
-  readonly service: string;
   readonly resourceVersion: string;
   readonly timeoutSeconds: number;
 }
+
+export type WatchEvent =
+  | { readonly type: 'ADDED' | 'MODIFIED'; readonly slice: CompactSlice }
+  | { readonly type: 'DELETED'; readonly name: string; readonly resourceVersion: string }
+  | { readonly type: 'BOOKMARK'; readonly resourceVersion: string }
+  | { readonly type: 'ERROR'; readonly code: number | undefined; readonly message: string };
 
 /** What a watch reports, each from the moment the request is sent. */
 export interface WatchListener {
   /** The server answered 200: the stream is open. */
   onOpen(): void;
-  onEvent(type: WatchEventType, object: unknown): void;
+  onEvent(event: WatchEvent): void;
   /** Called once when the stream ends: with an error, or with nothing when the server closed it. */
   onDone(error?: unknown): void;
 }
 
 export interface WatchHandle {
-  /** Ends the watch at any stage, closing its connection even if no answer ever came. */
+  /** Ends the watch at any stage; no listener is called afterwards. */
   abort(): void;
 }
 
 /**
  * The two calls the lookaside makes to the API server, so the watch logic can
- * be driven by a fake in tests and by @kubernetes/client-node in production.
+ * be driven by a fake in tests and by the real transport in production.
  */
 export interface EndpointSliceApi {
-  list(namespace: string, service: string, timeoutSeconds: number): Promise<SliceList>;
+  listPage(request: ListRequest): Promise<SlicePage>;
   /** Streams changes after `resourceVersion`, with BOOKMARKs allowed; `listener` is never called from inside `watch`. */
   watch(request: WatchRequest, listener: WatchListener): WatchHandle;
 }
 
-/** The production EndpointSliceApi: list and watch through @kubernetes/client-node. */
-export function clientNodeSliceApi(kubeConfig: KubeConfig): EndpointSliceApi {
-  const discovery = kubeConfig.makeApiClient(DiscoveryV1Api);
+/** The API server answered a request with an error status. */
+export class ApiError extends Error {
+  override name = 'ApiError';
+
+  constructor(
+    readonly code: number,
+    readonly detail: string,
+    readonly request: 'list' | 'watch',
+  ) {
+    super(`HTTP ${code} to a ${request}: ${detail}`);
+  }
+}
+
+/** A list page larger than this is refused rather than held in memory. */
+const MAX_LIST_CHARS = 64 * 2 ** 20;
+/** A watch event larger than this ends the watch (an EndpointSlice holds at most 1,000 endpoints). */
+const MAX_EVENT_BYTES = 16 * 2 ** 20;
+
+/** The production EndpointSliceApi over the lookaside's transport. */
+export function transportSliceApi(transport: ApiTransport): EndpointSliceApi {
   return {
-    async list(namespace, service, timeoutSeconds) {
-      const list = await discovery.listNamespacedEndpointSlice(
-        { namespace, labelSelector: serviceSelector(service), timeoutSeconds },
-        // A list that is given up on also closes its connection (a silent peer would hold it forever).
-        { middleware: [abortAfter(timeoutSeconds * 1000)], middlewareMergeStrategy: 'append' },
-      );
-      return { resourceVersion: list.metadata?.resourceVersion ?? '', items: list.items };
+    async listPage(request) {
+      const query = new URLSearchParams({ labelSelector: SERVICE_NAME_LABEL, limit: String(request.limit), timeoutSeconds: String(request.timeoutSeconds) });
+      if (request.continueToken !== '') query.set('continue', request.continueToken);
+      // A list that is given up on also closes its stream (a silent peer would hold it forever).
+      const signal = AbortSignal.timeout(request.timeoutSeconds * 1000);
+      const answer = await transport.get(`${slicesPath(request.namespace)}?${query}`, signal);
+      const text = await readAll(answer.body, MAX_LIST_CHARS);
+      if (answer.status !== 200) throw refused(transport, answer.status, text, 'list');
+      const list = JSON.parse(text) as { metadata?: { resourceVersion?: string; continue?: string }; items?: unknown[] | null };
+      const items: CompactSlice[] = [];
+      for (const item of list.items ?? []) {
+        const slice = compactSlice(item);
+        if (slice !== undefined) items.push(slice);
+      }
+      return { resourceVersion: list.metadata?.resourceVersion ?? '', continueToken: list.metadata?.continue ?? '', items };
     },
     watch(request, listener) {
-      return startWatch(kubeConfig, request, listener);
+      return startWatch(transport, request, listener);
     },
   };
+}
+
+function slicesPath(namespace: string): string {
+  return `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/endpointslices`;
+}
+
+function startWatch(transport: ApiTransport, request: WatchRequest, listener: WatchListener): WatchHandle {
+  const controller = new AbortController();
+  let done = false;
+  const finish = (error?: unknown): void => {
+    if (done) return;
+    done = true;
+    controller.abort();
+    listener.onDone(error);
+  };
+  const query = new URLSearchParams({
+    labelSelector: SERVICE_NAME_LABEL,
+    watch: 'true',
+    allowWatchBookmarks: 'true',
+    resourceVersion: request.resourceVersion,
+    timeoutSeconds: String(request.timeoutSeconds),
+  });
+  transport.get(`${slicesPath(request.namespace)}?${query}`, controller.signal).then(
+    async (answer) => {
+      if (done) {
+        answer.body.destroy();
+        return;
+      }
+      if (answer.status !== 200) {
+        const text = await readAll(answer.body, 65_536).catch(() => '');
+        finish(refused(transport, answer.status, text, 'watch'));
+        return;
+      }
+      listener.onOpen();
+      readEvents(answer.body, (event) => {
+        if (!done) listener.onEvent(event);
+      }).then(
+        () => finish(),
+        (error: unknown) => finish(error),
+      );
+    },
+    (error: unknown) => finish(error),
+  );
+  return {
+    abort: () => {
+      done = true;
+      controller.abort();
+    },
+  };
+}
+
+/** Reads newline-delimited watch events until the stream ends cleanly (resolves) or fails (rejects). */
+function readEvents(body: Readable, onEvent: (event: WatchEvent) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    let ended = false;
+    body.setEncoding('utf8');
+    body.on('data', (chunk: string) => {
+      buffered += chunk;
+      let newline = buffered.indexOf('\n');
+      try {
+        while (newline >= 0) {
+          const line = buffered.slice(0, newline);
+          buffered = buffered.slice(newline + 1);
+          if (line.trim() !== '') onEvent(toEvent(JSON.parse(line)));
+          newline = buffered.indexOf('\n');
+        }
+        if (buffered.length > MAX_EVENT_BYTES) throw new Error(`a watch event is over ${MAX_EVENT_BYTES} bytes`);
+      } catch (error) {
+        body.destroy();
+        reject(new Error(`unreadable watch event: ${(error as Error).message}`));
+      }
+    });
+    body.once('end', () => {
+      ended = true;
+      resolve();
+    });
+    body.on('error', reject);
+    body.once('close', () => {
+      if (!ended) reject(new Error('the watch stream was cut off'));
+    });
+  });
+}
+
+function toEvent(raw: { type?: unknown; object?: unknown }): WatchEvent {
+  const object = raw.object as { metadata?: { name?: unknown; resourceVersion?: unknown }; code?: unknown; message?: unknown } | undefined;
+  const resourceVersion = String(object?.metadata?.resourceVersion ?? '');
+  switch (raw.type) {
+    case 'ADDED':
+    case 'MODIFIED': {
+      const slice = compactSlice(object);
+      if (slice !== undefined) return { type: raw.type, slice };
+      // No longer a Service's (its label emptied): as good as gone.
+      return { type: 'DELETED', name: String(object?.metadata?.name ?? ''), resourceVersion };
+    }
+    case 'DELETED':
+      return { type: 'DELETED', name: String(object?.metadata?.name ?? ''), resourceVersion };
+    case 'BOOKMARK':
+      return { type: 'BOOKMARK', resourceVersion };
+    case 'ERROR':
+      return { type: 'ERROR', code: typeof object?.code === 'number' ? object.code : undefined, message: String(object?.message ?? '') };
+    default:
+      throw new Error(`unknown event type ${JSON.stringify(raw.type)}`);
+  }
 }
 
 /**
- * One watch through client-node's Watch. Its abort controller only arrives
- * once the server has answered, so the HTTP agent it makes for this request is
- * kept too: destroying it ends a request that never got an answer.
+ * The whole body as text. Read as strings, not joined as one Buffer: a
+ * megabyte-sized Buffer is allocated outside V8's heap, where glibc tends to
+ * keep it once freed, and the process's RSS with it.
  */
-function startWatch(kubeConfig: KubeConfig, request: WatchRequest, listener: WatchListener): WatchHandle {
-  let agent: { destroy(): void } | undefined;
-  let controller: AbortController | undefined;
-  let aborted = false;
-  const config = {
-    getCurrentCluster: () => kubeConfig.getCurrentCluster(),
-    applyToFetchOptions: async (options: Parameters<KubeConfig['applyToFetchOptions']>[0]) => {
-      const init = await kubeConfig.applyToFetchOptions(options);
-      agent = init.agent as { destroy(): void } | undefined;
-      if (aborted) agent?.destroy();
-      return init;
-    },
-  };
-  // client-node's Watch calls only these two methods of its KubeConfig (watch.js, 1.4).
-  const watcher = new Watch(config as unknown as KubeConfig);
-  let opened = false;
-  watcher
-    .watch(
-      `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(request.namespace)}/endpointslices`,
-      {
-        labelSelector: serviceSelector(request.service),
-        resourceVersion: request.resourceVersion,
-        allowWatchBookmarks: true,
-        timeoutSeconds: request.timeoutSeconds,
-      },
-      (type: string, object: unknown) => {
-        if (!opened) {
-          opened = true;
-          listener.onOpen();
-        }
-        listener.onEvent(type as WatchEventType, object);
-      },
-      (error: unknown) => listener.onDone(error ?? undefined),
-    )
-    .then(
-      (answered) => {
-        controller = answered;
-        if (aborted) answered.abort();
-        else if (!opened && !answered.signal.aborted) {
-          opened = true;
-          listener.onOpen();
-        }
-      },
-      (error: unknown) => listener.onDone(error),
-    );
-  return {
-    abort: () => {
-      aborted = true;
-      controller?.abort();
-      agent?.destroy();
-    },
-  };
+function readAll(body: Readable, maxChars: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: string[] = [];
+    let size = 0;
+    body.setEncoding('utf8');
+    body.on('data', (chunk: string) => {
+      size += chunk.length;
+      if (size > maxChars) {
+        body.destroy();
+        reject(new Error(`the answer is over ${maxChars} characters`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    body.once('end', () => resolve(chunks.join('')));
+    body.on('error', reject);
+    body.once('close', () => reject(new Error('the answer was cut off')));
+  });
 }
 
-/** A client-node middleware that aborts the request after `timeoutMs`. */
-function abortAfter(timeoutMs: number): ObservableMiddleware {
-  return {
-    pre: (context: RequestContext) => {
-      context.setSignal(AbortSignal.timeout(timeoutMs));
-      return new Observable(Promise.resolve(context));
-    },
-    post: (context: ResponseContext) => new Observable(Promise.resolve(context)),
-  };
+function refused(transport: ApiTransport, status: number, body: string, request: 'list' | 'watch'): ApiError {
+  if (status === 401) transport.unauthorized();
+  return new ApiError(status, statusMessage(body) ?? `HTTP ${status}`, request);
+}
+
+function statusMessage(body: string): string | undefined {
+  try {
+    const message = (JSON.parse(body) as { message?: unknown }).message;
+    return typeof message === 'string' ? message : undefined;
+  } catch {
+    return body.slice(0, 200) || undefined;
+  }
 }
 
 /** Turns an API or network error into a failure a person can act on. */
 export function describeApiError(error: unknown): DiscoveryFailure {
-  const answer = httpAnswer(error);
-  if (answer !== undefined) {
-    const { code, detail, request } = answer;
-    if (code === 401 || code === 403) {
+  if (error instanceof ApiError) {
+    if (error.code === 401 || error.code === 403) {
       return {
         kind: 'forbidden',
-        message: `the API server refused to ${request} endpointslices (HTTP ${code}): ${detail}; check the lookaside's RBAC`,
+        message: `the API server refused to ${error.request} endpointslices (HTTP ${error.code}): ${error.detail}; check the lookaside's RBAC`,
       };
     }
-    return { kind: 'unavailable', message: `the API server answered HTTP ${code} to a ${request}: ${detail}` };
+    return { kind: 'unavailable', message: `the API server answered HTTP ${error.code} to a ${error.request}: ${error.detail}` };
   }
   const message = error instanceof Error ? error.message : String(error);
   return { kind: 'unavailable', message: `the API server is unreachable: ${message}` };
-}
-
-/** The HTTP status of a failed list (ApiException) or watch, or undefined when no answer came. */
-function httpAnswer(error: unknown): { code: number; detail: string; request: 'list' | 'watch' } | undefined {
-  if (error instanceof ApiException) {
-    const code = (error as ApiException<unknown>).code;
-    const detail = statusMessage((error as ApiException<unknown>).body) ?? error.message.split('\n')[0] ?? '';
-    return { code, detail, request: 'list' };
-  }
-  // client-node's Watch rejects a non-200 answer with a plain Error carrying
-  // `statusCode` and the status text (it does not read the Status body).
-  const statusCode: unknown = error instanceof Error ? (error as Error & { statusCode?: unknown }).statusCode : undefined;
-  if (typeof statusCode === 'number') return { code: statusCode, detail: (error as Error).message, request: 'watch' };
-  return undefined;
-}
-
-function statusMessage(body: unknown): string | undefined {
-  if (typeof body === 'string') {
-    try {
-      return statusMessage(JSON.parse(body));
-    } catch {
-      return body.slice(0, 200) || undefined;
-    }
-  }
-  if (typeof body === 'object' && body !== null && 'message' in body) {
-    const message = (body as { message: unknown }).message;
-    return typeof message === 'string' ? message : undefined;
-  }
-  return undefined;
 }

@@ -1,9 +1,10 @@
-import type { KubeConfig } from '@kubernetes/client-node';
-
 import type { Logger } from '../../common/logging.js';
 import type { LookasideMetrics } from '../metrics.js';
-import { clientNodeSliceApi, serviceSelector, type EndpointSliceApi } from './kubernetes-api.js';
-import { ServiceWatch } from './service-watch.js';
+import { ApiCredentials, type ApiAccess } from './api-access.js';
+import { KubeTransport, type ApiTransport } from './api-transport.js';
+import { serviceSelector, transportSliceApi, type EndpointSliceApi } from './kubernetes-api.js';
+import { NamespaceSlices } from './namespace-slices.js';
+import { NamespaceWatch } from './namespace-watch.js';
 import type { DiscoverySource, DiscoveryState, FollowOptions, ServiceKey, Subscription } from './types.js';
 
 export const DEFAULT_BACKOFF = { initialMs: 500, maxMs: 30_000 } as const;
@@ -16,50 +17,91 @@ export interface KubernetesDiscoveryOptions {
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
   /** Restart a watch silent for this long (default WATCH_SILENCE_LIMIT_MS). */
   readonly watchSilenceLimitMs?: number;
+  /** Slices per list page (default LIST_PAGE_SIZE). */
+  readonly pageSize?: number;
+  /** The connections `api` uses, closed with the source. */
+  readonly transport?: ApiTransport;
 }
 
-/** `DISCOVERY=kubernetes`: one list+watch of EndpointSlices per followed Service. */
+interface WatchedNamespace {
+  readonly store: NamespaceSlices;
+  readonly watch: NamespaceWatch;
+}
+
+/**
+ * `DISCOVERY=kubernetes`: one list+watch of EndpointSlices per namespace that
+ * has a followed Service (all its Services' slices, label
+ * `kubernetes.io/service-name` present), shared by every Service followed
+ * there. Once a namespace is listed, following another Service in it, or
+ * finding a name missing, asks the API server nothing. A namespace nobody
+ * follows any more is let go, watch and slices.
+ */
 export class KubernetesDiscovery implements DiscoverySource {
   readonly name = 'kubernetes';
-  private readonly watches = new Set<ServiceWatch>();
+  private readonly namespaces = new Map<string, WatchedNamespace>();
 
-  static fromKubeConfig(
-    kubeConfig: KubeConfig,
-    options: Omit<KubernetesDiscoveryOptions, 'api'>,
+  /** Over the lookaside's own transport (HTTP/2 when the server offers it). */
+  static fromAccess(
+    access: ApiAccess,
+    options: Omit<KubernetesDiscoveryOptions, 'api' | 'transport'>,
+    reread?: () => Promise<ApiAccess>,
   ): KubernetesDiscovery {
-    return new KubernetesDiscovery({ ...options, api: clientNodeSliceApi(kubeConfig) });
+    const transport = new KubeTransport(new ApiCredentials(access, { reread }), options.logger);
+    return new KubernetesDiscovery({ ...options, api: transportSliceApi(transport), transport });
   }
 
   constructor(private readonly options: KubernetesDiscoveryOptions) {}
+
+  /** Namespaces listed and watched now. */
+  get namespaceCount(): number {
+    return this.namespaces.size;
+  }
+
+  /** TCP connections to the API server now. */
+  get connectionCount(): number {
+    return this.options.transport?.connectionCount ?? 0;
+  }
 
   describeMissing(service: ServiceKey): string {
     return `no EndpointSlice in namespace "${service.namespace}" has label ${serviceSelector(service.name)} (does the Service exist, with a selector?)`;
   }
 
+  answersFromMemory(service: ServiceKey): boolean {
+    return this.namespaces.has(service.namespace);
+  }
+
   follow(service: ServiceKey, onState: (state: DiscoveryState) => void, options: FollowOptions = {}): Subscription {
-    const watch = new ServiceWatch({
-      api: this.options.api,
-      service,
-      refreshIntervalMs: this.options.refreshIntervalMs,
-      silenceLimitMs: this.options.watchSilenceLimitMs,
-      backoff: this.options.backoff ?? DEFAULT_BACKOFF,
-      logger: this.options.logger,
-      onState,
-      onRestart: (reason) => this.options.metrics.watchRestarted(reason),
-      endIfMissing: options.endIfMissing,
-    });
-    this.watches.add(watch);
-    watch.start();
-    return {
-      stop: () => {
-        watch.stop();
-        this.watches.delete(watch);
-      },
-    };
+    const namespace = this.namespaces.get(service.namespace) ?? this.open(service.namespace);
+    return namespace.store.subscribe(service.name, onState, options.endIfMissing === true);
   }
 
   async close(): Promise<void> {
-    for (const watch of this.watches) watch.stop();
-    this.watches.clear();
+    for (const { watch } of this.namespaces.values()) watch.stop();
+    this.namespaces.clear();
+    this.options.transport?.close();
+  }
+
+  private open(namespace: string): WatchedNamespace {
+    const store = new NamespaceSlices(() => {
+      if (this.namespaces.get(namespace) !== entry) return;
+      this.namespaces.delete(namespace);
+      watch.stop();
+      this.options.logger.debug({ namespace }, 'no Service followed in the namespace any more; stopped watching it');
+    });
+    const watch = new NamespaceWatch({
+      api: this.options.api,
+      namespace,
+      refreshIntervalMs: this.options.refreshIntervalMs,
+      silenceLimitMs: this.options.watchSilenceLimitMs,
+      backoff: this.options.backoff ?? DEFAULT_BACKOFF,
+      pageSize: this.options.pageSize,
+      logger: this.options.logger,
+      sink: store,
+      onRestart: (reason) => this.options.metrics.watchRestarted(reason),
+    });
+    const entry = { store, watch };
+    this.namespaces.set(namespace, entry);
+    watch.start();
+    return entry;
   }
 }

@@ -89,6 +89,12 @@ export interface DiscoverySource {
    * synchronously from inside `follow`, until the subscription is stopped.
    */
   follow(service: ServiceKey, onState: (state: DiscoveryState) => void, options?: FollowOptions): Subscription;
+  /**
+   * Whether following `service` now is answered from what the source already
+   * holds, asking its backend nothing (in Kubernetes: its namespace is listed,
+   * or being listed, for another Service). Sources without it are taken to ask.
+   */
+  answersFromMemory?(service: ServiceKey): boolean;
   /** Stops every watch and timer. */
   close(): Promise<void>;
 }

@@ -1,13 +1,19 @@
-import type { V1EndpointSlice } from '@kubernetes/client-node';
-
 import { Backoff } from '../../common/backoff.js';
 import type { Logger } from '../../common/logging.js';
-import { describeApiError, type EndpointSliceApi, type WatchEventType, type WatchHandle } from './kubernetes-api.js';
-import { mergeSlices } from './slices.js';
-import type { DiscoveryState, ServiceKey } from './types.js';
+import type { CompactSlice } from './compact-slices.js';
+import { describeApiError, type EndpointSliceApi, type WatchEvent, type WatchHandle } from './kubernetes-api.js';
+import type { DiscoveryFailure } from './types.js';
 
-/** A list that takes longer than this counts as failed (the server bounds it too). */
+/** A list page that takes longer than this counts as failed (the server bounds it too). */
 export const LIST_TIMEOUT_MS = 30_000;
+/**
+ * Slices per list page. EndpointSlices hold up to 100 endpoints by default,
+ * so a page is about 1.2 MB of JSON at most: the memory a list needs at once
+ * and the time its parse blocks the event loop stay small however large the
+ * namespace (client-go's reflector pages by 500; measured at 1,000 Services ×
+ * 100 endpoints, pages of 50 rather than 100 kept 5 MB less RSS).
+ */
+export const LIST_PAGE_SIZE = 50;
 /** Ask the server to end each watch after 5–10 minutes, as client-go does, so none hangs forever. */
 const WATCH_TIMEOUT_MIN_SECONDS = 300;
 /**
@@ -18,43 +24,51 @@ export const MIN_HEALTHY_WATCH_MS = 1_000;
 
 /**
  * A watch that delivers nothing, not even a BOOKMARK, this long is reopened
- * from its resourceVersion over a new connection: one that went silent without
- * closing (a vanished peer, a black-holing proxy) would hang until a server-side
- * timeout that never comes. kube-apiserver bookmarks about every minute, but only
- * once its cache moved past the watch (cacher.go), so on a quiet cluster a
- * healthy watch is reopened too: one watch request, no list.
+ * from its resourceVersion: one that went silent without closing (a vanished
+ * peer, a black-holing proxy) would hang until a server-side timeout that
+ * never comes. kube-apiserver bookmarks about every minute, but only once its
+ * cache moved past the watch (cacher.go), so on a quiet cluster a healthy
+ * watch is reopened too: one watch request, no list.
  */
 export const WATCH_SILENCE_LIMIT_MS = 90_000;
 
 export type RestartReason = 'expired' | 'error' | 'closed' | 'silent';
 
-export interface ServiceWatchOptions {
+/** Where a namespace watch delivers what it learns. */
+export interface NamespaceSink {
+  /** A complete list: every slice of the namespace now, replacing what was known. */
+  listed(slices: readonly CompactSlice[]): void;
+  changed(event: Extract<WatchEvent, { type: 'ADDED' | 'MODIFIED' | 'DELETED' }>): void;
+  /** A list or watch failed; a retry is planned. */
+  failed(failure: DiscoveryFailure): void;
+}
+
+export interface NamespaceWatchOptions {
   readonly api: EndpointSliceApi;
-  readonly service: ServiceKey;
+  readonly namespace: string;
   readonly refreshIntervalMs: number;
   /** Restart a watch that delivered nothing for this long (default WATCH_SILENCE_LIMIT_MS). */
   readonly silenceLimitMs?: number;
   readonly backoff: { readonly initialMs: number; readonly maxMs: number };
   readonly logger: Logger;
-  readonly onState: (state: DiscoveryState) => void;
+  readonly sink: NamespaceSink;
   readonly onRestart: (reason: RestartReason) => void;
-  /** See FollowOptions: a first list with no slice is published, then nothing more is asked. */
-  readonly endIfMissing?: boolean;
+  readonly pageSize?: number;
   readonly random?: () => number;
 }
 
 /**
- * Keeps one Service's EndpointSlices current: list, then watch from the list's
- * resourceVersion; a full re-list every refresh interval. Any failure (410 Gone,
- * a dropped stream, an HTTP error, a timeout) restarts it with capped, jittered
- * backoff while the last known slices stay published. A watch the server ended,
- * or one silent for the silence limit, is resumed from its resourceVersion.
+ * Keeps one namespace's EndpointSlices (those of a Service) current: a
+ * paginated list, then a watch from the list's resourceVersion; a full re-list
+ * every refresh interval. Any failure (410 Gone, a dropped stream, an HTTP
+ * error, a timeout) restarts it with capped, jittered backoff while the last
+ * known slices stay in the sink. A watch the server ended, or one silent for
+ * the silence limit, is resumed from its resourceVersion. Stopping it from
+ * inside `listed` (nobody follows the namespace any more) opens no watch.
  */
-export class ServiceWatch {
-  private readonly slices = new Map<string, V1EndpointSlice>();
+export class NamespaceWatch {
   private readonly backoff: Backoff;
   private resourceVersion = '';
-  private synced = false;
   private stopped = false;
   /** Bumped by every new list or watch; callbacks of older ones are dropped. */
   private generation = 0;
@@ -66,9 +80,8 @@ export class ServiceWatch {
   private silenceTimer: NodeJS.Timeout | undefined;
   /** When the current watch last showed a sign of life (sent, answered, an event or a BOOKMARK). */
   private lastHeardAtMs = 0;
-  private publishScheduled = false;
 
-  constructor(private readonly options: ServiceWatchOptions) {
+  constructor(private readonly options: NamespaceWatchOptions) {
     this.backoff = new Backoff({ ...options.backoff, random: options.random });
   }
 
@@ -93,48 +106,50 @@ export class ServiceWatch {
   private async relist(): Promise<void> {
     if (this.stopped) return;
     const generation = this.beginCycle();
-    const { namespace, name } = this.options.service;
-    let list;
+    const slices: CompactSlice[] = [];
+    let resourceVersion: string;
     try {
-      list = await withTimeout(
-        this.options.api.list(namespace, name, LIST_TIMEOUT_MS / 1000),
-        LIST_TIMEOUT_MS,
-        `listing endpointslices took longer than ${LIST_TIMEOUT_MS} ms`,
-      );
+      let continueToken = '';
+      do {
+        const page = await this.options.api.listPage({
+          namespace: this.options.namespace,
+          limit: this.options.pageSize ?? LIST_PAGE_SIZE,
+          continueToken,
+          timeoutSeconds: LIST_TIMEOUT_MS / 1000,
+        });
+        if (generation !== this.generation) return;
+        for (const slice of page.items) slices.push(slice);
+        resourceVersion = page.resourceVersion;
+        continueToken = page.continueToken;
+      } while (continueToken !== '');
     } catch (error) {
       if (generation === this.generation) this.fail(error, 'error');
       return;
     }
     if (generation !== this.generation) return;
-
-    this.slices.clear();
-    for (const slice of list.items) this.slices.set(sliceName(slice), slice);
-    this.resourceVersion = list.resourceVersion;
-    const missing = !this.synced && list.items.length === 0 && this.options.endIfMissing === true;
-    this.synced = true;
-    this.publish();
-    if (missing) return;
+    this.resourceVersion = resourceVersion;
+    this.options.sink.listed(slices);
+    if (this.stopped) return;
     this.scheduleRefresh();
     this.watch(generation);
   }
 
   private watch(generation: number): void {
-    const { namespace, name } = this.options.service;
     const startedAtMs = Date.now();
     const timeoutSeconds = WATCH_TIMEOUT_MIN_SECONDS + Math.floor(this.random() * WATCH_TIMEOUT_MIN_SECONDS);
     this.lastHeardAtMs = startedAtMs;
     this.activeWatch = this.options.api.watch(
-      { namespace, service: name, resourceVersion: this.resourceVersion, timeoutSeconds },
+      { namespace: this.options.namespace, resourceVersion: this.resourceVersion, timeoutSeconds },
       {
         onOpen: () => {
           if (generation !== this.generation) return;
           this.watchOpenedAtMs = Date.now();
           this.lastHeardAtMs = this.watchOpenedAtMs;
         },
-        onEvent: (type, object) => {
+        onEvent: (event) => {
           if (generation !== this.generation) return;
           this.lastHeardAtMs = Date.now();
-          this.onEvent(type, object);
+          this.onEvent(event);
         },
         onDone: (error) => {
           if (generation === this.generation) this.onWatchEnd(error, startedAtMs);
@@ -155,36 +170,32 @@ export class ServiceWatch {
         return;
       }
       this.options.onRestart('silent');
-      const context = { ...this.labels(), silentMs, resourceVersion: this.resourceVersion };
+      const context = { namespace: this.options.namespace, silentMs, resourceVersion: this.resourceVersion };
       this.log.info(context, 'watch silent (no event, no BOOKMARK); watching again from its resourceVersion');
       this.watch(this.beginCycle());
     }, inMs);
     this.silenceTimer.unref();
   }
 
-  private onEvent(type: WatchEventType, object: unknown): void {
-    if (type === 'ERROR') {
-      const status = object as { code?: number; message?: string } | undefined;
-      if (status?.code === 410) {
-        this.log.info({ ...this.labels(), message: status.message }, 'watch expired (410 Gone); re-listing');
+  private onEvent(event: WatchEvent): void {
+    if (event.type === 'ERROR') {
+      if (event.code === 410) {
+        this.log.info({ namespace: this.options.namespace, message: event.message }, 'watch expired (410 Gone); re-listing');
         this.options.onRestart('expired');
         this.resourceVersion = '';
         void this.relist();
       } else {
-        this.fail(new Error(`watch error event: ${status?.code ?? '?'} ${status?.message ?? ''}`), 'error');
+        this.fail(new Error(`watch error event: ${event.code ?? '?'} ${event.message}`), 'error');
       }
       return;
     }
-    const slice = object as V1EndpointSlice;
-    const version = slice?.metadata?.resourceVersion;
-    if (version) this.resourceVersion = version;
-    if (type === 'ADDED' || type === 'MODIFIED') {
-      this.slices.set(sliceName(slice), slice);
-      this.publish();
-    } else if (type === 'DELETED') {
-      this.slices.delete(sliceName(slice));
-      this.publish();
+    if (event.type === 'BOOKMARK') {
+      if (event.resourceVersion !== '') this.resourceVersion = event.resourceVersion;
+      return;
     }
+    const version = event.type === 'DELETED' ? event.resourceVersion : event.slice.resourceVersion;
+    if (version !== '') this.resourceVersion = version;
+    this.options.sink.changed(event);
   }
 
   private onWatchEnd(error: unknown, startedAtMs: number): void {
@@ -206,10 +217,10 @@ export class ServiceWatch {
     const delayMs = this.backoff.next();
     this.options.onRestart(reason);
     this.log.warn(
-      { ...this.labels(), reason, err: failure.message, retryInMs: delayMs, serving: this.synced ? 'last known' : 'nothing yet' },
+      { namespace: this.options.namespace, reason, err: failure.message, retryInMs: delayMs },
       'endpointslice watch failed; retrying',
     );
-    if (!this.synced) this.options.onState({ kind: 'failed', failure });
+    this.options.sink.failed(failure);
     if (this.stopped) return;
     clearTimeout(this.refreshTimer);
     this.retryTimer = setTimeout(() => void this.relist(), delayMs);
@@ -239,21 +250,6 @@ export class ServiceWatch {
     return this.generation;
   }
 
-  /** Coalesces a burst of events into one snapshot, delivered asynchronously. */
-  private publish(): void {
-    if (this.publishScheduled) return;
-    this.publishScheduled = true;
-    setImmediate(() => {
-      this.publishScheduled = false;
-      if (this.stopped) return;
-      this.options.onState({ kind: 'synced', snapshot: mergeSlices([...this.slices.values()]) });
-    });
-  }
-
-  private labels(): { namespace: string; service: string } {
-    return { namespace: this.options.service.namespace, service: this.options.service.name };
-  }
-
   private get silenceLimitMs(): number {
     return this.options.silenceLimitMs ?? WATCH_SILENCE_LIMIT_MS;
   }
@@ -261,17 +257,4 @@ export class ServiceWatch {
   private random(): number {
     return (this.options.random ?? Math.random)();
   }
-}
-
-function sliceName(slice: V1EndpointSlice): string {
-  return slice.metadata?.name ?? slice.metadata?.uid ?? '';
-}
-
-function withTimeout<T>(promise: Promise<T>, timeoutMs: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), timeoutMs);
-    timer.unref();
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
