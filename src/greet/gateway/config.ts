@@ -10,6 +10,7 @@ import {
   type LogLevel,
 } from '../../common/config.js';
 import { isHostName, isRfc1123Label, joinHostPort, splitHostPort } from '../../common/addresses.js';
+import { readXdsSettings, type XdsSettings } from './xds/config.js';
 
 export const DEFAULT_GATEWAY_PORT = 9_091;
 export const DEFAULT_LB_PORT = 50_055;
@@ -22,11 +23,13 @@ export const DEFAULT_GRPC_SERVER_PORT = 50_051;
 export const DEFAULT_KEEPALIVE_TIME_MS = 10_000;
 export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 5_000;
 
-export const BALANCING_MODES = ['lookaside', 'round_robin', 'none'] as const;
+export const BALANCING_MODES = ['lookaside', 'round_robin', 'none', 'xds'] as const;
 /**
  * The original article's three stages: `none` dials the Service once (every
  * call sticks to one pod), `round_robin` is grpc-js's client-side balancing,
- * `lookaside` asks the lookaside before every call.
+ * `lookaside` asks the lookaside before every call; and `xds`, a stock
+ * grpc-js-xds client that takes the pods from the lookaside's xDS and
+ * balances every call itself.
  */
 export type BalancingMode = (typeof BALANCING_MODES)[number];
 
@@ -87,6 +90,8 @@ export interface GatewayConfig {
   readonly directTarget: string;
   /** Undefined unless BALANCING=lookaside. */
   readonly lookaside: LookasideSettings | undefined;
+  /** Undefined unless BALANCING=xds. */
+  readonly xds: XdsSettings | undefined;
   readonly greetTimeoutMs: number;
   /** On every grpc-js channel to greet servers. */
   readonly greetKeepalive: KeepaliveSettings;
@@ -116,6 +121,11 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     // The headless Service's DNS name; `.svc` lets the pod's search list add the cluster domain.
     directTarget: readString(env, 'GRPC_TARGET', `dns:///${service}.${namespace}.svc:${serverPort}`),
     lookaside: balancing === 'lookaside' ? readLookaside(env) : undefined,
+    // The Listener name the lookaside serves for the Service's port (README "xDS").
+    xds:
+      balancing === 'xds'
+        ? readXdsSettings(env, `xds:///${service}.${namespace}.svc.cluster.local:${serverPort}`, () => readLookasideTarget(env, balancing))
+        : undefined,
     greetTimeoutMs: readInteger(env, 'GREET_TIMEOUT_MS', 2_000, { min: 1, max: 600_000 }),
     greetKeepalive: {
       timeMs: readInteger(env, 'GREET_KEEPALIVE_TIME_MS', DEFAULT_KEEPALIVE_TIME_MS, { min: 0, max: 86_400_000 }),
@@ -134,7 +144,7 @@ function readLookaside(env: Env): LookasideSettings {
     throw new ConfigError('LB_POLICY', `must be round_robin or random with LB_API=seed (the original API has no ${policy}), got "${policy}"`);
   }
   return {
-    target: readLookasideTarget(env),
+    target: readLookasideTarget(env, 'lookaside'),
     api,
     policy,
     reportCalls: readChoice(env, 'LB_REPORT_CALLS', ['true', 'false'] as const, 'true') === 'true',
@@ -165,7 +175,7 @@ function readHttpLimits(env: Env): HttpLimits {
 }
 
 /** LB_ADDR wins; otherwise LB_SVC_NAME and LB_PORT, as the original gateway had them. */
-function readLookasideTarget(env: Env): string {
+function readLookasideTarget(env: Env, balancing: BalancingMode): string {
   const address = readOptionalString(env, 'LB_ADDR');
   if (address !== undefined) {
     if (splitHostPort(address) === undefined) {
@@ -175,7 +185,7 @@ function readLookasideTarget(env: Env): string {
   }
   const name = readOptionalString(env, 'LB_SVC_NAME');
   if (name === undefined) {
-    throw new ConfigError('LB_ADDR', 'BALANCING=lookaside needs the lookaside: set LB_ADDR=host:port, or LB_SVC_NAME (and LB_PORT)');
+    throw new ConfigError('LB_ADDR', `BALANCING=${balancing} needs the lookaside: set LB_ADDR=host:port, or LB_SVC_NAME (and LB_PORT)${balancing === 'xds' ? ', or an xDS bootstrap (GRPC_XDS_BOOTSTRAP or GRPC_XDS_BOOTSTRAP_CONFIG)' : ''}`);
   }
   if (!isHostName(name)) {
     throw new ConfigError('LB_SVC_NAME', `must be a host name or an IP address, got "${name}"`);

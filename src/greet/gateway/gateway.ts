@@ -13,6 +13,7 @@ import { LookasideClient } from './lookaside-client.js';
 import { LookasideRouter } from './lookaside-router.js';
 import { GatewayMetrics } from './metrics.js';
 import type { GreetRouter } from './router.js';
+import { prepareXdsChannels } from './xds/xds-channel.js';
 
 /** A gateway that is listening. */
 export interface Gateway {
@@ -28,14 +29,7 @@ export async function createGateway(config: GatewayConfig, logger: Logger): Prom
   const metrics = new GatewayMetrics(registry);
   const router =
     config.lookaside === undefined
-      ? new DirectRouter({
-          mode: config.balancing === 'round_robin' ? 'round_robin' : 'none',
-          target: config.directTarget,
-          greetTimeoutMs: config.greetTimeoutMs,
-          keepalive: config.greetKeepalive,
-          metrics,
-          logger: logger.child({ module: 'router' }),
-        })
+      ? await directRouter(config, metrics, logger.child({ module: 'router' }))
       : lookasideRouter(config, config.lookaside, metrics, logger.child({ module: 'router' }));
   const edge = new HttpEdge({ router, registry, metrics, limits: config.http, logger: logger.child({ module: 'http' }) });
   const port = await edge.listen(config.host, config.port);
@@ -45,8 +39,8 @@ export async function createGateway(config: GatewayConfig, logger: Logger): Prom
       host: config.host,
       balancing: config.balancing,
       service: `${config.namespace}/${config.service}`,
-      lookaside: config.lookaside?.target,
-      target: config.lookaside === undefined ? config.directTarget : undefined,
+      lookaside: config.lookaside?.target ?? config.xds?.bootstrap.serverUri,
+      target: config.lookaside === undefined ? (config.xds?.target ?? config.directTarget) : undefined,
     },
     'listening',
   );
@@ -61,6 +55,22 @@ export async function createGateway(config: GatewayConfig, logger: Logger): Prom
       router.close();
     },
   };
+}
+
+/** BALANCING=round_robin, none or xds: grpc-js balances over one channel. */
+async function directRouter(config: GatewayConfig, metrics: GatewayMetrics, logger: Logger): Promise<GreetRouter> {
+  const options = { greetTimeoutMs: config.greetTimeoutMs, keepalive: config.greetKeepalive, metrics, logger };
+  if (config.xds === undefined) {
+    return new DirectRouter({ ...options, mode: config.balancing === 'round_robin' ? 'round_robin' : 'none', target: config.directTarget });
+  }
+  const { bootstrap, target } = config.xds;
+  await prepareXdsChannels(bootstrap);
+  return new DirectRouter({
+    ...options,
+    mode: 'xds',
+    target,
+    detail: { xds_server: bootstrap.serverUri, node_id: bootstrap.nodeId, bootstrap: bootstrap.source },
+  });
 }
 
 function lookasideRouter(config: GatewayConfig, settings: LookasideSettings, metrics: GatewayMetrics, logger: Logger): GreetRouter {
