@@ -305,12 +305,14 @@ describe('deploy/: the rendered manifests agree with Kubernetes and with the cod
       it('points the gateway at the lookaside Service and the greet Service, and exposes it as greetclient:9091 and greet.com', function () {
         const gateway = only(workloads.filter((w) => w.program.title === 'gateway'), 'gateway');
         const config = loadGatewayConfig({ ...KUBELET_ENV, ...gateway.env });
-        assert.equal(config.balancing, 'lookaside');
+        assert.ok(config.balancing === 'lookaside' || config.balancing === 'xds', `BALANCING=${config.balancing} does not use the lookaside`);
         assert.equal(config.namespace, gateway.facts.namespace);
-        const [host, port] = (config.lookaside?.target ?? '').split(':');
+        // Resolve's address, or the xDS server of the bootstrap the gateway makes.
+        const lookasideAddress = config.lookaside?.target ?? config.xds?.bootstrap.serverUri ?? '';
+        const [host, port] = lookasideAddress.split(':');
         const lookasideService = named<Service>(objects, 'Service', host as string);
         assert.deepEqual(backends(lookasideService, objects).map((d) => d.metadata.name), ['lookaside']);
-        assert.ok(lookasideService.spec.ports.some((p) => p.port === Number(port) && p.name === 'grpc'), `LB_ADDR ${config.lookaside?.target}: no such Service port`);
+        assert.ok(lookasideService.spec.ports.some((p) => p.port === Number(port) && p.name === 'grpc'), `LB_ADDR ${lookasideAddress}: no such Service port`);
         const greetService = named<Service>(objects, 'Service', config.service);
         assert.ok(greetService.spec.ports.some((p) => p.port === config.serverPort), 'GRPC_SERVER_PORT is not a port of the greet Service');
 
@@ -327,6 +329,27 @@ describe('deploy/: the rendered manifests agree with Kubernetes and with the cod
         const backend = path.backend.service;
         assert.equal(backend.name, 'greetclient');
         assert.ok(service.spec.ports.some((p) => p.name === backend.port.name || p.port === backend.port.number), 'the Ingress names no port of greetclient');
+      });
+
+      it('with BALANCING=xds, gives the gateway a bootstrap naming the lookaside, node.id the pod name (downward API) and a node.locality', function () {
+        const gateway = only(workloads.filter((w) => w.program.title === 'gateway'), 'gateway');
+        const config = loadGatewayConfig({ ...KUBELET_ENV, ...gateway.env });
+        if (config.xds === undefined) {
+          assert.equal(dir === 'deploy/overlays/xds', false, `${dir} should run the gateway with BALANCING=xds`);
+          return;
+        }
+        const podName = (gateway.container.env ?? []).find((variable) => variable.name === 'POD_NAME');
+        assert.equal(podName?.valueFrom?.fieldRef?.fieldPath, 'metadata.name', 'POD_NAME should come from the downward API');
+        const bootstrap = JSON.parse(config.xds.bootstrap.text) as { xds_servers: Array<{ server_uri: string }>; node: { id: string; locality?: object } };
+        assert.equal(bootstrap.node.id, gateway.facts.name);
+        assert.equal(typeof bootstrap.node.locality, 'object', 'grpc-js-xds refuses a node without a locality');
+        const [host, port] = (bootstrap.xds_servers[0]?.server_uri ?? '').split(':');
+        const lookasideService = named<Service>(objects, 'Service', host as string);
+        assert.ok(lookasideService.spec.ports.some((p) => p.port === Number(port) && p.name === 'grpc'), 'the bootstrap names no gRPC port of the lookaside Service');
+        // The Listener the lookaside serves: the greet Service's slice port of that number (README "The port rule").
+        const greet = only(workloads.filter((w) => w.program.title === 'greet server'), 'greet server');
+        assert.equal(config.xds.target, `xds:///${config.service}.${gateway.facts.namespace}.svc.cluster.local:${containerPort(greet.container, 'grpc')}`);
+        assert.equal(gateway.env['LB_POLICY'], undefined, 'LB_POLICY means nothing with BALANCING=xds');
       });
 
       it("lets only the gateway reach the lookaside's gRPC port and only Prometheus its metrics port (NetworkPolicy)", function () {
