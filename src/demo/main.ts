@@ -2,7 +2,8 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { ConfigError, readList, readPort, readString, type Env } from '../common/config.js';
+import { ConfigError, readChoice, readList, readPort, readString, type Env } from '../common/config.js';
+import { BALANCING_MODES, type BalancingMode } from '../greet/gateway/config.js';
 import { DemoChild } from './child.js';
 import { LogFormatter } from './format.js';
 
@@ -28,6 +29,8 @@ interface DemoConfig {
   readonly lookasidePort: number;
   readonly greetPorts: readonly number[];
   readonly endpointsFile: string;
+  /** The gateway's BALANCING (`make demo BALANCING=xds`). */
+  readonly balancing: BalancingMode;
 }
 
 function loadDemoConfig(env: Env): DemoConfig {
@@ -41,6 +44,7 @@ function loadDemoConfig(env: Env): DemoConfig {
     lookasidePort: readPort(env, 'LB_PORT', 50_055),
     greetPorts: ports,
     endpointsFile: readString(env, 'ENDPOINTS_FILE', DEFAULT_ENDPOINTS_FILE),
+    balancing: readChoice(env, 'BALANCING', BALANCING_MODES, 'lookaside'),
   };
 }
 
@@ -85,14 +89,16 @@ class Demo {
     const gateway = this.spawn('gateway', 'greet/gateway/main.js', {
       GATEWAY_HOST: '127.0.0.1',
       GATEWAY_PORT: String(this.config.gatewayPort),
-      BALANCING: 'lookaside',
       LB_ADDR: `127.0.0.1:${lookasidePort}`,
       GRPC_SVC: 'greetserver',
       POD_NAMESPACE: 'default',
+      ...modeEnv(this.config.balancing, servers.map((server) => server.address)),
     });
-    const gatewayListening = await gateway.waitForLog('listening', START_TIMEOUT_MS);
+    const gatewayPort = Number((await gateway.waitForLog('listening', START_TIMEOUT_MS))['port']);
+    // An xDS channel has no pod until the lookaside's first push: show the banner once it has.
+    if (this.config.balancing === 'xds') await waitUntilReady(gatewayPort);
     this.started = true;
-    this.printBanner(Number(gatewayListening['port']), lookasidePort, Number(lookasideListening['metricsPort']));
+    this.printBanner(gatewayPort, lookasidePort, Number(lookasideListening['metricsPort']));
   }
 
   get isStopping(): boolean {
@@ -143,16 +149,48 @@ class Demo {
         '  Try it (each answer names a different pod):',
         `    curl -s -X POST ${gateway}/greet -H 'content-type: application/json' -d '{"first_name":"Ada","last_name":"Lovelace"}'`,
         '',
+        `  The gateway balances with BALANCING=${this.config.balancing}${BANNER_MODE_NOTES[this.config.balancing]}.`,
         `  Edit ${file} (remove or add an endpoint) and the rotation changes live.`,
         `  Resolve by hand:  buf curl --protocol grpc --http2-prior-knowledge -d '{"service":"greetserver"}' http://localhost:${lookasidePort}/lookaside.v1.Lookaside/Resolve`,
         `  Gateway: ${gateway}/readyz  ${gateway}/metrics   Lookaside metrics: http://localhost:${lookasideMetricsPort}/metrics`,
         `  What the lookaside knows of each pod (outstanding calls, failures, ejection, weight):`,
         `    curl -s 'http://localhost:${lookasideMetricsPort}/debug/endpoints?service=greetserver'`,
+        `  The lookaside's xDS clients (the gateway, with BALANCING=xds):  curl -s http://localhost:${lookasideMetricsPort}/debug/xds`,
         '',
         '  Ctrl-C stops everything.',
         '',
       ].join('\n'),
     );
+  }
+}
+
+const BANNER_MODE_NOTES: Readonly<Record<BalancingMode, string>> = {
+  lookaside: ' (a Resolve per request)',
+  xds: ' (grpc-js-xds, the lookaside as its xDS control plane)',
+  round_robin: " (grpc-js's own, over the three addresses: the endpoints file plays no part)",
+  none: ' (one channel: every request sticks to one pod)',
+};
+
+/** What the gateway needs for each mode, beyond the lookaside's address and the Service. */
+function modeEnv(balancing: BalancingMode, addresses: readonly string[]): Record<string, string> {
+  switch (balancing) {
+    case 'lookaside':
+      return { BALANCING: balancing };
+    case 'xds':
+      // The Listener of the servers' port (they share it in the file, as pods share a target port).
+      return { BALANCING: balancing, GRPC_SERVER_PORT: addresses[0]?.split(':')[1] ?? '', POD_NAME: 'demo-gateway' };
+    default:
+      return { BALANCING: balancing, GRPC_TARGET: `ipv4:${addresses.join(',')}` };
+  }
+}
+
+async function waitUntilReady(port: number): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    const status = await fetch(`http://127.0.0.1:${port}/readyz`).then((response) => response.status, () => 0);
+    if (status === 200) return;
+    if (Date.now() > deadline) throw new Error(`the gateway was not ready within ${START_TIMEOUT_MS} ms (GET /readyz: ${status})`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 

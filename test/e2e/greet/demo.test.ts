@@ -59,9 +59,9 @@ describe('the local demo launcher (make demo)', function () {
   });
 
   /** Starts the launcher on free ports and returns the gateway's port once the banner is out. */
-  async function startDemo(): Promise<{ process: ServiceProcess; gatewayPort: number; endpointsFile: string }> {
+  async function startDemo(env: Record<string, string> = {}): Promise<{ process: ServiceProcess; gatewayPort: number; endpointsFile: string }> {
     const endpointsFile = join(directory, 'endpoints.yaml');
-    demo = ServiceProcess.start('src/demo/main.js', { GREET_PORTS: '0,0,0', LB_PORT: '0', GATEWAY_PORT: '0', ENDPOINTS_FILE: endpointsFile });
+    demo = ServiceProcess.start('src/demo/main.js', { GREET_PORTS: '0,0,0', LB_PORT: '0', GATEWAY_PORT: '0', ENDPOINTS_FILE: endpointsFile, ...env });
     const banner = await demo.waitForLog((line) => String(line.msg).includes('curl -s -X POST http://localhost:'), 30_000);
     const gatewayPort = Number(/localhost:(\d+)\/greet/.exec(String(banner.msg))?.[1]);
     return { process: demo, gatewayPort, endpointsFile };
@@ -88,6 +88,33 @@ describe('the local demo launcher (make demo)', function () {
       5_000,
       'greet-2 to leave the rotation',
     );
+  });
+
+  it('with BALANCING=xds (make demo BALANCING=xds), balances through the lookaside\'s xDS and follows the file', async () => {
+    const { process: launcher, gatewayPort, endpointsFile } = await startDemo({ BALANCING: 'xds' });
+    assert.ok(launcher.logs.some((line) => String(line.msg).includes('BALANCING=xds')), 'the banner names the mode');
+    const readyz = await (await fetch(`http://127.0.0.1:${gatewayPort}/readyz`)).json() as Record<string, unknown>;
+    assert.equal(readyz['mode'], 'xds');
+    const pods = [];
+    for (let i = 0; i < 3; i += 1) pods.push(await greetedBy(gatewayPort));
+    assert.deepEqual([...pods].sort(), ['greet-1', 'greet-2', 'greet-3']);
+    const text = await readFile(endpointsFile, 'utf8');
+    await writeFile(endpointsFile, text.split('\n').filter((line) => !line.includes('pod: greet-2')).join('\n'));
+    await eventually(
+      async () => {
+        const seen = new Set<string>();
+        for (let i = 0; i < 6; i += 1) seen.add(await greetedBy(gatewayPort));
+        return seen.size === 2 && !seen.has('greet-2') ? seen : undefined;
+      },
+      10_000,
+      'greet-2 to leave the rotation',
+    );
+  });
+
+  it('refuses a BALANCING that is no mode, naming the variable', async () => {
+    const launcher = ServiceProcess.start('src/demo/main.js', { BALANCING: 'dns', GREET_PORTS: '0,0,0', LB_PORT: '0', GATEWAY_PORT: '0' });
+    assert.equal(await launcher.waitForExit(), 2);
+    assert.match(launcher.stderr, /BALANCING: must be one of lookaside, round_robin, none, xds, got "dns"/);
   });
 
   it('stops every child on SIGINT and exits 0, leaving no process behind', async () => {
