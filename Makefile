@@ -26,7 +26,7 @@ install: $(NODE_MODULES) ## Install npm dependencies (npm ci)
 build: $(NODE_MODULES) ## Compile TypeScript into dist/
 	rm -rf dist && npx tsc -p tsconfig.json
 
-test: lint build $(NODE24) ## Run the linters, then every test (unit, integration, end to end, deploy/ checks)
+test: lint build $(NODE24) xds-go-client-if-go ## Run the linters, then every test (unit, integration, end to end, deploy/ checks)
 	npx mocha 'dist/test/**/*.test.js'
 
 lint: $(NODE_MODULES) ## ESLint over the TypeScript; buf lint on the protos, buf breaking against the released API; src/generated/ up to date
@@ -50,7 +50,7 @@ test-unit: build ## Run the fast unit tests only
 test-integration: build ## Run the integration tests (fake Kubernetes API server)
 	npx mocha 'dist/test/integration/**/*.test.js'
 
-test-e2e: build ## Run the end-to-end tests (built processes, buf curl)
+test-e2e: build xds-go-client-if-go ## Run the end-to-end tests (built processes, buf curl)
 	npx mocha 'dist/test/e2e/**/*.test.js'
 
 test-greet: build ## Run the greet server and gateway tests only (unit, then end to end)
@@ -88,7 +88,14 @@ bench-xds: build ## 1,000 simulated xDS clients on one lookaside: endpoints-file
 clean: ## Remove build output
 	rm -rf dist
 
-.PHONY: kube-binaries test-apiserver bench-scale
+.PHONY: kube-binaries test-apiserver bench-scale xds-go-client xds-go-client-if-go
+
+xds-go-client: ## Build (or reuse) the Go xDS interop client into ~/.cache/lookaside/xds-go-client/ (Go; 1-2 min cold)
+	test/xds-go-client/build.sh >/dev/null
+
+# make test builds the Go client where Go is installed; without Go its test is skipped with a notice.
+xds-go-client-if-go:
+	@if command -v go >/dev/null; then test/xds-go-client/build.sh >/dev/null; else echo "no go on PATH: the Go xDS interop test will be skipped"; fi
 
 kube-binaries: ## Build (or reuse) kube-apiserver, etcd and kubectl for the apiserver tests (Go; 10-20 min cold)
 	test/kube/build.sh >/dev/null

@@ -11,32 +11,13 @@ import {
   type ListeningProcess,
 } from '../support/greet-stack.js';
 import { eventually } from '../support/process.js';
-import { xdsBootstrap, XdsGreetClient, type CallCounts } from '../support/xds-greet-client.js';
+import { ackedAssignment as ackedBy, debugXds, xdsBootstrap, XdsGreetClient, type CallCounts } from '../support/xds-greet-client.js';
 
 const ADS_METHOD = 'envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 const NODE_ID = 'e2e-xds-client';
 
-async function debugXds(lookaside: ListeningProcess): Promise<XdsReport> {
-  const response = await fetch(`http://127.0.0.1:${lookaside.metricsPort}/debug/xds`);
-  assert.equal(response.status, 200);
-  return (await response.json()) as XdsReport;
-}
-
-/**
- * Waits until the client has ACKed an assignment other than `previous`
- * (grpc-js ACKs a response once it has taken it in), and returns its version.
- */
-async function ackedAssignment(lookaside: ListeningProcess, previous: string | null): Promise<string> {
-  return eventually(
-    async () => {
-      const stream = (await debugXds(lookaside)).streams.find((candidate) => candidate.node?.['id'] === NODE_ID);
-      const endpoint = stream?.types.endpoint;
-      const acked = endpoint?.acked_version ?? null;
-      return acked !== null && acked !== previous && acked === endpoint?.sent_version ? acked : undefined;
-    },
-    15_000,
-    'the client ACKing a new assignment',
-  );
+function ackedAssignment(lookaside: ListeningProcess, previous: string | null): Promise<string> {
+  return ackedBy(lookaside.metricsPort, NODE_ID, previous);
 }
 
 function only(counts: CallCounts): Record<string, number> {
@@ -122,7 +103,7 @@ describe('xDS: a stock grpc-js-xds client balances per call from the lookaside (
   });
 
   it('shows the client on /debug/xds: node, peer, subscriptions of every type, versions', async () => {
-    const report = await debugXds(lookaside);
+    const report = await debugXds(lookaside.metricsPort);
     const stream = report.streams.find((candidate) => candidate.node?.['id'] === NODE_ID);
     assert.ok(stream !== undefined, JSON.stringify(report));
     assert.deepEqual(stream.node?.['locality'], { region: '', zone: 'test-zone', sub_zone: '' });

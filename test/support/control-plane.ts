@@ -40,10 +40,12 @@ export function kubeVersion(): string {
 export function binariesDirectory(env: NodeJS.ProcessEnv = process.env): string {
   const explicit = env['LOOKASIDE_KUBE_BIN'];
   if (explicit !== undefined && explicit !== '') return explicit;
-  const cacheRoot =
-    env['LOOKASIDE_KUBE_CACHE'] ||
-    join(env['XDG_CACHE_HOME'] || join(env['HOME'] || homedir(), '.cache'), 'lookaside');
-  return join(cacheRoot, `kube-${kubeVersion()}`);
+  return join(testCacheRoot(env), `kube-${kubeVersion()}`);
+}
+
+/** The cache test/kube/build.sh and test/xds-go-client/build.sh build into (same rule as the scripts). */
+export function testCacheRoot(env: NodeJS.ProcessEnv = process.env): string {
+  return env['LOOKASIDE_KUBE_CACHE'] || join(env['XDG_CACHE_HOME'] || join(env['HOME'] || homedir(), '.cache'), 'lookaside');
 }
 
 /** The binaries, or a sentence saying which are missing and how to build them. */

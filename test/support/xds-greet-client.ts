@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 
-import { REPO_ROOT } from './process.js';
+import type { XdsReport } from '../../src/lookaside/xds/ads-report.js';
+import { eventually, REPO_ROOT } from './process.js';
 
 /** What a batch of calls came to: answers per pod, errors per "code details". */
 export interface CallCounts {
@@ -43,14 +44,23 @@ export class XdsGreetClient {
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
   }
 
-  static async start(target: string, bootstrap: string): Promise<XdsGreetClient> {
-    const child = spawn(process.execPath, [`${REPO_ROOT}dist/test/support/xds-greet-client-main.js`], {
+  /**
+   * Starts the client; `argv` is the grpc-js-xds one (xds-greet-client-main.ts) unless given,
+   * e.g. the Go one (test/xds-go-client), which speaks the same lines.
+   */
+  static async start(target: string, bootstrap: string, argv: readonly string[] = [process.execPath, `${REPO_ROOT}dist/test/support/xds-greet-client-main.js`]): Promise<XdsGreetClient> {
+    const [command, ...args] = argv;
+    if (command === undefined) throw new Error('no client to start');
+    const child = spawn(command, args, {
       cwd: REPO_ROOT,
       env: { PATH: process.env['PATH'] ?? '', XDS_TARGET: target, GRPC_XDS_BOOTSTRAP_CONFIG: bootstrap, ...(process.env['XDS_CLIENT_TRACE'] ? { GRPC_TRACE: process.env['XDS_CLIENT_TRACE'], GRPC_VERBOSITY: 'DEBUG' } : {}) },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const client = new XdsGreetClient(child);
-    await client.ready;
+    await Promise.race([
+      client.ready,
+      new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${command} exited (${code}) before it was ready: ${client.stderr}`)))),
+    ]);
     return client;
   }
 
@@ -65,4 +75,28 @@ export class XdsGreetClient {
     this.child.stdin?.end();
     this.child.kill('SIGTERM');
   }
+}
+
+/** The lookaside's `GET /debug/xds` on its metrics port. */
+export async function debugXds(metricsPort: number): Promise<XdsReport> {
+  const response = await fetch(`http://127.0.0.1:${metricsPort}/debug/xds`);
+  if (response.status !== 200) throw new Error(`/debug/xds answered ${response.status}`);
+  return (await response.json()) as XdsReport;
+}
+
+/**
+ * Waits until the client with `nodeId` has ACKed an assignment other than
+ * `previous` (a client ACKs a response once it has taken it in), and returns its version.
+ */
+export async function ackedAssignment(metricsPort: number, nodeId: string, previous: string | null): Promise<string> {
+  return eventually(
+    async () => {
+      const stream = (await debugXds(metricsPort)).streams.find((candidate) => candidate.node?.['id'] === nodeId);
+      const endpoint = stream?.types.endpoint;
+      const acked = endpoint?.acked_version ?? null;
+      return acked !== null && acked !== previous && acked === endpoint?.sent_version ? acked : undefined;
+    },
+    15_000,
+    `${nodeId} ACKing a new assignment`,
+  );
 }
