@@ -59,7 +59,7 @@ test-greet: build ## Run the greet server and gateway tests only (unit, then end
 demo: build ## Run the local demo: 3 greet servers, the lookaside (DISCOVERY=file) and the gateway on :9091 (make demo BALANCING=xds: the gateway as an xDS client)
 	node dist/src/demo/main.js
 
-bench-gateway: build ## Benchmark the gateway's BALANCING modes (lookaside, round_robin, none) against the same 3 greet servers
+bench-gateway: build ## Benchmark the gateway's BALANCING modes (lookaside, round_robin, xds, none) against the same 3 greet servers
 	node dist/bench/gateway.js
 
 .PHONY: bench-policies
