@@ -82,8 +82,9 @@ bench-resolve: build ## Benchmark Resolve against an empty grpc-js handler with 
 bench-stream-flood: build ## Flood the built lookaside with connections and idle streams; print its peak RSS and heap
 	node dist/bench/stream-flood.js
 
-bench-xds: build ## 1,000 simulated xDS clients on one lookaside: endpoints-file change → every client pushed, and RSS
+bench-xds: build ## 1,000 simulated xDS clients on one lookaside: endpoints-file change → every client pushed, and RSS; then, with the kube binaries, EndpointSlice write → a grpc-js-xds client's calls avoid the pod
 	node dist/bench/xds.js
+	node dist/bench/xds-removal.js
 
 clean: ## Remove build output
 	rm -rf dist
