@@ -4,7 +4,6 @@ import { join } from 'node:path';
 
 import { testCacheRoot } from '../support/control-plane.js';
 import { EndpointsFile, Processes, startGreetServer, startLookaside, type GreetServerHandle, type ListeningProcess } from '../support/greet-stack.js';
-import { eventually } from '../support/process.js';
 import { ackedAssignment, xdsBootstrap, XdsGreetClient, type CallCounts } from '../support/xds-greet-client.js';
 
 const NODE_ID = 'e2e-xds-go-client';
@@ -55,20 +54,8 @@ describe('xDS interop: grpc-go (google.golang.org/grpc/xds) balances per call fr
     await file?.remove();
   });
 
-  /** Calls in small batches until one batch reaches exactly `pods` (grpc-go, like grpc-js, rotates over connected pods). */
-  async function settledOn(pods: readonly string[]): Promise<void> {
-    await eventually(
-      async () => {
-        const seen = Object.keys(only(await (client as XdsGreetClient).calls(3 * pods.length))).sort();
-        return seen.length === pods.length && seen.every((pod, i) => pod === pods[i]) ? true : undefined;
-      },
-      20_000,
-      `calls reaching exactly ${pods.join(', ')}`,
-    );
-  }
-
   it('splits 300 calls exactly 100/100/100 over three pods', async () => {
-    await settledOn(['greet-0', 'greet-1', 'greet-2']);
+    await (client as XdsGreetClient).settledOn(['greet-0', 'greet-1', 'greet-2']);
     assert.deepEqual(only(await (client as XdsGreetClient).calls(300)), { 'greet-0': 100, 'greet-1': 100, 'greet-2': 100 });
   });
 
@@ -76,12 +63,12 @@ describe('xDS interop: grpc-go (google.golang.org/grpc/xds) balances per call fr
     const before = await ackedAssignment(lookaside.metricsPort, NODE_ID, null);
     await file?.write('greetserver', servers.slice(0, 2));
     const removed = await ackedAssignment(lookaside.metricsPort, NODE_ID, before);
-    await settledOn(['greet-0', 'greet-1']);
+    await (client as XdsGreetClient).settledOn(['greet-0', 'greet-1']);
     assert.deepEqual(only(await (client as XdsGreetClient).calls(300)), { 'greet-0': 150, 'greet-1': 150 });
 
     await file?.write('greetserver', servers);
     await ackedAssignment(lookaside.metricsPort, NODE_ID, removed);
-    await settledOn(['greet-0', 'greet-1', 'greet-2']);
+    await (client as XdsGreetClient).settledOn(['greet-0', 'greet-1', 'greet-2']);
     assert.deepEqual(only(await (client as XdsGreetClient).calls(300)), { 'greet-0': 100, 'greet-1': 100, 'greet-2': 100 });
   });
 

@@ -10,7 +10,6 @@ import {
   type GreetServerHandle,
   type ListeningProcess,
 } from '../support/greet-stack.js';
-import { eventually } from '../support/process.js';
 import { ackedAssignment as ackedBy, debugXds, xdsBootstrap, XdsGreetClient, type CallCounts } from '../support/xds-greet-client.js';
 
 const ADS_METHOD = 'envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
@@ -50,24 +49,8 @@ describe('xDS: a stock grpc-js-xds client balances per call from the lookaside (
     await file?.remove();
   });
 
-  /**
-   * Calls in small batches until a batch reaches exactly `pods`: grpc-js
-   * rotates over READY connections, and takes a new endpoint list in once
-   * its round_robin has connected to it (milliseconds; longer on a busy machine).
-   */
-  async function settledOn(pods: readonly string[]): Promise<void> {
-    await eventually(
-      async () => {
-        const seen = Object.keys(only(await client.calls(3 * pods.length))).sort();
-        return seen.length === pods.length && seen.every((pod, i) => pod === pods[i]) ? true : undefined;
-      },
-      15_000,
-      `calls reaching exactly ${pods.join(', ')}`,
-    );
-  }
-
   it('splits 300 calls exactly 100/100/100 over three pods once connected (one locality: grpc-js round_robin rotates)', async () => {
-    await settledOn(['greet-0', 'greet-1', 'greet-2']);
+    await client.settledOn(['greet-0', 'greet-1', 'greet-2']);
     assert.deepEqual(only(await client.calls(300)), { 'greet-0': 100, 'greet-1': 100, 'greet-2': 100 });
     assignment = await ackedAssignment(lookaside, null);
   });
@@ -75,12 +58,12 @@ describe('xDS: a stock grpc-js-xds client balances per call from the lookaside (
   it('sends no call to an endpoint removed from the file once the push is in, and sends to it again once it is back', async () => {
     await file.write('greetserver', servers.slice(0, 2));
     assignment = await ackedAssignment(lookaside, assignment);
-    await settledOn(['greet-0', 'greet-1']);
+    await client.settledOn(['greet-0', 'greet-1']);
     assert.deepEqual(only(await client.calls(300)), { 'greet-0': 150, 'greet-1': 150 });
 
     await file.write('greetserver', servers);
     assignment = await ackedAssignment(lookaside, assignment);
-    await settledOn(['greet-0', 'greet-1', 'greet-2']);
+    await client.settledOn(['greet-0', 'greet-1', 'greet-2']);
     assert.deepEqual(only(await client.calls(300)), { 'greet-0': 100, 'greet-1': 100, 'greet-2': 100 });
   });
 
@@ -95,11 +78,11 @@ describe('xDS: a stock grpc-js-xds client balances per call from the lookaside (
     assignment = await ackedAssignment(lookaside, null);
     await file.write('greetserver', [servers[0] as GreetServerHandle]);
     assignment = await ackedAssignment(lookaside, assignment);
-    await settledOn(['greet-0']);
+    await client.settledOn(['greet-0']);
     assert.deepEqual(only(await client.calls(30)), { 'greet-0': 30 });
     await file.write('greetserver', servers);
     assignment = await ackedAssignment(lookaside, assignment);
-    await settledOn(['greet-0', 'greet-1', 'greet-2']);
+    await client.settledOn(['greet-0', 'greet-1', 'greet-2']);
   });
 
   it('shows the client on /debug/xds: node, peer, subscriptions of every type, versions', async () => {

@@ -71,6 +71,24 @@ export class XdsGreetClient {
     return reply;
   }
 
+  /**
+   * Calls in small batches until a batch reaches exactly `pods` with no error:
+   * a client rotates over connected endpoints, and takes a new endpoint list
+   * in once it has connected to it (milliseconds; longer on a busy machine).
+   */
+  async settledOn(pods: readonly string[], timeoutMs = 20_000): Promise<void> {
+    const wanted = [...pods].sort().join(',');
+    await eventually(
+      async () => {
+        const counts = await this.calls(3 * pods.length);
+        if (Object.keys(counts.errors).length > 0) throw new Error(`calls failed: ${JSON.stringify(counts.errors)}`);
+        return Object.keys(counts.pods).sort().join(',') === wanted ? true : undefined;
+      },
+      timeoutMs,
+      `calls reaching exactly ${wanted}`,
+    );
+  }
+
   stop(): void {
     this.child.stdin?.end();
     this.child.kill('SIGTERM');

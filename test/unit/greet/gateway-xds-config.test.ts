@@ -8,14 +8,11 @@ import { loadGatewayConfig } from '../../../src/greet/gateway/config.js';
 import { generatedBootstrap } from '../../../src/greet/gateway/xds/config.js';
 import { prepareXdsChannels } from '../../../src/greet/gateway/xds/xds-channel.js';
 
+/** The ConfigError loading `env` throws (the test fails if it loads). */
 function configError(env: Record<string, string>): ConfigError {
-  try {
-    loadGatewayConfig(env);
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, String(error));
-    return error;
-  }
-  assert.fail('expected a ConfigError');
+  let thrown: unknown;
+  assert.throws(() => loadGatewayConfig(env), (error: unknown) => ((thrown = error), error instanceof ConfigError));
+  return thrown as ConfigError;
 }
 
 const INLINE = JSON.stringify({ xds_servers: [{ server_uri: 'cp:18000', channel_creds: [{ type: 'insecure' }] }], node: { id: 'n1', locality: { zone: 'z' } } });
