@@ -87,6 +87,11 @@ describe('gateway configuration, BALANCING=xds', () => {
     await prepareXdsChannels(bootstrap, environment);
     assert.equal(environment['GRPC_XDS_BOOTSTRAP_CONFIG'], bootstrap.text);
     await prepareXdsChannels(bootstrap, environment); // the same one again is fine
+    // Its own GRPC_XDS_BOOTSTRAP_CONFIG, as a YAML block scalar leaves it (a trailing newline), is its own.
+    const inline = `${INLINE}\n`;
+    const given = loadGatewayConfig({ BALANCING: 'xds', GRPC_XDS_BOOTSTRAP_CONFIG: inline }).xds?.bootstrap;
+    assert.ok(given !== undefined);
+    await prepareXdsChannels(given, { GRPC_XDS_BOOTSTRAP_CONFIG: inline });
     await assert.rejects(prepareXdsChannels(bootstrap, { GRPC_XDS_BOOTSTRAP_CONFIG: INLINE }), /differs from the gateway's xDS bootstrap/);
     await assert.rejects(prepareXdsChannels(bootstrap, { GRPC_XDS_BOOTSTRAP: '/etc/other.json' }), /GRPC_XDS_BOOTSTRAP \(\/etc\/other.json\) would override/);
   });

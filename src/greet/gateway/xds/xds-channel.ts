@@ -15,7 +15,8 @@ export async function prepareXdsChannels(bootstrap: XdsBootstrap, environment: N
     if (bootstrap.source !== 'GRPC_XDS_BOOTSTRAP') throw new Error(`this process's GRPC_XDS_BOOTSTRAP (${file}) would override the gateway's xDS bootstrap`);
   } else if (inline === undefined || inline === '') {
     environment['GRPC_XDS_BOOTSTRAP_CONFIG'] = bootstrap.text;
-  } else if (inline !== bootstrap.text) {
+  } else if (inline.trim() !== bootstrap.text) {
+    // The config read it trimmed (a YAML block scalar ends in a newline); the JSON is the same.
     throw new Error("this process's GRPC_XDS_BOOTSTRAP_CONFIG differs from the gateway's xDS bootstrap (grpc-js-xds reads one per process)");
   }
   const xds = await import('@grpc/grpc-js-xds');
