@@ -117,7 +117,9 @@ async function main(): Promise<void> {
     );
     const slice = `${SERVICE}-a`;
     await cluster.createSlice(endpointSlice(NAMESPACE, SERVICE, slice, POD_IPS.map((ip) => ({ ip, ready: true }))));
-    lookaside = await LookasideUnderTest.start(plane.adminKubeconfig);
+    // Its debug log times each push, so a round's delay splits into the lookaside's part and the client's.
+    lookaside = await LookasideUnderTest.start(plane.adminKubeconfig, { LOG_LEVEL: 'debug' });
+    const logs = lookaside.process.logs;
 
     // This process is the xDS client: grpc-js-xds reads its bootstrap from the environment.
     process.env['GRPC_XDS_BOOTSTRAP_CONFIG'] = xdsBootstrap(`127.0.0.1:${lookaside.port}`, 'bench-xds-removal');
@@ -130,6 +132,7 @@ async function main(): Promise<void> {
     await until(() => servers.every((server) => answeredSince(server.podName, 0)), 'every pod answering');
 
     const delaysMs: number[] = [];
+    const pushesMs: number[] = [];
     for (let round = 0; round < ROUNDS; round += 1) {
       const index = round % servers.length;
       const victim = servers[index] as GreetServerHandle;
@@ -137,18 +140,27 @@ async function main(): Promise<void> {
       await until(() => answeredSince(victim.podName, from), `round ${round + 1}: ${victim.podName} in the rotation`);
       await delay(50);
       const t0 = performance.now();
+      const t0Wall = Date.now();
       await cluster.patchEndpoint(NAMESPACE, slice, index, { ready: false });
       await delay(OBSERVE_MS);
       const reached = calls.calls.filter((call) => call.startMs >= t0 && call.pod === victim.podName);
       const delayMs = Math.round(Math.max(0, ...reached.map((call) => call.endMs - t0)));
       const errors = calls.calls.filter((call) => call.startMs >= t0 && call.pod.startsWith('error')).length;
       delaysMs.push(delayMs);
-      say(`  round ${round + 1}: ${victim.podName} not ready → last call to it ended ${delayMs} ms after the write (${reached.length} calls reached it${errors > 0 ? `, ${errors} failed` : ''})`);
+      const push = logs.find((line) => line.msg === 'pushed' && Date.parse(String(line['time'])) >= t0Wall);
+      const pushMs = push === undefined ? Number.NaN : Date.parse(String(push['time'])) - t0Wall;
+      pushesMs.push(pushMs);
+      say(
+        `  round ${round + 1}: ${victim.podName} not ready → pushed ${pushMs} ms, last call to it ended ${delayMs} ms after the write ` +
+          `(${reached.length} calls reached it${errors > 0 ? `, ${errors} failed` : ''})`,
+      );
+      logs.splice(0);
       await cluster.patchEndpoint(NAMESPACE, slice, index, { ready: true });
     }
     const sorted = [...delaysMs].sort((a, b) => a - b);
     const p99 = sorted[Math.min(sorted.length - 1, Math.ceil(0.99 * sorted.length) - 1)] ?? Number.NaN;
     say('');
+    say(`EndpointSlice write → the lookaside's push sent: ${summarize(pushesMs)}`);
     say(`EndpointSlice write → the first call that avoids the removed pod: ${summarize(delaysMs)}, p99 ${p99} ms (goal ≤ ${GOAL_P99_MS} ms)`);
   } finally {
     await loop?.stop();
