@@ -9,7 +9,7 @@ import {
   type GreetServerHandle,
   type ListeningProcess,
 } from '../../support/greet-stack.js';
-import { httpCall, metricValue, postGreet, scrape } from '../../support/http.js';
+import { greetingsPerPod, httpCall, metricValue, postGreet, scrape } from '../../support/http.js';
 import { eventually } from '../../support/process.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
 
@@ -103,6 +103,8 @@ describe('two lookaside replicas behind one address, one killed under gateway lo
       const reopened = (proxy as TcpProxy).connections.filter((connection) => connection.closedBy === undefined);
       assert.deepEqual(reopened.map((connection) => connection.targetPort), [survivor.port], 'one connection, to the survivor');
       assert.equal(await victim.process.waitForExit(), signal === 'SIGKILL' ? null : 0);
+      // The survivor's own round robin: exact, whatever the other replica had handed out.
+      assert.deepEqual(await greetingsPerPod(gateway.port, 30), { 'greet-0': 10, 'greet-1': 10, 'greet-2': 10 });
     });
   }
 });
