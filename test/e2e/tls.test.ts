@@ -12,6 +12,7 @@ import {
   startLookaside,
   type GreetServerHandle,
 } from '../support/greet-stack.js';
+import { GreetLoad } from '../support/greet-load.js';
 import { httpCall, postGreet } from '../support/http.js';
 import { REPO_ROOT, ServiceProcess, eventually } from '../support/process.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
@@ -103,16 +104,14 @@ describe('TLS and mTLS between the gateway, buf curl and the lookaside (real pro
     await writeFile(bundle, [await readFile(serverCa.certFile, 'utf8'), await readFile(newCa.certFile, 'utf8')].join(''));
     const lookaside = await startLookaside(processes, file, 0, mtlsEnv({ certFile: volume.path('tls.crt'), keyFile: volume.path('tls.key') }));
     const proxy = await TcpProxy.start(lookaside.port);
+    let load: GreetLoad | undefined;
     try {
       const gateway = await startGateway(processes, { BALANCING: 'lookaside', LB_ADDR: proxy.address, ...gatewayTlsEnv(bundle) });
       const url = `https://127.0.0.1:${lookaside.port}`;
       const asOperator = (ca: string): string[] => ['--cacert', ca, '--cert', operator.certFile, '--key', operator.keyFile];
-      const statuses: number[] = [];
-      let running = true;
-      const load = (async () => {
-        while (running) statuses.push((await postGreet(gateway.port)).status);
-      })();
-      await eventually(() => (statuses.length >= 50 ? true : undefined), 30_000, '50 greetings before the rotation');
+      const running = new GreetLoad(gateway.port, 1);
+      load = running;
+      await eventually(() => (running.total >= 50 ? true : undefined), 30_000, '50 greetings before the rotation');
 
       await volume.update({ 'tls.crt': rotated.certFile, 'tls.key': rotated.keyFile });
       await lookaside.process.waitForLog((line) => line.msg === 'TLS files reloaded; new connections use them', 20_000);
@@ -120,14 +119,15 @@ describe('TLS and mTLS between the gateway, buf curl and the lookaside (real pro
       assert.equal(fresh.exitCode, 0, `a new handshake trusting only the new CA: ${fresh.stderr}`);
       const stale = await bufCurl(url, RESOLVE, { service: 'greetserver' }, asOperator(serverCa.certFile));
       assert.notEqual(stale.exitCode, 0, 'a new handshake trusting only the old CA');
-      const afterRotation = statuses.length;
-      await eventually(() => (statuses.length >= afterRotation + 50 ? true : undefined), 30_000, '50 greetings after the rotation');
-      running = false;
-      await load;
+      const afterRotation = running.total;
+      await eventually(() => (running.total >= afterRotation + 50 ? true : undefined), 30_000, '50 greetings after the rotation');
+      await running.stop();
 
-      assert.deepEqual([...new Set(statuses)], [200]);
+      assert.deepEqual(running.failures, []);
+      assert.deepEqual([...running.statuses.keys()], [200]);
       assert.equal(proxy.accepted, 1, 'the gateway kept its one connection to the lookaside');
     } finally {
+      await load?.stop();
       await proxy.close();
     }
   });

@@ -10,40 +10,12 @@ import {
   type ListeningProcess,
 } from '../../support/greet-stack.js';
 import { greetingsPerPod, httpCall, metricValue, postGreet, scrape } from '../../support/http.js';
+import { GreetLoad } from '../../support/greet-load.js';
 import { eventually } from '../../support/process.js';
 import { TcpProxy } from '../../support/tcp-proxy.js';
 
 /** Requests in flight at once while a replica is killed. */
 const CONCURRENCY = 8;
-
-/** POST /greet from several loops until stopped; every answer counted by status. */
-class GreetLoad {
-  readonly statuses = new Map<number, number>();
-  readonly failures: string[] = [];
-  private running = true;
-  private readonly loops: Promise<void>[];
-
-  constructor(private readonly port: number) {
-    this.loops = Array.from({ length: CONCURRENCY }, () => this.loop());
-  }
-
-  get total(): number {
-    return [...this.statuses.values()].reduce((sum, count) => sum + count, 0);
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await Promise.all(this.loops);
-  }
-
-  private async loop(): Promise<void> {
-    while (this.running) {
-      const answer = await postGreet(this.port).catch((error: Error) => ({ status: 0, text: error.message }));
-      this.statuses.set(answer.status, (this.statuses.get(answer.status) ?? 0) + 1);
-      if (answer.status !== 200 && this.failures.length < 5) this.failures.push(`${answer.status} ${answer.text}`);
-    }
-  }
-}
 
 describe('two lookaside replicas behind one address, one killed under gateway load (real processes)', function () {
   this.timeout(120_000);
@@ -51,6 +23,7 @@ describe('two lookaside replicas behind one address, one killed under gateway lo
   let servers: GreetServerHandle[] = [];
   let file: EndpointsFile | undefined;
   let proxy: TcpProxy | undefined;
+  let load: GreetLoad | undefined;
 
   beforeEach(async function () {
     this.timeout(90_000);
@@ -59,6 +32,7 @@ describe('two lookaside replicas behind one address, one killed under gateway lo
   });
 
   afterEach(async () => {
+    await load?.stop();
     await processes.stopAll();
     await proxy?.close();
     await file?.remove();
@@ -75,14 +49,15 @@ describe('two lookaside replicas behind one address, one killed under gateway lo
       const gateway = await startGateway(processes, { BALANCING: 'lookaside', LB_ADDR: proxy.address, GRPC_SVC: 'greetserver' });
       await eventually(async () => ((await postGreet(gateway.port)).status === 200 ? true : undefined), 10_000, 'a first greeting');
 
-      const load = new GreetLoad(gateway.port);
-      await eventually(() => (load.total >= 200 ? true : undefined), 30_000, '200 greetings before the kill');
+      const running = new GreetLoad(gateway.port, CONCURRENCY);
+      load = running;
+      await eventually(() => (running.total >= 200 ? true : undefined), 30_000, '200 greetings before the kill');
       const open = (proxy as TcpProxy).connections.filter((connection) => connection.closedBy === undefined);
       assert.equal(open.length, 1, 'the gateway holds one connection to the lookaside');
       const victim = replicas.find((replica) => replica.port === open[0]?.targetPort) as ListeningProcess;
       const survivor = replicas.find((replica) => replica !== victim) as ListeningProcess;
       const servedBefore = await resolvesServed(survivor);
-      const greetedBefore = load.total;
+      const greetedBefore = running.total;
 
       victim.process.child.kill(signal);
       // Until the gateway resolves through the survivor: its stream moved there, and it is not degraded.
@@ -95,11 +70,11 @@ describe('two lookaside replicas behind one address, one killed under gateway lo
         60_000,
         'the gateway to resolve through the surviving replica',
       );
-      await eventually(() => (load.total >= greetedBefore + 400 ? true : undefined), 30_000, '400 greetings after the kill');
-      await load.stop();
+      await eventually(() => (running.total >= greetedBefore + 400 ? true : undefined), 30_000, '400 greetings after the kill');
+      await running.stop();
 
-      assert.deepEqual(load.failures, []);
-      assert.deepEqual([...load.statuses.keys()], [200]);
+      assert.deepEqual(running.failures, []);
+      assert.deepEqual([...running.statuses.keys()], [200]);
       const reopened = (proxy as TcpProxy).connections.filter((connection) => connection.closedBy === undefined);
       assert.deepEqual(reopened.map((connection) => connection.targetPort), [survivor.port], 'one connection, to the survivor');
       assert.equal(await victim.process.waitForExit(), signal === 'SIGKILL' ? null : 0);
