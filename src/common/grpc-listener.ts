@@ -1,4 +1,5 @@
 import { createServer, type Server as TcpServer, type Socket } from 'node:net';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
 
 import { ServerCredentials, type Server } from '@grpc/grpc-js';
 
@@ -19,6 +20,13 @@ export interface ListenOptions {
   readonly onConnectionRefused?: (bound: 'total' | 'per-client') => void;
   /** Called when accepting fails (such as EMFILE); the listener keeps going. */
   readonly onError?: (error: Error) => void;
+  /**
+   * Serve TLS: each accepted connection goes through this node:tls server's
+   * handshake, and grpc-js gets it once the handshake is done (the server's
+   * setSecureContext() changes the certificate of later handshakes).
+   * Undefined = plaintext.
+   */
+  readonly tls?: TlsServer;
 }
 
 /** The TCP side of a gRPC server, with a bound on connections. */
@@ -45,13 +53,16 @@ export interface GrpcListener {
 export async function listenWithLimits(server: Server, options: ListenOptions): Promise<GrpcListener> {
   const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
   const perClient = new ConnectionsPerClient(options.maxConnectionsPerClient);
+  const tls = options.tls;
+  if (tls !== undefined) tls.on('secureConnection', (socket: TLSSocket) => injector.injectConnection(socket));
   const tcp = createServer({ noDelay: true }, (socket) => {
     if (!perClient.admit(socket)) {
       socket.destroy();
       options.onConnectionRefused?.('per-client');
       return;
     }
-    injector.injectConnection(socket);
+    if (tls === undefined) injector.injectConnection(socket);
+    else tls.emit('connection', socket);
   });
   tcp.maxConnections = options.maxConnections;
   tcp.on('drop', () => options.onConnectionRefused?.('total'));

@@ -76,6 +76,7 @@ export function addReflection(server: Server, packageDefinition: PackageDefiniti
  */
 export class HealthReporter {
   private readonly health: HealthImplementation;
+  private current: ServingStatus = 'NOT_SERVING';
 
   constructor(private readonly services: readonly string[]) {
     this.health = new HealthImplementation(
@@ -87,7 +88,13 @@ export class HealthReporter {
     this.health.addToServer(server);
   }
 
+  /** What setAll() last set: the whole server's status. */
+  get status(): ServingStatus {
+    return this.current;
+  }
+
   setAll(status: ServingStatus): void {
+    this.current = status;
     for (const name of ['', ...this.services]) this.health.setStatus(name, status);
   }
 }

@@ -19,6 +19,7 @@ import type { KubeClusterConfig } from './discovery/kubeconfig.js';
 import { WATCH_SILENCE_LIMIT_MS } from './discovery/namespace-watch.js';
 import { readLoadConfig } from './load/config.js';
 import type { LoadConfig } from './load/service-load.js';
+import type { ServingTlsFiles } from './serving-tls.js';
 import { checkLabel } from './validation.js';
 
 export const DEFAULT_LB_PORT = 50_055;
@@ -51,6 +52,8 @@ export interface LookasideConfig {
   readonly load: LoadConfig;
   /** Serve the xDS control plane (AggregatedDiscoveryService) on the gRPC port. */
   readonly xds: boolean;
+  /** TLS (mTLS with a client CA) on the gRPC port; undefined = plaintext. */
+  readonly tls: ServingTlsFiles | undefined;
 }
 
 /** What one client can make the gRPC server hold; README "Limits" explains the defaults. */
@@ -115,7 +118,22 @@ export function loadLookasideConfig(env: Env, probe: ConfigProbe = REAL_PROBE): 
     limits: readServerLimits(env),
     load: readLoadConfig(env),
     xds: readChoice(env, 'XDS', ['on', 'off'] as const, 'on') === 'on',
+    tls: readServingTls(env),
   };
+}
+
+/** TLS_CERT_FILE and TLS_KEY_FILE together, or neither; TLS_CLIENT_CA_FILE only with them. The files are read at start-up (ServingTls). */
+function readServingTls(env: Env): ServingTlsFiles | undefined {
+  const certFile = readOptionalString(env, 'TLS_CERT_FILE');
+  const keyFile = readOptionalString(env, 'TLS_KEY_FILE');
+  const clientCaFile = readOptionalString(env, 'TLS_CLIENT_CA_FILE');
+  if (certFile === undefined && keyFile === undefined) {
+    if (clientCaFile !== undefined) throw new ConfigError('TLS_CLIENT_CA_FILE', 'requires TLS: set TLS_CERT_FILE and TLS_KEY_FILE too');
+    return undefined;
+  }
+  if (certFile === undefined) throw new ConfigError('TLS_CERT_FILE', 'is required with TLS_KEY_FILE: the PEM certificate (chain) the gRPC port serves');
+  if (keyFile === undefined) throw new ConfigError('TLS_KEY_FILE', 'is required with TLS_CERT_FILE: the PEM private key of that certificate');
+  return { certFile, keyFile, clientCaFile };
 }
 
 function readServerLimits(env: Env): ServerLimits {

@@ -16,8 +16,12 @@ import { ServiceLoads } from './load/service-loads.js';
 import { LookasideMetrics } from './metrics.js';
 import { Resolver } from './resolver.js';
 import { createLookasideServer } from './server.js';
+import { ServingTls } from './serving-tls.js';
 import { WatchedServices } from './watched-services.js';
 import { XdsServer } from './xds/xds-server.js';
+
+/** The gRPC health of the whole server as JSON on the metrics port: 200 SERVING, else 503. */
+export const HEALTH_PATH = '/healthz';
 
 /** A lookaside that is serving. */
 export interface Lookaside {
@@ -35,6 +39,8 @@ export interface Lookaside {
 
 /** The whole lookaside as `main.ts` runs it, built from its config: discovery, the watched Services, the gRPC server with its xDS control plane, metrics. */
 export async function createLookaside(config: LookasideConfig, logger: Logger): Promise<Lookaside> {
+  // First, so that bad TLS files fail start-up before anything else is opened.
+  const tls = config.tls === undefined ? undefined : await ServingTls.open(config.tls, logger.child({ module: 'tls' }));
   const registry = createMetricsRegistry('lookaside');
   const metrics = new LookasideMetrics(registry);
   const source = await openDiscovery(config, metrics, logger.child({ module: 'discovery' }));
@@ -88,15 +94,26 @@ export async function createLookaside(config: LookasideConfig, logger: Logger): 
     maxConnectionsPerClient: config.limits.maxConnectionsPerClient,
     onConnectionRefused: (bound) => limitMetrics.countRefused(bound === 'total' ? 'MAX_CONNECTIONS' : 'MAX_CONNECTIONS_PER_CLIENT'),
     onError: (error) => serverLogger.warn({ err: error.message }, 'cannot accept a connection'),
+    tls: tls?.server,
   });
   limitMetrics.watch({ connections: listener.connections, calls: lookaside.openCalls, resolveStreams: lookaside.openResolveStreams });
   const port = listener.port;
   const pages: Record<string, JsonPage> = { [DEBUG_ENDPOINTS_PATH]: debugEndpointsRoute(loads, config.ownNamespace) };
+  // For the kubelet when the gRPC port speaks TLS: its gRPC probe cannot.
+  pages[HEALTH_PATH] = () => ({ status: health.status === 'SERVING' ? 200 : 503, body: { status: health.status } });
   if (xds !== undefined) pages['/debug/xds'] = (query) => ({ status: 200, body: xds.report(query.get('node') ?? undefined) });
   const metricsEndpoint = await startMetricsServer(registry, config.host, config.metricsPort, logger.child({ module: 'metrics' }), pages);
   health.setAll('SERVING');
   logger.info(
-    { port, host: config.host, metricsPort: metricsEndpoint.port, discovery: source.name, namespace: config.ownNamespace, xds: config.xds },
+    {
+      port,
+      host: config.host,
+      metricsPort: metricsEndpoint.port,
+      discovery: source.name,
+      namespace: config.ownNamespace,
+      xds: config.xds,
+      tls: config.tls === undefined ? 'off' : config.tls.clientCaFile === undefined ? 'tls' : 'mtls',
+    },
     'listening',
   );
 
@@ -106,6 +123,7 @@ export async function createLookaside(config: LookasideConfig, logger: Logger): 
     async stop() {
       health.setAll('NOT_SERVING');
       void listener.close();
+      tls?.close();
       // Open ResolveStreams would hold the server for the whole grace period: end
       // them as soon as the unary calls are answered (tryShutdown has stopped new calls).
       const result = await shutdownServer(server, config.shutdownGraceMs, endStreams);

@@ -51,6 +51,17 @@ interface Workload {
   readonly argv: readonly string[];
 }
 
+interface SpreadConstraint {
+  readonly maxSkew: number;
+  readonly topologyKey: string;
+  readonly whenUnsatisfiable: string;
+  readonly labelSelector: { readonly matchLabels: Record<string, string> };
+}
+
+interface PodDisruptionBudget extends KubeObject {
+  readonly spec: { readonly minAvailable: number; readonly selector: { readonly matchLabels: Record<string, string> } };
+}
+
 /** The node flags of the lookaside's container; bench/scale.ts runs it with the same. */
 const LOOKASIDE_NODE_FLAGS = ['--max-semi-space-size=4', '--heap-growing-percent=15'];
 
@@ -251,8 +262,10 @@ describe('deploy/: the rendered manifests agree with Kubernetes and with the cod
               assert.equal(probe.grpc.service, undefined, `${where}: probe the server's overall health ("")`);
             } else {
               assert.ok(probe?.httpGet !== undefined, `${where}: probes are grpc or httpGet`);
-              const port = probe.httpGet.port;
-              assert.equal(typeof port === 'string' ? containerPort(container, port) : port, program.defaultPorts['http'], `${where}: HTTP probe port`);
+              const { port, path } = probe.httpGet;
+              const serving = program.httpProbes[path ?? '/'];
+              assert.ok(serving !== undefined, `${where}: ${program.title} serves no probe at ${path}`);
+              assert.equal(typeof port === 'string' ? containerPort(container, port) : port, program.defaultPorts[serving], `${where}: HTTP probe port`);
             }
           }
           const annotations = deployment.spec.template.metadata.annotations ?? {};
@@ -300,6 +313,50 @@ describe('deploy/: the rendered manifests agree with Kubernetes and with the cod
         assert.equal(service.spec.clusterIP, 'None');
         assert.deepEqual(backends(service, objects).map((d) => d.metadata.name), ['greetserver']);
         assert.equal(service.spec.ports.find((port) => port.name === 'grpc')?.port, greet.program.defaultPorts['grpc']);
+      });
+
+      it('runs 2 lookaside replicas spread over nodes and zones, and a PodDisruptionBudget keeps one while the other is evicted', function () {
+        const lookaside = only(workloads.filter((w) => w.program.title === 'lookaside'), 'lookaside').deployment;
+        assert.equal(lookaside.spec.replicas, 2);
+        const labels = lookaside.spec.template.metadata.labels;
+        const spread = (lookaside.spec.template.spec as { topologySpreadConstraints?: SpreadConstraint[] }).topologySpreadConstraints ?? [];
+        assert.deepEqual(spread.map((constraint) => constraint.topologyKey).sort(), ['kubernetes.io/hostname', 'topology.kubernetes.io/zone']);
+        for (const constraint of spread) {
+          assert.equal(constraint.maxSkew, 1, constraint.topologyKey);
+          // A one-node cluster (minikube) must still run both.
+          assert.equal(constraint.whenUnsatisfiable, 'ScheduleAnyway', constraint.topologyKey);
+          assert.ok(selects(constraint.labelSelector.matchLabels, labels), `${constraint.topologyKey}: the constraint does not count the lookaside's pods`);
+        }
+        const budgets = ofKind<PodDisruptionBudget>(objects, 'PodDisruptionBudget').filter((budget) => selects(budget.spec.selector.matchLabels, labels));
+        const budget = only(budgets, 'PodDisruptionBudget of the lookaside');
+        assert.equal(budget.spec.minAvailable, 1);
+        assert.ok(budget.spec.minAvailable < (lookaside.spec.replicas ?? 1), 'the budget must let one replica be evicted, or node drains block');
+      });
+
+      it('reads every *_FILE a program is given from a volume mounted read-only from a Secret; a lookaside on TLS is probed over HTTP', function () {
+        for (const { deployment, container, env } of workloads) {
+          const pod = deployment.spec.template.spec as { volumes?: Array<{ name: string; secret?: { secretName: string } }> };
+          const mounts = (container as { volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }> }).volumeMounts ?? [];
+          for (const [name, path] of Object.entries(env).filter(([variable]) => /^(LB_)?TLS_.*_FILE$/.test(variable))) {
+            const mount = mounts.find((candidate) => path.startsWith(`${candidate.mountPath}/`));
+            assert.ok(mount !== undefined, `${deployment.metadata.name}: ${name}=${path} is in no mounted volume`);
+            assert.equal(mount.readOnly, true, `${deployment.metadata.name}: ${mount.mountPath} is not mounted read-only`);
+            const volume = pod.volumes?.find((candidate) => candidate.name === mount.name);
+            assert.ok(volume?.secret?.secretName !== undefined, `${deployment.metadata.name}: ${name} is not read from a Secret`);
+            assert.ok(['tls.crt', 'tls.key', 'ca.crt'].includes(path.slice(mount.mountPath.length + 1)), `${name}: not a key of a TLS Secret`);
+          }
+        }
+        const lookaside = only(workloads.filter((w) => w.program.title === 'lookaside'), 'lookaside');
+        const tls = loadLookasideConfig({ ...KUBELET_ENV, ...lookaside.env }, { fileExists: () => false, homeDirectory: '/' }).tls;
+        for (const probe of [lookaside.container.readinessProbe, lookaside.container.livenessProbe]) {
+          assert.equal(probe?.grpc === undefined, tls !== undefined, `${dir}: the lookaside ${tls === undefined ? 'serves plaintext: probe gRPC' : 'serves TLS: the kubelet cannot probe it over gRPC'}`);
+        }
+        if (dir === 'deploy/overlays/tls') {
+          assert.ok(tls?.clientCaFile !== undefined, 'the TLS overlay requires client certificates');
+          const gateway = only(workloads.filter((w) => w.program.title === 'gateway'), 'gateway');
+          const client = loadGatewayConfig({ ...KUBELET_ENV, ...gateway.env }).lookaside?.tls;
+          assert.ok(client?.caFile !== undefined && client.clientCertFile !== undefined, 'the gateway trusts the CA and presents a certificate');
+        }
       });
 
       it('points the gateway at the lookaside Service and the greet Service, and exposes it as greetclient:9091 and greet.com', function () {

@@ -15,12 +15,15 @@ export interface BufCurlResult {
 
 /**
  * Calls a method through `buf curl`, a real reflection client: it learns the
- * schema from the server's reflection service, as grpcurl does.
+ * schema from the server's reflection service, as grpcurl does. `target` is
+ * `host:port` (plaintext HTTP/2), or `https://host:port` for TLS (with
+ * `--cacert`, `--cert`, `--key` in `extraArgs`).
  */
 export function bufCurl(target: string, method: string, request: unknown, extraArgs: string[] = []): Promise<BufCurlResult> {
-  const args = ['curl', '--protocol', 'grpc', '--http2-prior-knowledge', '--timeout', '10s', ...extraArgs];
+  const tls = target.startsWith('https://');
+  const args = ['curl', '--protocol', 'grpc', ...(tls ? [] : ['--http2-prior-knowledge']), '--timeout', '10s', ...extraArgs];
   if (request !== undefined) args.push('-d', JSON.stringify(request));
-  args.push(`http://${target}/${method}`);
+  args.push(`${tls ? target : `http://${target}`}/${method}`);
   return run(args);
 }
 

@@ -8,6 +8,8 @@ export interface ProxiedConnection {
   frozen: boolean;
   /** Which side closed (or reset) the connection first; undefined while it is open. */
   closedBy: 'client' | 'server' | undefined;
+  /** The port it was forwarded to; undefined until a target took it. */
+  targetPort: number | undefined;
 }
 
 /**
@@ -17,23 +19,29 @@ export interface ProxiedConnection {
  * while their sockets stay open, so only a keepalive or a deadline on the
  * client side can notice. Connections made after the freeze forward normally,
  * as when the ClusterIP routes them to a healthy replica.
+ *
+ * In front of several servers it is a small Service: each new connection goes
+ * to the next target in turn, and to the one after when a target refuses it
+ * (a replica that died), so clients reach whichever replicas are left.
  */
 export class TcpProxy {
   private readonly all: ProxiedConnection[] = [];
   private readonly sockets = new Set<Socket>();
 
+  private nextTarget = 0;
+
   private constructor(
     private readonly server: Server,
-    private targetPort: number,
+    private targetPorts: readonly number[],
   ) {
     server.on('connection', (client) => this.forward(client));
   }
 
-  /** Listens on a free port of 127.0.0.1 and forwards to 127.0.0.1:`targetPort`. */
-  static async start(targetPort: number): Promise<TcpProxy> {
-    const server = createServer();
+  /** Listens on a free port of 127.0.0.1 and forwards to 127.0.0.1:`targetPort` (each of them in turn when several). */
+  static async start(targetPort: number | readonly number[]): Promise<TcpProxy> {
+    const server = createServer({ pauseOnConnect: true });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return new TcpProxy(server, targetPort);
+    return new TcpProxy(server, typeof targetPort === 'number' ? [targetPort] : targetPort);
   }
 
   get port(): number {
@@ -78,7 +86,7 @@ export class TcpProxy {
 
   /** Sends connections made from now on to 127.0.0.1:`port` (another replica); open ones stay where they are. */
   retarget(port: number): void {
-    this.targetPort = port;
+    this.targetPorts = [port];
   }
 
   async close(): Promise<void> {
@@ -87,9 +95,33 @@ export class TcpProxy {
   }
 
   private forward(client: Socket): void {
-    const connection: ProxiedConnection = { id: this.all.length + 1, frozen: false, closedBy: undefined };
+    const connection: ProxiedConnection = { id: this.all.length + 1, frozen: false, closedBy: undefined, targetPort: undefined };
     this.all.push(connection);
-    const upstream = connect(this.targetPort, '127.0.0.1');
+    this.sockets.add(client);
+    client.on('error', () => client.destroy());
+    this.dial(client, connection, this.targetPorts.length);
+  }
+
+  /** Connects to the next target; one that refuses passes the connection on, `attemptsLeft` times in all. */
+  private dial(client: Socket, connection: ProxiedConnection, attemptsLeft: number): void {
+    const port = this.targetPorts[this.nextTarget % this.targetPorts.length] as number;
+    this.nextTarget += 1;
+    const upstream = connect(port, '127.0.0.1');
+    const refused = (): void => {
+      if (attemptsLeft > 1 && !client.destroyed) this.dial(client, connection, attemptsLeft - 1);
+      else client.destroy();
+    };
+    upstream.once('error', refused);
+    upstream.once('connect', () => {
+      upstream.off('error', refused);
+      connection.targetPort = port;
+      this.pipe(client, upstream, connection);
+      if (client.destroyed) upstream.destroy();
+      else client.resume();
+    });
+  }
+
+  private pipe(client: Socket, upstream: Socket, connection: ProxiedConnection): void {
     const ends = [
       { socket: client, other: upstream, side: 'client' as const },
       { socket: upstream, other: client, side: 'server' as const },

@@ -181,6 +181,19 @@ describe('lookaside config', () => {
     assert.match(configError({ ...FILE_ENV, DISCOVERY: 'dns' }).message, /^DISCOVERY: must be one of kubernetes, file/);
   });
 
+  it('serves plaintext unless TLS_CERT_FILE and TLS_KEY_FILE are set; TLS_CLIENT_CA_FILE adds mTLS', () => {
+    assert.equal(loadLookasideConfig(FILE_ENV, FILE_PROBE).tls, undefined);
+    const tls = { TLS_CERT_FILE: '/tls/tls.crt', TLS_KEY_FILE: '/tls/tls.key' };
+    assert.deepEqual(loadLookasideConfig({ ...FILE_ENV, ...tls }, FILE_PROBE).tls, { certFile: '/tls/tls.crt', keyFile: '/tls/tls.key', clientCaFile: undefined });
+    assert.deepEqual(loadLookasideConfig({ ...FILE_ENV, ...tls, TLS_CLIENT_CA_FILE: '/ca/ca.crt' }, FILE_PROBE).tls?.clientCaFile, '/ca/ca.crt');
+  });
+
+  it('refuses half a TLS setting, naming the variable that is missing', () => {
+    assert.match(configError({ ...FILE_ENV, TLS_KEY_FILE: '/tls/tls.key' }).message, /^TLS_CERT_FILE: is required with TLS_KEY_FILE/);
+    assert.match(configError({ ...FILE_ENV, TLS_CERT_FILE: '/tls/tls.crt' }).message, /^TLS_KEY_FILE: is required with TLS_CERT_FILE/);
+    assert.match(configError({ ...FILE_ENV, TLS_CLIENT_CA_FILE: '/ca/ca.crt' }).message, /^TLS_CLIENT_CA_FILE: requires TLS: set TLS_CERT_FILE and TLS_KEY_FILE/);
+  });
+
   it('rejects namespaces that are not RFC 1123 labels', () => {
     assert.match(configError({ ...FILE_ENV, POD_NAMESPACE: 'Prod' }).message, /^POD_NAMESPACE:/);
     assert.match(configError({ ...FILE_ENV, ALLOWED_NAMESPACES: 'ok,not_ok' }).message, /^ALLOWED_NAMESPACES: .*"not_ok"/);

@@ -48,5 +48,9 @@ describe('createLookaside (the program as main.ts wires it, in process)', () => 
     const page = await response.text();
     assert.equal(response.status, 200, page);
     assert.match(page, /^lookaside_watched_services\{app="lookaside"\} 1$/m);
+
+    // The gRPC health over HTTP, for probes of a gRPC port on TLS.
+    const health = await fetch(`http://127.0.0.1:${lookaside.metricsPort}/healthz`);
+    assert.deepEqual([health.status, await health.json()], [200, { status: 'SERVING' }]);
   });
 });

@@ -11,6 +11,7 @@ import {
 } from '../../common/config.js';
 import { isHostName, isRfc1123Label, joinHostPort, splitHostPort } from '../../common/addresses.js';
 import { readXdsSettings, type XdsSettings } from './xds/config.js';
+import type { LookasideTlsFiles } from './lookaside-tls.js';
 
 export const DEFAULT_GATEWAY_PORT = 9_091;
 export const DEFAULT_LB_PORT = 50_055;
@@ -74,6 +75,8 @@ export interface LookasideSettings {
   readonly fallbackMaxAgeMs: number;
   /** On the one connection to the lookaside. */
   readonly keepalive: KeepaliveSettings;
+  /** TLS to the lookaside; undefined = plaintext. */
+  readonly tls: LookasideTlsFiles | undefined;
 }
 
 export interface GatewayConfig {
@@ -109,6 +112,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
   checkDnsLabel('GRPC_SVC', service);
   checkDnsLabel('POD_NAMESPACE', namespace);
   const serverPort = readInteger(env, 'GRPC_SERVER_PORT', DEFAULT_GRPC_SERVER_PORT, { min: 1, max: 65_535 });
+  if (balancing === 'xds') refuseLookasideTls(env);
 
   return {
     host: readString(env, 'GATEWAY_HOST', '0.0.0.0'),
@@ -156,7 +160,27 @@ function readLookaside(env: Env): LookasideSettings {
       timeMs: readInteger(env, 'LB_KEEPALIVE_TIME_MS', DEFAULT_KEEPALIVE_TIME_MS, { min: 0, max: 86_400_000 }),
       timeoutMs: readInteger(env, 'LB_KEEPALIVE_TIMEOUT_MS', DEFAULT_KEEPALIVE_TIMEOUT_MS, { min: 1, max: 600_000 }),
     },
+    tls: readLookasideTlsFiles(env),
   };
+}
+
+/** Any LB_TLS_* turns TLS on; LB_TLS_CERT_FILE and LB_TLS_KEY_FILE go together. The files are read at start-up (lookaside-tls.ts). */
+function readLookasideTlsFiles(env: Env): LookasideTlsFiles | undefined {
+  const caFile = readOptionalString(env, 'LB_TLS_CA_FILE');
+  const clientCertFile = readOptionalString(env, 'LB_TLS_CERT_FILE');
+  const clientKeyFile = readOptionalString(env, 'LB_TLS_KEY_FILE');
+  if (clientCertFile === undefined && clientKeyFile !== undefined) throw new ConfigError('LB_TLS_CERT_FILE', 'is required with LB_TLS_KEY_FILE: the client certificate for the lookaside');
+  if (clientCertFile !== undefined && clientKeyFile === undefined) throw new ConfigError('LB_TLS_KEY_FILE', 'is required with LB_TLS_CERT_FILE: the private key of that certificate');
+  if (caFile === undefined && clientCertFile === undefined) return undefined;
+  return { caFile, clientCertFile, clientKeyFile };
+}
+
+/** The xDS channel's credentials come from its bootstrap: LB_TLS_* there would be silently ignored. */
+function refuseLookasideTls(env: Env): void {
+  for (const name of ['LB_TLS_CA_FILE', 'LB_TLS_CERT_FILE', 'LB_TLS_KEY_FILE']) {
+    if (readOptionalString(env, name) === undefined) continue;
+    throw new ConfigError(name, "applies to BALANCING=lookaside only; with BALANCING=xds the bootstrap's channel_creds say how to reach the lookaside");
+  }
 }
 
 function readHttpLimits(env: Env): HttpLimits {

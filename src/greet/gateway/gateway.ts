@@ -11,6 +11,7 @@ import { callGreet, openGreetChannel } from './greet-client.js';
 import { HttpEdge } from './http-edge.js';
 import { LookasideClient } from './lookaside-client.js';
 import { LookasideRouter } from './lookaside-router.js';
+import { lookasideTlsOptions } from './lookaside-tls.js';
 import { GatewayMetrics } from './metrics.js';
 import type { GreetRouter } from './router.js';
 import { prepareXdsChannels } from './xds/xds-channel.js';
@@ -40,6 +41,7 @@ export async function createGateway(config: GatewayConfig, logger: Logger): Prom
       balancing: config.balancing,
       service: `${config.namespace}/${config.service}`,
       lookaside: config.lookaside?.target ?? config.xds?.bootstrap.serverUri,
+      lookasideTls: config.lookaside === undefined ? undefined : config.lookaside.tls === undefined ? 'off' : 'on',
       target: config.lookaside === undefined ? (config.xds?.target ?? config.directTarget) : undefined,
     },
     'listening',
@@ -103,6 +105,7 @@ function lookasideRouter(config: GatewayConfig, settings: LookasideSettings, met
       timeoutMs: settings.resolveTimeoutMs,
       keepalive: settings.keepalive,
       onConnectionDropped: (reason) => logger.warn({ reason }, 'connection to the lookaside dropped as dead; the next request reconnects'),
+      tls: settings.tls === undefined ? undefined : lookasideTlsOptions(settings.tls, logger),
     }),
     service: `${config.namespace}/${config.service}`,
     pool,

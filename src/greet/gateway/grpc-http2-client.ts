@@ -1,4 +1,11 @@
-import { connect, constants as http2, type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
+import {
+  connect,
+  constants as http2,
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  type OutgoingHttpHeaders,
+  type SecureClientSessionOptions,
+} from 'node:http2';
 
 import { status as Status } from '@grpc/grpc-js';
 
@@ -20,6 +27,8 @@ export interface GrpcHttp2ClientOptions {
   readonly keepaliveTimeoutMs?: number;
   /** Told each time a connection is given up as dead, for the log. */
   readonly onConnectionDropped?: (reason: string) => void;
+  /** Set: connect over TLS (ALPN h2), with the options it returns, asked for each new connection. */
+  readonly tls?: () => SecureClientSessionOptions;
 }
 
 /**
@@ -116,7 +125,8 @@ export class GrpcHttp2Client {
 
   private currentSession(): ClientHttp2Session {
     if (this.session !== undefined && !this.session.closed && !this.session.destroyed) return this.session;
-    const session = connect(`http://${this.options.authority}`);
+    const tls = this.options.tls;
+    const session = tls === undefined ? connect(`http://${this.options.authority}`) : connect(`https://${this.options.authority}`, tls());
     // Errors reach each open stream too; here they only retire the session, so the next call reconnects.
     session.on('error', () => this.dropSession(session));
     session.on('goaway', () => this.dropSession(session));

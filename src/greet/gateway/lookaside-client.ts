@@ -1,3 +1,4 @@
+import type { SecureClientSessionOptions } from 'node:http2';
 import { isIP } from 'node:net';
 
 import { status as Status } from '@grpc/grpc-js';
@@ -58,6 +59,8 @@ export interface LookasideClientOptions {
   readonly reportCalls?: boolean;
   /** Told each time the connection to the lookaside is given up as dead. */
   readonly onConnectionDropped?: (reason: string) => void;
+  /** Set: TLS to the lookaside, with the options it returns for each new connection. */
+  readonly tls?: () => SecureClientSessionOptions;
 }
 
 export type ResolveResult =
@@ -130,6 +133,7 @@ export class LookasideClient {
       keepaliveTimeMs: options.keepalive.timeMs,
       keepaliveTimeoutMs: options.keepalive.timeoutMs,
       onConnectionDropped: options.onConnectionDropped,
+      tls: options.tls,
     });
     this.client = client;
     const streamMethod = service['ResolveStream'];

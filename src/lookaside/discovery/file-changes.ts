@@ -84,11 +84,11 @@ export class FileChanges {
         this.debounceTimer.unref();
       });
       watcher.on('error', (error) => {
-        this.logger.warn({ err: error }, 'watching the endpoints file failed; polling only');
+        this.logger.warn({ err: error, path: this.path }, 'watching a file for changes failed; polling only');
       });
       return watcher;
     } catch (error) {
-      this.logger.warn({ err: error }, 'cannot watch the endpoints file; polling only');
+      this.logger.warn({ err: error, path: this.path }, 'cannot watch a file for changes; polling only');
       return undefined;
     }
   }

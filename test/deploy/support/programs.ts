@@ -2,6 +2,7 @@ import type { Env } from '../../../src/common/config.js';
 import { loadGatewayConfig, DEFAULT_GATEWAY_PORT } from '../../../src/greet/gateway/config.js';
 import { loadGreetServerConfig, DEFAULT_GRPC_PORT, DEFAULT_METRICS_PORT as GREET_METRICS_PORT } from '../../../src/greet/server/config.js';
 import { loadLookasideConfig, DEFAULT_LB_PORT, DEFAULT_METRICS_PORT as LOOKASIDE_METRICS_PORT } from '../../../src/lookaside/config.js';
+import { HEALTH_PATH as LOOKASIDE_HEALTH_PATH } from '../../../src/lookaside/lookaside.js';
 
 /**
  * What the deploy/ checks know about each of our three programs, taken from
@@ -24,6 +25,8 @@ export interface Program {
   readonly defaultPorts: Readonly<Record<string, number>>;
   /** The port the program serves /metrics on (the name of a container port). */
   readonly metricsPort: string;
+  /** Paths an HTTP probe may ask, each with the container port (name) that serves it. */
+  readonly httpProbes: Readonly<Record<string, string>>;
   /** Loads the real config; throws the program's own ConfigError. */
   readonly load: (env: Env) => LoadedProgram;
   /** Variables that pick ports: set to 0 to run on loopback beside other tests. */
@@ -50,6 +53,8 @@ export const PROGRAMS: readonly Program[] = [
     downward: { POD_NAMESPACE: 'metadata.namespace' },
     defaultPorts: { grpc: DEFAULT_LB_PORT, metrics: LOOKASIDE_METRICS_PORT },
     metricsPort: 'metrics',
+    // For probes when the gRPC port speaks TLS (the kubelet's gRPC probe cannot).
+    httpProbes: { [LOOKASIDE_HEALTH_PATH]: 'metrics' },
     load: (env) => {
       const config = loadLookasideConfig(env, NO_FILES);
       return { ports: { grpc: config.port, metrics: config.metricsPort }, drainMs: 0, stopMs: config.shutdownGraceMs };
@@ -63,6 +68,7 @@ export const PROGRAMS: readonly Program[] = [
     downward: { POD_NAME: 'metadata.name', POD_IP: 'status.podIP' },
     defaultPorts: { grpc: DEFAULT_GRPC_PORT, metrics: GREET_METRICS_PORT },
     metricsPort: 'metrics',
+    httpProbes: {},
     load: (env) => {
       const config = loadGreetServerConfig(env);
       return {
@@ -80,6 +86,7 @@ export const PROGRAMS: readonly Program[] = [
     downward: { POD_NAMESPACE: 'metadata.namespace' },
     defaultPorts: { http: DEFAULT_GATEWAY_PORT },
     metricsPort: 'http',
+    httpProbes: { '/readyz': 'http', '/healthz': 'http' },
     load: (env) => {
       const config = loadGatewayConfig(env);
       return { ports: { http: config.port }, drainMs: config.drainMs, stopMs: config.drainMs + config.shutdownGraceMs };

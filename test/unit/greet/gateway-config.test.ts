@@ -25,6 +25,23 @@ describe('gateway configuration', () => {
     assert.equal(config.lookaside?.policy, 'round_robin');
   });
 
+  it('talks plaintext to the lookaside unless LB_TLS_CA_FILE or a client certificate is set', () => {
+    assert.equal(loadGatewayConfig({ LB_ADDR: 'lookaside:50055' }).lookaside?.tls, undefined);
+    assert.deepEqual(loadGatewayConfig({ LB_ADDR: 'lookaside:50055', LB_TLS_CA_FILE: '/ca/ca.crt' }).lookaside?.tls, {
+      caFile: '/ca/ca.crt',
+      clientCertFile: undefined,
+      clientKeyFile: undefined,
+    });
+    const mutual = loadGatewayConfig({ LB_ADDR: 'lookaside:50055', LB_TLS_CERT_FILE: '/me/tls.crt', LB_TLS_KEY_FILE: '/me/tls.key' }).lookaside?.tls;
+    assert.deepEqual(mutual, { caFile: undefined, clientCertFile: '/me/tls.crt', clientKeyFile: '/me/tls.key' });
+    assert.match(configError({ LB_ADDR: 'lookaside:50055', LB_TLS_KEY_FILE: '/me/tls.key' }).message, /^LB_TLS_CERT_FILE: is required with LB_TLS_KEY_FILE/);
+    assert.match(configError({ LB_ADDR: 'lookaside:50055', LB_TLS_CERT_FILE: '/me/tls.crt' }).message, /^LB_TLS_KEY_FILE: is required with LB_TLS_CERT_FILE/);
+    assert.match(
+      configError({ BALANCING: 'xds', LB_ADDR: 'lookaside:50055', LB_TLS_CA_FILE: '/ca/ca.crt' }).message,
+      /^LB_TLS_CA_FILE: applies to BALANCING=lookaside only/,
+    );
+  });
+
   it('builds the lookaside address from LB_SVC_NAME and LB_PORT, as the original did', () => {
     assert.equal(loadGatewayConfig({ LB_SVC_NAME: 'lookaside', LB_PORT: '6000' }).lookaside?.target, 'lookaside:6000');
     assert.equal(loadGatewayConfig({ LB_SVC_NAME: 'lookaside' }).lookaside?.target, 'lookaside:50055');
