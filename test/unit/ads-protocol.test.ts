@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 
 import type { AdsClient, AdsResponse } from '../support/ads-client.js';
 import { slice, sliceEndpoint } from '../support/endpoints.js';
+import { until } from '../support/lookaside-server.js';
 import { XdsHarness } from '../support/xds-harness.js';
 
 const LISTENER = 'greet.default:50051';
@@ -167,9 +168,14 @@ describe('ADS server: the State-of-the-World protocol', function () {
     const ackerSecond = await h.pushed(acker, 'endpoint', 1);
     const nackerSecond = await h.pushed(nacker, 'endpoint', 1);
     acker.ack(ackerSecond);
-    await h.flush();
+    const endpointsByNode = () => new Map(h.xds.report().streams.map((stream) => [stream.node?.['id'], stream.types.endpoint]));
+    // The ACK and the NACK travel over real sockets: wait until the server has read both.
+    await until(() => {
+      const seen = endpointsByNode();
+      return seen.get('acker')?.acked_version === ackerSecond.version && seen.get('nacker')?.last_nack !== null;
+    }, 'the ACK and the NACK read');
 
-    const byNode = new Map(h.xds.report().streams.map((stream) => [stream.node?.['id'], stream.types.endpoint]));
+    const byNode = endpointsByNode();
     assert.equal(byNode.get('acker')?.acked_version, ackerSecond.version);
     assert.equal(byNode.get('nacker')?.acked_version, null);
     assert.equal(byNode.get('nacker')?.last_nack?.version, nackerFirst.version);
