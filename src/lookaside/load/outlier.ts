@@ -21,13 +21,16 @@ export interface OutlierConfig {
   /** At most this share of a Service's endpoints, rounded up, is ejected at once; never all of them. */
   readonly maxEjectionPercent: number;
   /**
-   * An endpoint with calls open and none answered for this long, and for
-   * STALL_LATENCY_MULTIPLE times its average latency, is ejected (a frozen or
-   * hung pod, found before its calls time out); 0 turns this off.
+   * An endpoint with STALL_MIN_OPEN_CALLS or more calls open and none answered
+   * for this long, and for STALL_LATENCY_MULTIPLE times its average latency,
+   * is ejected (a frozen or hung pod, found before its calls time out) unless
+   * another endpoint of the Service is as silent; 0 turns this off.
    */
   readonly stalledCallsMs: number;
 }
 
+/** A stall ejects only an endpoint with this many calls open. */
+export const STALL_MIN_OPEN_CALLS = 2;
 /** A stall must also last this many times the endpoint's average latency, so slow Services are not ejected for being slow. */
 export const STALL_LATENCY_MULTIPLE = 10;
 

@@ -4,7 +4,7 @@ import type { CallLedger } from './call-ledger.js';
 import { isEndpointFailure, type FinishedCall } from './call-outcome.js';
 import { EndpointLoad } from './endpoint-load.js';
 import type { HeldSubscription, OrcaStreams } from './orca-subscription.js';
-import { STALL_LATENCY_MULTIPLE, type EjectionReason, type OutlierConfig } from './outlier.js';
+import { STALL_LATENCY_MULTIPLE, STALL_MIN_OPEN_CALLS, type EjectionReason, type OutlierConfig } from './outlier.js';
 import { schedulerWeights, type WeightConfig } from './weights.js';
 
 /** Stalled endpoints are looked for at most this often on Resolves (and at every sweep). */
@@ -171,16 +171,25 @@ export class ServiceLoad {
     return Math.min(count - 1, Math.ceil((count * this.config.outlier.maxEjectionPercent) / 100));
   }
 
-  /** Ejects the endpoints whose open calls have gone unanswered far longer than their calls take (only those with a known latency). */
+  /**
+   * Ejects the endpoint whose open calls have gone unanswered far longer than
+   * its calls take, when the silence is its own: it has several calls open
+   * (one call a paused client has not reported yet looks the same), and no
+   * other endpoint of the Service is silent too (several at once: more likely
+   * their clients went quiet than the pods froze together).
+   */
   private ejectStalled(nowMs: number): void {
     this.nextStallCheckMs = nowMs + STALL_CHECK_INTERVAL_MS;
     const { stalledCallsMs } = this.config.outlier;
     if (stalledCallsMs === 0) return;
+    let stalled: EndpointLoad | undefined;
     for (const load of this.endpoints.values()) {
-      if (load.latencyMicros === undefined || load.health.ejectedUntilMs !== undefined) continue;
-      const limitMs = Math.max(stalledCallsMs, (STALL_LATENCY_MULTIPLE * load.latencyMicros) / 1000);
-      if (load.stalledMs(nowMs) >= limitMs) this.eject(load, 'stalled', nowMs);
+      if (load.health.ejectedUntilMs !== undefined || load.stalledMs(nowMs) < stalledCallsMs) continue;
+      if (stalled !== undefined) return;
+      stalled = load;
     }
+    if (stalled === undefined || stalled.latencyMicros === undefined || stalled.outstanding < STALL_MIN_OPEN_CALLS) return;
+    if (stalled.stalledMs(nowMs) >= (STALL_LATENCY_MULTIPLE * stalled.latencyMicros) / 1000) this.eject(stalled, 'stalled', nowMs);
   }
 
   private eject(load: EndpointLoad, reason: EjectionReason, nowMs: number): void {

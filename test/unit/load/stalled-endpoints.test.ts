@@ -23,6 +23,11 @@ function report(fixture: LoadFixture, ledger: StreamCallLedger, n: number, code:
   fixture.load.record({ address: address(n), code, latencyMicros: latencyMs * 1000 }, ledger, fixture.clock.nowMs);
 }
 
+/** Hands `count` calls to endpoint 1 (index 0). */
+function open(ledger: StreamCallLedger, endpoint: EndpointLoad | undefined, count = 2): void {
+  for (let i = 0; i < count; i += 1) ledger.handOut(endpoint as EndpointLoad);
+}
+
 function ejectedAt(fixture: LoadFixture, afterMs: number): boolean {
   fixture.clock.nowMs += afterMs;
   fixture.load.version(fixture.clock.nowMs);
@@ -71,7 +76,7 @@ describe('stalled endpoints (calls open, none answered)', () => {
   describe('ejection', () => {
     it('ejects an endpoint whose calls stay unanswered for OUTLIER_STALLED_CALLS_MS, before any of them times out', () => {
       const { fixture, ledger, endpoints } = answered(1);
-      ledger.handOut(endpoints[0] as EndpointLoad);
+      open(ledger, endpoints[0]);
       assert.equal(ejectedAt(fixture, 499), false);
       assert.equal(ejectedAt(fixture, STALL_CHECK_INTERVAL_MS), true, 'found at the next check');
       assert.deepEqual(fixture.ejections, ['default/greet']);
@@ -79,7 +84,7 @@ describe('stalled endpoints (calls open, none answered)', () => {
 
     it('waits ten times the endpoint’s average latency when that is longer', () => {
       const { fixture, ledger, endpoints } = answered(200);
-      ledger.handOut(endpoints[0] as EndpointLoad);
+      open(ledger, endpoints[0]);
       assert.equal(ejectedAt(fixture, 1_999), false, '10 × 200 ms');
       assert.equal(ejectedAt(fixture, STALL_CHECK_INTERVAL_MS), true);
     });
@@ -95,20 +100,38 @@ describe('stalled endpoints (calls open, none answered)', () => {
       assert.equal(ejectedAt(fixture, 10_000), false, 'nothing open');
       const fresh = loadFixture();
       fresh.load.sync(snapshotOf(1, 2, 3));
-      new StreamCallLedger().handOut(fresh.load.endpoint(address(1)) as EndpointLoad);
+      open(new StreamCallLedger(), fresh.load.endpoint(address(1)));
       assert.equal(ejectedAt(fresh, 60_000), false, 'no latency known: a call may take that long');
+    });
+
+    it('does not eject for one unanswered call: a client that paused before reporting it looks the same', () => {
+      const { fixture, ledger, endpoints } = answered(1);
+      open(ledger, endpoints[0], 1);
+      assert.equal(ejectedAt(fixture, 60_000), false);
+      open(ledger, endpoints[0], 1);
+      assert.equal(ejectedAt(fixture, STALL_CHECK_INTERVAL_MS), true, 'two calls open, and none answered for a minute');
+    });
+
+    it('does not eject while another endpoint is as silent (clients that went quiet, not one pod that froze)', () => {
+      const { fixture, ledger, endpoints } = answered(1);
+      open(ledger, endpoints[0]);
+      open(ledger, endpoints[1]);
+      assert.equal(ejectedAt(fixture, 5_000), false);
+      assert.equal(fixture.load.ejected, 0);
+      report(fixture, ledger, 2, OK, 5_000);
+      assert.equal(ejectedAt(fixture, STALL_CHECK_INTERVAL_MS), true, 'the other one answered: the silence is its own');
     });
 
     it('is off with OUTLIER_STALLED_CALLS_MS=0', () => {
       const { fixture, ledger, endpoints } = answered(1, { stalledCallsMs: 0 });
-      ledger.handOut(endpoints[0] as EndpointLoad);
+      open(ledger, endpoints[0]);
       assert.equal(ejectedAt(fixture, 60_000), false);
     });
 
     it('takes the stalled endpoint out of the pickers at the next Resolve', () => {
       const { fixture, ledger, endpoints } = answered(1);
       const pickers = new ServicePickers(snapshotOf(1, 2, 3), undefined, Math.random, fixture.load);
-      ledger.handOut(endpoints[0] as EndpointLoad);
+      open(ledger, endpoints[0]);
       fixture.clock.nowMs += 600;
       const picked = new Set(Array.from({ length: 6 }, () => pickers.pickerFor('grpc', 'round_robin')?.pick().address));
       assert.deepEqual([...picked].sort(), [address(2), address(3)]);
