@@ -81,15 +81,15 @@ export class EndpointLoad {
 
   /**
    * What a call sent to it now should take, as least request weighs it: the
-   * average latency (halving every LATENCY_HALF_LIFE_MS without reports) plus
-   * how long its open calls have gone unanswered, so silence counts against it
-   * from the first millisecond (a frozen pod looks slower at once, before any
-   * of its calls times out; a busy healthy one answers every few ms).
-   * Undefined when nothing is known yet.
+   * average latency (halving every LATENCY_HALF_LIFE_MS without reports), or
+   * how long its open calls have been stalled if that is longer (a frozen pod
+   * looks slower at once, before any of its calls times out). Undefined when
+   * nothing is known yet.
    */
   expectedLatencyMicros(nowMs: number): number | undefined {
     const stalledMicros = this.stalledMs(nowMs) * 1000;
     if (this.latencyMicros === undefined) return stalledMicros > 0 ? stalledMicros : undefined;
-    return this.latencyMicros * 2 ** (-(nowMs - this.latencyAtMs) / LATENCY_HALF_LIFE_MS) + stalledMicros;
+    const decayed = this.latencyMicros * 2 ** (-(nowMs - this.latencyAtMs) / LATENCY_HALF_LIFE_MS);
+    return Math.max(decayed, stalledMicros);
   }
 }
