@@ -1,25 +1,34 @@
 import type { Endpoint } from '../discovery/types.js';
 import type { Picker } from './picker.js';
 
-/** What least request reads of an endpoint: the calls open on it now. */
-export interface Outstanding {
+/** What least request reads of an endpoint at each pick. */
+export interface RequestLoad {
+  /** Calls open on it now, over every client. */
   readonly outstanding: number;
+  /** What a call sent to it now should take; undefined when nothing is known yet. */
+  expectedLatencyMicros(nowMs: number): number | undefined;
 }
 
 /**
  * Power of two choices: draws two different endpoints at random and hands out
- * the one with fewer calls outstanding (the first drawn on a tie). Counts are
- * read live at each pick, so every client's open calls weigh at once.
+ * the one whose open calls will take the least time to clear, as Linkerd's
+ * P2C with peak EWMA does: (outstanding + 1) × expected latency. Equal counts
+ * go to the faster endpoint; a slow one (or a frozen one, whose open calls
+ * stop being answered) must have proportionally fewer calls open to win.
+ * When either latency is unknown the two are compared by count alone. The
+ * first drawn keeps a tie. Counts and latencies are read live at each pick,
+ * so every client's open calls weigh at once.
  */
 export class LeastRequestPicker implements Picker {
   /**
    * @param endpoints non-empty
-   * @param loads the outstanding calls of each endpoint, same order
+   * @param loads the load of each endpoint, same order
    */
   constructor(
     private readonly endpoints: readonly Endpoint[],
-    private readonly loads: readonly Outstanding[],
+    private readonly loads: readonly RequestLoad[],
     private readonly random: () => number = Math.random,
+    private readonly now: () => number = Date.now,
   ) {
     if (endpoints.length === 0) throw new Error('LeastRequestPicker needs at least one endpoint');
     if (loads.length !== endpoints.length) throw new Error('LeastRequestPicker needs one load per endpoint');
@@ -32,7 +41,15 @@ export class LeastRequestPicker implements Picker {
     // The second from the other count - 1, so the two always differ.
     let second = Math.min(Math.floor(this.random() * (count - 1)), count - 2);
     if (second >= first) second += 1;
-    const chosen = (this.loads[second] as Outstanding).outstanding < (this.loads[first] as Outstanding).outstanding ? second : first;
+    const chosen = lighter(this.loads[first] as RequestLoad, this.loads[second] as RequestLoad, this.now()) ? first : second;
     return this.endpoints[chosen] as Endpoint;
   }
+}
+
+/** Whether `first` should take the call rather than `second` (ties included). */
+function lighter(first: RequestLoad, second: RequestLoad, nowMs: number): boolean {
+  const firstLatency = first.expectedLatencyMicros(nowMs);
+  const secondLatency = second.expectedLatencyMicros(nowMs);
+  if (firstLatency === undefined || secondLatency === undefined) return first.outstanding <= second.outstanding;
+  return (first.outstanding + 1) * firstLatency <= (second.outstanding + 1) * secondLatency;
 }

@@ -1,13 +1,13 @@
 import type { Endpoint, ServiceSnapshot } from '../discovery/types.js';
 import type { ServiceLoad } from '../load/service-load.js';
-import { LeastRequestPicker, type Outstanding } from './least-request.js';
+import { LeastRequestPicker, type RequestLoad } from './least-request.js';
 import type { Picker, PolicyName } from './picker.js';
 import { RandomPicker } from './random.js';
 import { RoundRobinPicker } from './round-robin.js';
 import { WeightedRoundRobinPicker } from './weighted-round-robin.js';
 
-/** Least request without per-endpoint state (no ServiceLoad): every count is 0, so it picks at random. */
-const NO_LOAD: Outstanding = { outstanding: 0 };
+/** Least request without per-endpoint state (no ServiceLoad): every count is 0 and no latency known, so it picks at random. */
+const NO_LOAD: RequestLoad = { outstanding: 0, expectedLatencyMicros: () => undefined };
 
 interface WeightedPicker {
   readonly picker: Picker;
@@ -87,8 +87,11 @@ export class ServicePickers {
     if (picker === undefined) {
       const endpoints = this.availableEndpoints(portName);
       if (endpoints === undefined) return undefined;
-      const loads = this.load?.loadsOf(endpoints) ?? endpoints.map(() => NO_LOAD);
-      picker = new LeastRequestPicker(endpoints, loads, this.randomSource);
+      const load = this.load;
+      picker =
+        load === undefined
+          ? new LeastRequestPicker(endpoints, endpoints.map(() => NO_LOAD), this.randomSource)
+          : new LeastRequestPicker(endpoints, load.loadsOf(endpoints), this.randomSource, () => load.now());
       this.leastRequest.set(portName, picker);
     }
     return picker;

@@ -27,7 +27,7 @@ export class StreamCallLedger implements ReleasableLedger {
   private readonly held = new Map<EndpointLoad, number>();
 
   handOut(endpoint: EndpointLoad): void {
-    endpoint.outstanding += 1;
+    endpoint.callOpened();
     this.held.set(endpoint, (this.held.get(endpoint) ?? 0) + 1);
   }
 
@@ -36,11 +36,11 @@ export class StreamCallLedger implements ReleasableLedger {
     if (count === undefined) return;
     if (count === 1) this.held.delete(endpoint);
     else this.held.set(endpoint, count - 1);
-    endpoint.outstanding -= 1;
+    endpoint.callsClosed(1);
   }
 
   release(): void {
-    for (const [endpoint, count] of this.held) endpoint.outstanding -= count;
+    for (const [endpoint, count] of this.held) endpoint.callsClosed(count);
     this.held.clear();
   }
 }
@@ -78,7 +78,7 @@ export class UnaryCallLeases implements CallLedger {
       bucket = { startMs: nowMs, held: new Map() };
       this.buckets.push(bucket);
     }
-    endpoint.outstanding += 1;
+    endpoint.callOpened();
     bucket.held.set(endpoint, (bucket.held.get(endpoint) ?? 0) + 1);
   }
 
@@ -88,7 +88,7 @@ export class UnaryCallLeases implements CallLedger {
       if (count === undefined) continue;
       if (count === 1) bucket.held.delete(endpoint);
       else bucket.held.set(endpoint, count - 1);
-      endpoint.outstanding -= 1;
+      endpoint.callsClosed(1);
       return;
     }
   }
@@ -99,7 +99,7 @@ export class UnaryCallLeases implements CallLedger {
       const oldest = this.buckets[0];
       if (oldest === undefined || nowMs - (oldest.startMs + this.bucketMs) < this.leaseMs) return;
       this.buckets.shift();
-      for (const [endpoint, count] of oldest.held) endpoint.outstanding -= count;
+      for (const [endpoint, count] of oldest.held) endpoint.callsClosed(count);
     }
   }
 }

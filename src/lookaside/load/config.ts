@@ -27,6 +27,7 @@ export function readLoadConfig(env: Env): LoadConfig {
       baseEjectionMs: seconds('OUTLIER_BASE_EJECTION_SECONDS', outlier.baseEjectionMs, 1, 86_400),
       maxEjectionMs: seconds('OUTLIER_MAX_EJECTION_SECONDS', outlier.maxEjectionMs, 1, 86_400),
       maxEjectionPercent: readInteger(env, 'OUTLIER_MAX_EJECTION_PERCENT', outlier.maxEjectionPercent, { min: 0, max: 100 }),
+      stalledCallsMs: readInteger(env, 'OUTLIER_STALLED_CALLS_MS', outlier.stalledCallsMs, { min: 0, max: 3_600_000 }),
     },
     weights: {
       blackoutMs: seconds('WRR_BLACKOUT_SECONDS', weights.blackoutMs, 0, 3_600),

@@ -47,6 +47,7 @@ function describeEndpoint(load: ServiceLoad, endpoint: EndpointLoad, nowMs: numb
     pod_name: endpoint.endpoint.podName,
     port_name: endpoint.portName,
     outstanding: endpoint.outstanding,
+    stalled_ms: endpoint.stalledMs(nowMs),
     calls: endpoint.calls,
     failures: endpoint.failures,
     recent_calls: recent.calls,

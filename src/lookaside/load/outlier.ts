@@ -20,7 +20,19 @@ export interface OutlierConfig {
   readonly maxEjectionMs: number;
   /** At most this share of a Service's endpoints, rounded up, is ejected at once; never all of them. */
   readonly maxEjectionPercent: number;
+  /**
+   * An endpoint with STALL_MIN_OPEN_CALLS or more calls open and none answered
+   * for this long, and for STALL_LATENCY_MULTIPLE times its average latency,
+   * is ejected (a frozen or hung pod, found before its calls time out) unless
+   * another endpoint of the Service is as silent; 0 turns this off.
+   */
+  readonly stalledCallsMs: number;
 }
+
+/** A stall ejects only an endpoint with this many calls open. */
+export const STALL_MIN_OPEN_CALLS = 2;
+/** A stall must also last this many times the endpoint's average latency, so slow Services are not ejected for being slow. */
+export const STALL_LATENCY_MULTIPLE = 10;
 
 export const DEFAULT_OUTLIER_CONFIG: OutlierConfig = {
   consecutiveFailures: 5,
@@ -30,10 +42,11 @@ export const DEFAULT_OUTLIER_CONFIG: OutlierConfig = {
   baseEjectionMs: 30_000,
   maxEjectionMs: 300_000,
   maxEjectionPercent: 50,
+  stalledCallsMs: 500,
 };
 
 /** Why an endpoint should leave the rotation. */
-export type EjectionReason = 'consecutive-failures' | 'failure-percentage' | 'failed-on-return';
+export type EjectionReason = 'consecutive-failures' | 'failure-percentage' | 'failed-on-return' | 'stalled';
 
 export interface CallCounts {
   readonly calls: number;

@@ -4,8 +4,11 @@ import type { CallLedger } from './call-ledger.js';
 import { isEndpointFailure, type FinishedCall } from './call-outcome.js';
 import { EndpointLoad } from './endpoint-load.js';
 import type { HeldSubscription, OrcaStreams } from './orca-subscription.js';
-import type { EjectionReason, OutlierConfig } from './outlier.js';
+import { STALL_LATENCY_MULTIPLE, STALL_MIN_OPEN_CALLS, type EjectionReason, type OutlierConfig } from './outlier.js';
 import { schedulerWeights, type WeightConfig } from './weights.js';
+
+/** Stalled endpoints are looked for at most this often on Resolves (and at every sweep). */
+export const STALL_CHECK_INTERVAL_MS = 100;
 
 export interface LoadConfig {
   readonly outlier: OutlierConfig;
@@ -33,6 +36,7 @@ export class ServiceLoad {
   private readonly subscriptions = new Map<EndpointLoad, HeldSubscription>();
   private ejectedCount = 0;
   private nextReturnAtMs = Number.POSITIVE_INFINITY;
+  private nextStallCheckMs = 0;
   private changes = 0;
   private weighted = false;
   private lastWeightedUseMs = 0;
@@ -45,7 +49,6 @@ export class ServiceLoad {
 
   /** Follows the Service's ready endpoints: state for new addresses, none kept for those gone. */
   sync(snapshot: ServiceSnapshot): void {
-    const nowMs = this.hooks.now();
     const present = new Set<string>();
     for (const [portName, endpoints] of snapshot.readyByPort) {
       for (const endpoint of endpoints) {
@@ -55,7 +58,7 @@ export class ServiceLoad {
           known.endpoint = endpoint;
           continue;
         }
-        const load = new EndpointLoad(endpoint, portName, this.config.outlier, this.config.weights, nowMs);
+        const load = new EndpointLoad(endpoint, portName, this.config.outlier, this.config.weights, this.hooks.now);
         this.endpoints.set(endpoint.address, load);
         if (this.weighted) this.subscribe(load);
       }
@@ -90,9 +93,10 @@ export class ServiceLoad {
     return this.ejectedCount;
   }
 
-  /** Changes whenever an endpoint is ejected or returns; returns that are due happen here. */
+  /** Changes whenever an endpoint is ejected or returns; returns that are due, and ejections of stalled endpoints, happen here. */
   version(nowMs: number): number {
     if (nowMs >= this.nextReturnAtMs) this.returnDue(nowMs);
+    if (nowMs >= this.nextStallCheckMs) this.ejectStalled(nowMs);
     return this.changes;
   }
 
@@ -117,7 +121,9 @@ export class ServiceLoad {
     const failed = isEndpointFailure(call.code);
     load.calls += 1;
     if (failed) load.failures += 1;
-    load.noteLatency(call.latencyMicros);
+    // A failure answers nothing (a frozen pod's calls end by timing out); calls in flight when it was ejected say nothing of it now.
+    if (!failed) load.answered(nowMs);
+    if (load.health.ejectedUntilMs === undefined) load.noteLatency(call.latencyMicros, nowMs);
     const reason = load.health.record(failed, nowMs);
     if (reason !== undefined) this.eject(load, reason, nowMs);
   }
@@ -165,8 +171,29 @@ export class ServiceLoad {
     return Math.min(count - 1, Math.ceil((count * this.config.outlier.maxEjectionPercent) / 100));
   }
 
+  /**
+   * Ejects the endpoint whose open calls have gone unanswered far longer than
+   * its calls take, when the silence is its own: it has several calls open
+   * (one call a paused client has not reported yet looks the same), and no
+   * other endpoint of the Service is silent too (several at once: more likely
+   * their clients went quiet than the pods froze together).
+   */
+  private ejectStalled(nowMs: number): void {
+    this.nextStallCheckMs = nowMs + STALL_CHECK_INTERVAL_MS;
+    const { stalledCallsMs } = this.config.outlier;
+    if (stalledCallsMs === 0) return;
+    let stalled: EndpointLoad | undefined;
+    for (const load of this.endpoints.values()) {
+      if (load.health.ejectedUntilMs !== undefined || load.stalledMs(nowMs) < stalledCallsMs) continue;
+      if (stalled !== undefined) return;
+      stalled = load;
+    }
+    if (stalled === undefined || stalled.latencyMicros === undefined || stalled.outstanding < STALL_MIN_OPEN_CALLS) return;
+    if (stalled.stalledMs(nowMs) >= (STALL_LATENCY_MULTIPLE * stalled.latencyMicros) / 1000) this.eject(stalled, 'stalled', nowMs);
+  }
+
   private eject(load: EndpointLoad, reason: EjectionReason, nowMs: number): void {
-    this.version(nowMs);
+    if (nowMs >= this.nextReturnAtMs) this.returnDue(nowMs);
     const log = { namespace: this.key.namespace, service: this.key.name, address: load.address, reason };
     if (this.ejectedCount >= this.maxEjected()) {
       this.hooks.logger.debug({ ...log, ejected: this.ejectedCount }, 'endpoint not ejected: as many as allowed are out already');
@@ -211,7 +238,7 @@ export class ServiceLoad {
 
   /** Never expected (pickers only hold ready endpoints, all synced): state for an endpoint sync has not seen. */
   private adopt(endpoint: Endpoint): EndpointLoad {
-    const load = new EndpointLoad(endpoint, '', this.config.outlier, this.config.weights, this.hooks.now());
+    const load = new EndpointLoad(endpoint, '', this.config.outlier, this.config.weights, this.hooks.now);
     this.endpoints.set(endpoint.address, load);
     return load;
   }

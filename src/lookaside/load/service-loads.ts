@@ -6,8 +6,8 @@ import type { OpenOrcaStream } from './orca-client.js';
 import { OrcaStreams } from './orca-subscription.js';
 import { ServiceLoad, type LoadConfig } from './service-load.js';
 
-/** How often unary leases expire, due endpoints return and idle ORCA streams close, besides on demand. */
-export const LOAD_SWEEP_INTERVAL_MS = 1_000;
+/** How often unary leases expire, due endpoints return, stalled ones are ejected and idle ORCA streams close, besides on demand. */
+export const LOAD_SWEEP_INTERVAL_MS = 250;
 
 /** What the gRPC edge needs to account for the calls it hands out and hears about. */
 export interface CallAccounting {

@@ -138,23 +138,28 @@ describe('load- and failure-aware balancing through the built processes (3 greet
     ]);
   });
 
-  it('ejects a frozen pod (SIGSTOP) once its calls time out, and takes it back after it thaws', async () => {
-    const stack = await start([{}, {}, {}], { OUTLIER_BASE_EJECTION_SECONDS: '3' }, { LB_POLICY: 'round_robin', GREET_TIMEOUT_MS: '500' });
+  it('ejects a frozen pod (SIGSTOP) while its calls are still open, long before they time out, and takes it back after it thaws', async () => {
+    const stack = await start([{}, {}, {}], { OUTLIER_BASE_EJECTION_SECONDS: '3' }, { LB_POLICY: 'round_robin', GREET_TIMEOUT_MS: '20000' });
     const frozen = stack.servers[0] as GreetServerHandle;
     assert.deepEqual(new Set(await statuses(stack.gateway.port, 6)), new Set([200]));
     frozen.process.child.kill('SIGSTOP');
+    let ejected = false;
+    const load = Array.from({ length: 4 }, async () => {
+      while (!ejected) await postGreet(stack.gateway.port);
+    });
     try {
-      let ejected = false;
-      const load = Array.from({ length: 4 }, async () => {
-        while (!ejected) await postGreet(stack.gateway.port);
-      });
-      await eventually(async () => ((await endpointOf(stack, frozen)).ejected ? true : undefined), 30_000, 'the frozen pod ejected');
+      await eventually(async () => ((await endpointOf(stack, frozen)).ejected ? true : undefined), 15_000, 'the frozen pod ejected');
       ejected = true;
-      await Promise.all(load);
+      const ejections = stack.lookaside.process.logs.filter((line) => line.msg === 'endpoint ejected').map((line) => line['reason']);
+      assert.deepEqual(ejections, ['stalled']);
+      const page = await scrape(stack.lookaside.metricsPort);
+      assert.equal(metricValue(page, 'lookaside_call_results_total', { code: 'DeadlineExceeded' }), 0, 'no call to it has timed out yet');
       assert.deepEqual(new Set(await statuses(stack.gateway.port, 30)), new Set([200]), 'no call goes to the frozen pod');
     } finally {
+      ejected = true;
       frozen.process.child.kill('SIGCONT');
     }
+    await Promise.all(load);
     const answeredBefore = await handled(frozen, 'OK');
     await eventually(
       async () => {

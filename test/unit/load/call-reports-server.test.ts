@@ -278,15 +278,18 @@ describe('GET /debug/endpoints', () => {
     await stream.resolve();
     const failures = Array.from({ length: 5 }, () => ({ address: '10.0.0.2:50051', code: 4, latency_micros: 2_000_000 }));
     await stream.ask({ finished_calls: failures, report_only: true });
+    const ejectedUntil = new Date(stack.clock.nowMs + 30_000).toISOString();
+    stack.clock.nowMs += 250;
     const route = debugEndpointsRoute(stack.loads, 'default');
     const answer = route(new URLSearchParams('service=greet&namespace=default'));
     assert.equal(answer.status, 200);
     const body = answer.body as { ejected_endpoints: number; endpoints: Record<string, unknown>[] };
     assert.equal(body.ejected_endpoints, 1);
     assert.deepEqual(
-      body.endpoints.map(({ pod_name, outstanding, calls, failures: failed, recent_failures, ejected, ejected_until, ejections, weight, latency_ms }) => ({
+      body.endpoints.map(({ pod_name, outstanding, stalled_ms, calls, failures: failed, recent_failures, ejected, ejected_until, ejections, weight, latency_ms }) => ({
         pod_name,
         outstanding,
+        stalled_ms,
         calls,
         failed,
         recent_failures,
@@ -297,15 +300,16 @@ describe('GET /debug/endpoints', () => {
         latency_ms,
       })),
       [
-        { pod_name: 'pod-1', outstanding: 1, calls: 0, failed: 0, recent_failures: 0, ejected: false, ejected_until: null, ejections: 0, weight: null, latency_ms: null },
+        { pod_name: 'pod-1', outstanding: 1, stalled_ms: 250, calls: 0, failed: 0, recent_failures: 0, ejected: false, ejected_until: null, ejections: 0, weight: null, latency_ms: null },
         {
           pod_name: 'pod-2',
           outstanding: 0,
+          stalled_ms: 0,
           calls: 5,
           failed: 5,
           recent_failures: 0,
           ejected: true,
-          ejected_until: new Date(stack.clock.nowMs + 30_000).toISOString(),
+          ejected_until: ejectedUntil,
           ejections: 1,
           weight: null,
           latency_ms: 2000,
