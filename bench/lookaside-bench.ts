@@ -14,8 +14,8 @@
  *
  * Env (all optional): BENCH_CONCURRENCY (8,32,128), BENCH_ROUNDS (3),
  * BENCH_ANSWERS (answers per run, 60000), BENCH_CONNECTIONS (4), BENCH_PIN
- * (1: servers on CPU 0, h2load on CPU 1), LOOKASIDE_NODE_ARGS (extra node
- * flags for our lookaside, space-separated), LOOKASIDE_ENV (extra env, k=v,…).
+ * (1: servers on CPU 0, h2load on CPU 1), LOOKASIDE_NODE_ARGS (node flags for
+ * our lookaside, space-separated; default: the image's under deploy/base's limit), LOOKASIDE_ENV (extra env, k=v,…).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -24,7 +24,7 @@ import { join } from 'node:path';
 
 import { loadProtos, serviceConstructor } from '../src/common/grpc.js';
 import { ServiceProcess } from '../test/support/process.js';
-import { envInteger, memoryOf } from './bench-process.js';
+import { deployedNodeFlags, envInteger, memoryOf } from './bench-process.js';
 import { BenchError, cpuSeconds, freePort, grpcFrame, pinToCpu, rawGrpcCall, resetPeakRss, waitForMetrics } from './bench-targets.js';
 import { goReferenceBinary, startGoReference } from './go-reference.js';
 import { percentile, runH2load } from './h2load.js';
@@ -53,7 +53,9 @@ async function main(): Promise<void> {
   const connections = envInteger('BENCH_CONNECTIONS', 4);
   const perStream = envInteger('BENCH_STREAM_MESSAGES', 8);
   const pin = process.env['BENCH_PIN'] !== '0' && availableParallelism() >= 2 && spawnSync('taskset', ['-V']).status === 0;
-  const nodeArgs = (process.env['LOOKASIDE_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg !== '');
+  // As the image runs it under deploy/base's memory limit, unless LOOKASIDE_NODE_ARGS says otherwise.
+  const override = process.env['LOOKASIDE_NODE_ARGS'];
+  const nodeArgs = override === undefined ? deployedNodeFlags() : override.split(' ').filter((arg) => arg !== '');
   const extraEnv = Object.fromEntries((process.env['LOOKASIDE_ENV'] ?? '').split(',').filter((pair) => pair.includes('=')).map((pair) => pair.split('=', 2) as [string, string]));
   if (levels.some((level) => !Number.isInteger(level) || level < 1)) throw new BenchError('BENCH_CONCURRENCY: expected whole numbers ≥ 1, comma-separated');
   if (spawnSync('h2load', ['--version']).status !== 0) throw new BenchError('h2load not found: install it with `apt-get install nghttp2-client`');
