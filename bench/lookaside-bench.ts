@@ -13,7 +13,7 @@
  * concurrency N runs N / 8 such streams at once, so N answers are in flight.
  *
  * Env (all optional): BENCH_CONCURRENCY (8,32,128), BENCH_ROUNDS (3),
- * BENCH_ANSWERS (answers per run, 60000), BENCH_CONNECTIONS (4), BENCH_PIN
+ * BENCH_ANSWERS (answers per run, 20000), BENCH_CONNECTIONS (4), BENCH_PIN
  * (1: servers on CPU 0, h2load on CPU 1), LOOKASIDE_NODE_ARGS (node flags for
  * our lookaside, space-separated; default: the image's under deploy/base's limit), LOOKASIDE_ENV (extra env, k=v,…).
  */
@@ -49,7 +49,7 @@ interface Target {
 async function main(): Promise<void> {
   const levels = (process.env['BENCH_CONCURRENCY'] ?? '8,32,128').split(',').map(Number);
   const rounds = envInteger('BENCH_ROUNDS', 3);
-  const answers = envInteger('BENCH_ANSWERS', 60_000);
+  const answers = envInteger('BENCH_ANSWERS', 20_000);
   const connections = envInteger('BENCH_CONNECTIONS', 4);
   const perStream = envInteger('BENCH_STREAM_MESSAGES', 8);
   const pin = process.env['BENCH_PIN'] !== '0' && availableParallelism() >= 2 && spawnSync('taskset', ['-V']).status === 0;
@@ -63,6 +63,10 @@ async function main(): Promise<void> {
   const binary = await goReferenceBinary();
   const dir = await mkdtemp(join(tmpdir(), 'bench-lookaside-'));
   const processes: ServiceProcess[] = [];
+  // Ctrl-C stops the servers too, not only the bench.
+  process.once('SIGINT', () => {
+    void Promise.all(processes.map((child) => child.stop())).finally(() => process.exit(130));
+  });
   try {
     const methods = serviceConstructor(loadProtos(['lookaside/v1/lookaside.proto']).grpcObject, SERVICE).service;
     const [resolve, resolveStream] = [methods['Resolve'], methods['ResolveStream']];

@@ -107,6 +107,8 @@ class GuardedCall implements ServerInterceptingCallInterface, NextListener {
   private handler: NextListener | undefined;
   private messages = 0;
   private holdsSlot = false;
+  /** The HTTP/2 stream is corked until the next check phase, gathering the messages sent meanwhile. */
+  private corked = false;
   private readonly stream: ServerHttp2Stream | undefined;
   /** Only for request streams: a unary request cut short simply has no message. */
   private readonly framing: RequestFraming | undefined;
@@ -197,7 +199,20 @@ class GuardedCall implements ServerInterceptingCallInterface, NextListener {
   }
 
   sendMessage(message: unknown, callback: () => void): void {
-    this.next.sendMessage(message, callback);
+    const stream = this.stream;
+    if (!this.method.responseStream || stream === undefined) {
+      this.next.sendMessage(message, callback);
+      return;
+    }
+    this.gatherWrites(stream);
+    this.next.sendMessage(message, ignore);
+    // grpc-js's call stream writes its next message only once this one is
+    // flushed to the socket, a turn of the event loop later: say it is sent
+    // as soon as the HTTP/2 stream has taken it, unless that stream is over
+    // its high-water mark (then the call stream buffers, and its writer sees
+    // write() return false, as before).
+    if (stream.writableNeedDrain) stream.once('drain', callback);
+    else callback();
   }
 
   sendStatus(status: CallStatus): void {
@@ -232,6 +247,25 @@ class GuardedCall implements ServerInterceptingCallInterface, NextListener {
     return this.next.getMetricsRecorder();
   }
 
+  /**
+   * Messages of a response stream sent in one turn of the event loop leave
+   * together: one write of the HTTP/2 stream (one DATA frame, one syscall)
+   * instead of one each. grpc-js hands a ResolveStream its requests a tick or
+   * a microtask apart, so the stream stays corked until the loop's check
+   * phase, after every message that arrived in this turn was answered.
+   * Ending the stream (the status) uncorks it first.
+   */
+  private gatherWrites(stream: ServerHttp2Stream): void {
+    if (this.corked) return;
+    this.corked = true;
+    stream.cork();
+    setImmediate(uncork, this, stream);
+  }
+
+  uncorked(): void {
+    this.corked = false;
+  }
+
   private release(): void {
     if (!this.holdsSlot) return;
     this.holdsSlot = false;
@@ -250,6 +284,13 @@ class GuardedCall implements ServerInterceptingCallInterface, NextListener {
     const stream = this.stream;
     if (stream !== undefined && !stream.closed && !stream.readableEnded) stream.close(http2Constants.NGHTTP2_NO_ERROR);
   }
+}
+
+function ignore(): void {}
+
+function uncork(call: GuardedCall, stream: ServerHttp2Stream): void {
+  call.uncorked();
+  stream.uncork();
 }
 
 /**
