@@ -107,8 +107,10 @@ class GuardedCall implements ServerInterceptingCallInterface, NextListener {
   private handler: NextListener | undefined;
   private messages = 0;
   private holdsSlot = false;
-  /** The HTTP/2 stream is corked until the next check phase, gathering the messages sent meanwhile. */
+  /** The HTTP/2 stream is corked, gathering the messages sent meanwhile. */
   private corked = false;
+  /** Messages sent; with a request stream, answers owed are the requests arrived minus these. */
+  private sent = 0;
   private readonly stream: ServerHttp2Stream | undefined;
   /** Only for request streams: a unary request cut short simply has no message. */
   private readonly framing: RequestFraming | undefined;
@@ -204,8 +206,12 @@ class GuardedCall implements ServerInterceptingCallInterface, NextListener {
       this.next.sendMessage(message, callback);
       return;
     }
-    this.gatherWrites(stream);
+    this.sent += 1;
+    // More requests are here than answered: their answers follow in this turn.
+    const more = this.framing !== undefined && this.framing.completed > this.sent;
+    if (more) this.gatherWrites(stream);
     this.next.sendMessage(message, ignore);
+    if (!more && this.corked) uncork(this, stream);
     // grpc-js's call stream writes its next message only once this one is
     // flushed to the socket, a turn of the event loop later: say it is sent
     // as soon as the HTTP/2 stream has taken it, unless that stream is over
@@ -248,12 +254,12 @@ class GuardedCall implements ServerInterceptingCallInterface, NextListener {
   }
 
   /**
-   * Messages of a response stream sent in one turn of the event loop leave
-   * together: one write of the HTTP/2 stream (one DATA frame, one syscall)
-   * instead of one each. grpc-js hands a ResolveStream its requests a tick or
-   * a microtask apart, so the stream stays corked until the loop's check
-   * phase, after every message that arrived in this turn was answered.
-   * Ending the stream (the status) uncorks it first.
+   * Answers to requests that arrived together leave together: one write of
+   * the HTTP/2 stream (one DATA frame) instead of one each. grpc-js hands a
+   * stream its requests a tick or a microtask apart, so the stream stays
+   * corked until the answer that catches up with the requests arrived (or,
+   * for streams that do not answer every request, the loop's check phase).
+   * A lone request's answer is not held. Ending the stream uncorks it first.
    */
   private gatherWrites(stream: ServerHttp2Stream): void {
     if (this.corked) return;
