@@ -31,7 +31,9 @@ COPY package.json ./
 COPY proto ./proto
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
+# Starts node with V8 heap limits sized from the container's memory limit (cgroup).
+COPY deploy/node-limits.sh ./node-limits.sh
 # The official image's "node" user, by number so that Kubernetes' runAsNonRoot can check it.
 USER 1000:1000
-ENTRYPOINT ["node"]
+ENTRYPOINT ["/app/node-limits.sh"]
 CMD ["dist/src/lookaside/main.js"]

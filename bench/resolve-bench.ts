@@ -26,18 +26,16 @@
  * when there are 2+ CPUs; 0: let the kernel place them), BENCH_CPU_PROF (a
  * directory: both servers write --cpu-prof profiles there).
  */
-import { connect } from 'node:http2';
-import { createServer, type AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 
 import { credentials, status as Status, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
 
 import { loadProtos, serviceConstructor } from '../src/common/grpc.js';
-import { delay, ServiceProcess } from '../test/support/process.js';
+import { ServiceProcess } from '../test/support/process.js';
+import { BenchError, cpuSeconds, freePort, grpcFrame, pinToCpu, rawGrpcCall, waitForMetrics } from './bench-targets.js';
 import { mergeSorted, percentile, runH2load, type H2loadRun, type H2loadSettings } from './h2load.js';
 
 const SERVICE = 'lookaside.v1.Lookaside';
@@ -48,8 +46,6 @@ const GOAL = 0.9;
 /** With BENCH_PIN (the default on 2+ CPUs), both servers share this CPU and h2load gets the other. */
 const SERVER_CPU = 0;
 const LOAD_CPU = 1;
-/** Kernel clock ticks per second, the unit of /proc/<pid>/stat's CPU times. */
-const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 type TargetName = 'empty' | 'resolve';
 
@@ -68,10 +64,6 @@ interface Measured {
 
 interface RoundResult extends Measured {
   readonly target: TargetName;
-}
-
-class BenchError extends Error {
-  override name = 'BenchError';
 }
 
 function envInteger(name: string, fallback: number, min = 1): number {
@@ -123,10 +115,7 @@ async function main(): Promise<void> {
     if (method === undefined) throw new BenchError(`no Resolve in ${SERVICE}`);
     // The gRPC frame h2load sends: 0 (not compressed), the length (big-endian), the message.
     const payload = method.requestSerialize(REQUEST);
-    const body = Buffer.alloc(5 + payload.length);
-    body.writeUInt8(0, 0);
-    body.writeUInt32BE(payload.length, 1);
-    payload.copy(body, 5);
+    const body = grpcFrame(payload);
     const bodyFile = join(dir, 'resolve-request.bin');
     await writeFile(bodyFile, body);
 
@@ -194,7 +183,7 @@ async function runSession(session: number, settings: BenchSettings): Promise<Rou
       settings.nodeArgs,
     );
     targets.push(lookaside);
-    if (settings.pin) for (const target of targets) pinToCpu(target, SERVER_CPU);
+    if (settings.pin) for (const target of targets) pinToCpu(target.name, target.process.child.pid ?? 0, SERVER_CPU);
 
     // Correctness before load: a real client, then the exact bytes h2load will send.
     await checkWithClient(settings.Lookaside, empty, lookaside);
@@ -209,9 +198,9 @@ async function runSession(session: number, settings: BenchSettings): Promise<Rou
     await expectHandled(metricsPort, expectedOk, 'after the pre-checks');
 
     const runOn = async (target: Target, count: number): Promise<Measured> => {
-      const cpuBefore = cpuSeconds(target);
+      const cpuBefore = cpuSeconds(target.process.child.pid ?? 0);
       const run = await runH2load(target.url, settings.h2load(count), join(settings.dir, `${target.name}.log`));
-      const cpuUsPerRequest = ((cpuSeconds(target) - cpuBefore) * 1e6) / count;
+      const cpuUsPerRequest = ((cpuSeconds(target.process.child.pid ?? 0) - cpuBefore) * 1e6) / count;
       if (target.name === 'resolve') {
         expectedOk += count;
         await expectHandled(metricsPort, expectedOk, `after ${count} more requests`);
@@ -268,18 +257,6 @@ async function startTarget(name: TargetName, script: string, env: Record<string,
   return { name, process: child, port, url: `http://127.0.0.1:${port}${PATH}` };
 }
 
-/** A port free right now on 127.0.0.1 (the OS picks it; it is released at once for the child to bind). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /** Starts the lookaside on the given ports and waits until its /metrics answers (it binds gRPC first). */
 async function startLookaside(
   port: number,
@@ -288,23 +265,8 @@ async function startLookaside(
   nodeArgs: readonly string[],
 ): Promise<Target> {
   const child = ServiceProcess.start('src/lookaside/main.js', env, nodeArgs);
-  const target: Target = { name: 'resolve', process: child, port, url: `http://127.0.0.1:${port}${PATH}` };
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (child.child.exitCode !== null) {
-      throw new BenchError(`the lookaside exited (${child.child.exitCode}) at start-up: ${child.stderr}${JSON.stringify(child.logs)}`);
-    }
-    try {
-      if ((await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).ok) return target;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await child.stop();
-      throw new BenchError(`the lookaside did not serve /metrics on port ${metricsPort} within 20 s: ${child.stderr}`);
-    }
-    await delay(50);
-  }
+  await waitForMetrics(child, metricsPort);
+  return { name: 'resolve', process: child, port, url: `http://127.0.0.1:${port}${PATH}` };
 }
 
 /** One Resolve per endpoint through grpc-js: all OK, and round robin hands out each endpoint once. */
@@ -331,50 +293,11 @@ async function checkWithClient(Lookaside: ServiceClientConstructor, empty: Targe
   }
 }
 
-/**
- * Sends h2load's request body once over plain HTTP/2 and checks the gRPC
- * status in the trailers; returns the decoded response's address.
- */
-function checkRawCall(target: Target, body: Buffer, deserialize: (bytes: Buffer) => unknown): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const session = connect(`http://127.0.0.1:${target.port}`);
-    const fail = (message: string): void => {
-      session.destroy();
-      reject(new BenchError(`${target.name}: raw HTTP/2 call with the h2load body: ${message}`));
-    };
-    session.on('error', (error) => fail(error.message));
-    const request = session.request({
-      ':method': 'POST',
-      ':path': PATH,
-      'content-type': 'application/grpc',
-      te: 'trailers',
-    });
-    let httpStatus: number | undefined;
-    let grpcStatus: string | undefined;
-    let grpcMessage: string | undefined;
-    const chunks: Buffer[] = [];
-    request.on('response', (headers) => {
-      httpStatus = Number(headers[':status']);
-      grpcStatus = headers['grpc-status'] as string | undefined;
-      grpcMessage = headers['grpc-message'] as string | undefined;
-    });
-    request.on('trailers', (trailers) => {
-      grpcStatus = trailers['grpc-status'] as string | undefined;
-      grpcMessage = trailers['grpc-message'] as string | undefined;
-    });
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('error', (error) => fail(error.message));
-    request.on('end', () => {
-      session.close();
-      if (httpStatus !== 200) return fail(`HTTP status ${httpStatus}`);
-      if (grpcStatus !== '0') return fail(`grpc-status ${grpcStatus} ${grpcMessage ?? ''}`);
-      const data = Buffer.concat(chunks);
-      if (data.length < 5 || data.readUInt32BE(1) !== data.length - 5) return fail(`malformed gRPC frame (${data.length} bytes)`);
-      const message = deserialize(data.subarray(5)) as { address?: string };
-      resolve(message.address ?? '');
-    });
-    request.end(body);
-  });
+/** Sends h2load's request body once over plain HTTP/2; returns the decoded response's address. */
+async function checkRawCall(target: Target, body: Buffer, deserialize: (bytes: Buffer) => unknown): Promise<string> {
+  const [message] = await rawGrpcCall(target.name, target.port, PATH, body);
+  if (message === undefined) throw new BenchError(`${target.name}: raw HTTP/2 call answered no message`);
+  return (deserialize(message) as { address?: string }).address ?? '';
 }
 
 /** grpc_server_handled_total of lookaside.v1 Resolve, by grpc_code. */
@@ -467,21 +390,6 @@ function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = sorted.length >> 1;
   return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-}
-
-/** Pins every thread of a target's process to one CPU (threads it starts later inherit it). */
-function pinToCpu(target: Target, cpu: number): void {
-  const result = spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(target.process.child.pid)], { encoding: 'utf8' });
-  if (result.status !== 0) throw new BenchError(`taskset could not pin the ${target.name} server: ${result.stderr}`);
-}
-
-/** User + system CPU seconds a target's process has used so far (Linux /proc). */
-function cpuSeconds(target: Target): number {
-  const pid = target.process.child.pid;
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the ")" that closes the command name: state is field 3, utime 14, stime 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
 function fmtRate(value: number): string {

@@ -1,14 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-
-import { parseAllDocuments } from 'yaml';
-
 import { LookasideUnderTest } from '../test/apiserver/lookaside.js';
 import { Cluster, endpointSlice, podIp, uniqueName, type EndpointSpec } from '../test/apiserver/objects.js';
 import { ApiProxy } from '../test/support/api-proxy.js';
 import { ControlPlane, findBinaries } from '../test/support/control-plane.js';
 import { inPool } from '../test/support/pool.js';
-import { REPO_ROOT } from '../test/support/process.js';
+import { deployedNodeFlags } from './bench-process.js';
 
 export const NAMESPACES = 10;
 export const SERVICES_PER_NAMESPACE = 100;
@@ -96,7 +91,7 @@ export class ScaleCluster {
       const nodeArgs = override === undefined ? deployedNodeFlags() : override.split(' ').filter((flag) => flag !== '');
       const startLookaside = (): Promise<LookasideUnderTest> =>
         LookasideUnderTest.start(kubeconfig, { REFRESH_INTERVAL_SECONDS: '60', MAX_SERVICES: '2000', ...env }, nodeArgs);
-      const how = override === undefined ? 'as deploy/base runs it' : 'with BENCH_NODE_FLAGS';
+      const how = override === undefined ? "as the image runs it under deploy/base's memory limit" : 'with BENCH_NODE_FLAGS';
       console.log(`lookaside started ${how}: node ${[...nodeArgs, 'dist/src/lookaside/main.js'].join(' ')}`);
       return new ScaleCluster(plane, cluster, [...namespaces, bigNamespace], services, bigNamespace, proxy, await startLookaside(), startLookaside);
     } catch (error) {
@@ -144,15 +139,6 @@ export class ScaleCluster {
 }
 
 /** The node flags deploy/base gives the lookaside's container (its args before the script). */
-function deployedNodeFlags(): string[] {
-  const text = readFileSync(join(REPO_ROOT, 'deploy/base/lookaside.yaml'), 'utf8');
-  for (const document of parseAllDocuments(text)) {
-    const object = document.toJSON() as { kind?: string; spec?: { template?: { spec?: { containers?: Array<{ name: string; args?: string[] }> } } } } | null;
-    const container = object?.kind === 'Deployment' ? object.spec?.template?.spec?.containers?.find((c) => c.name === 'lookaside') : undefined;
-    if (container !== undefined) return (container.args ?? []).filter((arg) => arg.startsWith('--'));
-  }
-  throw new Error('deploy/base/lookaside.yaml has no Deployment with a container named lookaside');
-}
 
 function ready(block: number, from: number, count: number): EndpointSpec[] {
   return Array.from({ length: count }, (_, i) => ({ ip: podIp(block, from + i), ready: true }));

@@ -15,8 +15,9 @@
  *   time it costs (in process, bench/slice-change.ts) and how soon Resolve
  *   shows it, beside a 3-endpoint Service.
  *
- * The lookaside runs with the node flags deploy/base gives it (its V8 heap
- * settings); BENCH_NODE_FLAGS="--flag …" replaces them, to try others.
+ * The lookaside runs with the node flags the image's entrypoint gives it under
+ * deploy/base's memory limit (its V8 heap settings, deploy/node-limits.sh);
+ * BENCH_NODE_FLAGS="--flag …" replaces them, to try others.
  *
  * Env: BENCH_ROUNDS (ABBA rounds, 3), BENCH_ROUND_SECONDS (6), BENCH_STREAMS
  * (in flight per connection, 32), BENCH_CONNECTIONS (4). Exits 1 when the

@@ -107,6 +107,10 @@ class GuardedCall implements ServerInterceptingCallInterface, NextListener {
   private handler: NextListener | undefined;
   private messages = 0;
   private holdsSlot = false;
+  /** The HTTP/2 stream is corked, gathering the messages sent meanwhile. */
+  private corked = false;
+  /** Messages sent; with a request stream, answers owed are the requests arrived minus these. */
+  private sent = 0;
   private readonly stream: ServerHttp2Stream | undefined;
   /** Only for request streams: a unary request cut short simply has no message. */
   private readonly framing: RequestFraming | undefined;
@@ -197,7 +201,24 @@ class GuardedCall implements ServerInterceptingCallInterface, NextListener {
   }
 
   sendMessage(message: unknown, callback: () => void): void {
-    this.next.sendMessage(message, callback);
+    const stream = this.stream;
+    if (!this.method.responseStream || stream === undefined) {
+      this.next.sendMessage(message, callback);
+      return;
+    }
+    this.sent += 1;
+    // More requests are here than answered: their answers follow in this turn.
+    const more = this.framing !== undefined && this.framing.completed > this.sent;
+    if (more) this.gatherWrites(stream);
+    this.next.sendMessage(message, ignore);
+    if (!more && this.corked) uncork(this, stream);
+    // grpc-js's call stream writes its next message only once this one is
+    // flushed to the socket, a turn of the event loop later: say it is sent
+    // as soon as the HTTP/2 stream has taken it, unless that stream is over
+    // its high-water mark (then the call stream buffers, and its writer sees
+    // write() return false, as before).
+    if (stream.writableNeedDrain) stream.once('drain', callback);
+    else callback();
   }
 
   sendStatus(status: CallStatus): void {
@@ -232,6 +253,25 @@ class GuardedCall implements ServerInterceptingCallInterface, NextListener {
     return this.next.getMetricsRecorder();
   }
 
+  /**
+   * Answers to requests that arrived together leave together: one write of
+   * the HTTP/2 stream (one DATA frame) instead of one each. grpc-js hands a
+   * stream its requests a tick or a microtask apart, so the stream stays
+   * corked until the answer that catches up with the requests arrived (or,
+   * for streams that do not answer every request, the loop's check phase).
+   * A lone request's answer is not held. Ending the stream uncorks it first.
+   */
+  private gatherWrites(stream: ServerHttp2Stream): void {
+    if (this.corked) return;
+    this.corked = true;
+    stream.cork();
+    setImmediate(uncork, this, stream);
+  }
+
+  uncorked(): void {
+    this.corked = false;
+  }
+
   private release(): void {
     if (!this.holdsSlot) return;
     this.holdsSlot = false;
@@ -250,6 +290,13 @@ class GuardedCall implements ServerInterceptingCallInterface, NextListener {
     const stream = this.stream;
     if (stream !== undefined && !stream.closed && !stream.readableEnded) stream.close(http2Constants.NGHTTP2_NO_ERROR);
   }
+}
+
+function ignore(): void {}
+
+function uncork(call: GuardedCall, stream: ServerHttp2Stream): void {
+  call.uncorked();
+  stream.uncork();
 }
 
 /**

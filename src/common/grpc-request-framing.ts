@@ -18,6 +18,8 @@ export class RequestFraming {
   private prefixBytesSeen = 0;
   private announcedBytes = 0;
   private remainingBytes = 0;
+  /** Whole messages seen so far. */
+  completed = 0;
 
   /** Takes the next DATA chunk of the stream, as it arrived. */
   push(chunk: Buffer): void {
@@ -27,6 +29,7 @@ export class RequestFraming {
         const taken = Math.min(this.remainingBytes, chunk.length - offset);
         this.remainingBytes -= taken;
         offset += taken;
+        if (this.remainingBytes === 0) this.completed += 1;
         continue;
       }
       const byte = chunk[offset] ?? 0;
@@ -37,6 +40,7 @@ export class RequestFraming {
       if (this.prefixBytesSeen === PREFIX_BYTES) {
         this.prefixBytesSeen = 0;
         this.remainingBytes = this.announcedBytes;
+        if (this.remainingBytes === 0) this.completed += 1;
       }
     }
   }

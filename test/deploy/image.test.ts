@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join, posix } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 
 import { httpCall, postGreet } from '../support/http.js';
 import { REPO_ROOT, ServiceProcess } from '../support/process.js';
@@ -96,7 +96,8 @@ describe('the container image, assembled without Docker from the Dockerfile', fu
     const user = instructions(IMAGE.runtime, 'USER').at(-1);
     assert.match(user ?? '', /^[1-9]\d*:[1-9]\d*$/, 'USER must be a non-root uid:gid by number (runAsNonRoot cannot check a name)');
     assert.equal(envOf(IMAGE.runtime)['NODE_ENV'], 'production');
-    assert.deepEqual(execForm(IMAGE.runtime, 'ENTRYPOINT'), ['node']);
+    assert.deepEqual(execForm(IMAGE.runtime, 'ENTRYPOINT'), ['/app/node-limits.sh']);
+    assert.equal(statSync(join(REPO_ROOT, 'deploy/node-limits.sh')).mode & 0o111, 0o111, 'the entrypoint must be executable (COPY keeps the mode)');
     assert.deepEqual(execForm(IMAGE.runtime, 'CMD'), ['dist/src/lookaside/main.js'], 'the image runs the lookaside unless told otherwise');
   });
 
@@ -145,13 +146,14 @@ describe('the container image, assembled without Docker from the Dockerfile', fu
       const started: ServiceProcess[] = [];
       const start = (deployment: string, overrides: Record<string, string>): ServiceProcess => {
         const { env, argv } = containerOf(minikube, deployment);
-        assert.equal(argv[0], 'node');
+        assert.equal(argv[0], '/app/node-limits.sh');
         const program = programRunning(argv.at(-1) as string);
         const ports = Object.fromEntries(program.portVariables.map((name) => [name, '0']));
-        const child = ServiceProcess.spawn([runtime.binary, ...argv.slice(1)], {
+        // The entrypoint from the image's files, starting this runtime's node (first on PATH).
+        const child = ServiceProcess.spawn(['sh', join(app, 'node-limits.sh'), ...argv.slice(1)], {
           cwd: app,
           // What the runtime gives: the image's ENV, then the container's, on loopback here.
-          env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/', ...envOf(IMAGE.runtime), ...env, ...ports, ...overrides },
+          env: { PATH: `${dirname(runtime.binary)}:/usr/local/bin:/usr/bin:/bin`, HOME: '/', ...envOf(IMAGE.runtime), ...env, ...ports, ...overrides },
         });
         started.push(child);
         return child;

@@ -47,7 +47,7 @@ interface Workload {
   readonly program: Program;
   readonly env: Record<string, string>;
   readonly facts: PodFacts;
-  /** What the container runs: node, its flags, the script. */
+  /** What the container runs: the image's node launcher, node's flags, the script. */
   readonly argv: readonly string[];
 }
 
@@ -62,8 +62,8 @@ interface PodDisruptionBudget extends KubeObject {
   readonly spec: { readonly minAvailable: number; readonly selector: { readonly matchLabels: Record<string, string> } };
 }
 
-/** The node flags of the lookaside's container; bench/scale.ts runs it with the same. */
-const LOOKASIDE_NODE_FLAGS = ['--max-semi-space-size=4', '--heap-growing-percent=15'];
+/** The image's entrypoint: node with heap limits from the container's memory limit (deploy/node-limits.sh). */
+const NODE_LAUNCHER = '/app/node-limits.sh';
 
 function workloadsOf(objects: readonly KubeObject[]): Workload[] {
   return ofKind<Deployment>(objects, 'Deployment').flatMap((deployment) =>
@@ -72,7 +72,7 @@ function workloadsOf(objects: readonly KubeObject[]): Workload[] {
       const scripts = argv.slice(1).filter((arg) => !arg.startsWith('--'));
       assert.equal(scripts.length, 1, `${deployment.metadata.name}: runs ${JSON.stringify(argv)}, expected node, its flags and one script`);
       assert.equal(argv.at(-1), scripts[0], `${deployment.metadata.name}: node's flags go before the script`);
-      assert.equal(argv[0], 'node', `${deployment.metadata.name}: runs ${JSON.stringify(argv)}`);
+      assert.equal(argv[0], NODE_LAUNCHER, `${deployment.metadata.name}: runs ${JSON.stringify(argv)}`);
       const facts: PodFacts = {
         name: `${deployment.metadata.name}-5d8f7c9b4-x7k2p`,
         namespace: deployment.metadata.namespace ?? 'default',
@@ -216,9 +216,11 @@ describe('deploy/: the rendered manifests agree with Kubernetes and with the cod
         }
       });
 
-      it('runs the lookaside with the V8 heap settings its memory budget was measured with (README "Memory")', function () {
+      it('leaves the V8 heap to the image\'s entrypoint, which sizes it from the memory limit set here (README "Memory")', function () {
         const lookaside = only(workloads.filter((w) => w.program.title === 'lookaside'), 'lookaside');
-        assert.deepEqual(lookaside.argv.slice(1, -1), LOOKASIDE_NODE_FLAGS);
+        const heapFlags = lookaside.argv.slice(1, -1).filter((flag) => /space-size|heap-growing/.test(flag));
+        assert.deepEqual(heapFlags, [], 'heap flags by hand would override what the entrypoint computes');
+        assert.match(String(lookaside.container.resources?.limits?.['memory']), /^\d+Mi$/);
       });
 
       it('sets only env variables its program reads (read…(env, NAME) in its config.ts)', function () {
