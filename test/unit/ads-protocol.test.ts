@@ -116,6 +116,8 @@ describe('ADS server: the State-of-the-World protocol', function () {
   it('ignores a request whose nonce is stale, subscription changes included', async () => {
     const { client, first } = await edsClient();
     client.ack(first);
+    // Read before the next push, or the ACK itself would arrive stale.
+    await until(() => h.xds.report().streams[0]?.types.endpoint?.acked_version === first.version, 'the first ACK read');
     h.publish(GREET, ready(1));
     const second = await h.pushed(client, 'endpoint', 1);
     h.publish('default/other', ready(9));
