@@ -164,18 +164,19 @@ describe('ADS server: the State-of-the-World protocol', function () {
     assert.equal(ackerFirst.version, nackerFirst.version, 'same names, same content: same version');
     assert.notEqual(widerFirst.version, ackerFirst.version);
 
+    const endpointsByNode = () => new Map(h.xds.report().streams.map((stream) => [stream.node?.['id'], stream.types.endpoint]));
     acker.ack(ackerFirst);
     nacker.nack(nackerFirst, [CLUSTER], 'no thanks');
+    // Each client's answer travels on its own socket: read before the next push, or it would arrive stale.
+    await until(() => {
+      const seen = endpointsByNode();
+      return seen.get('acker')?.acked_version === ackerFirst.version && (seen.get('nacker')?.last_nack ?? null) !== null;
+    }, 'the ACK and the NACK read');
     h.publish(GREET, ready(1));
     const ackerSecond = await h.pushed(acker, 'endpoint', 1);
     const nackerSecond = await h.pushed(nacker, 'endpoint', 1);
     acker.ack(ackerSecond);
-    const endpointsByNode = () => new Map(h.xds.report().streams.map((stream) => [stream.node?.['id'], stream.types.endpoint]));
-    // The ACK and the NACK travel over real sockets: wait until the server has read both.
-    await until(() => {
-      const seen = endpointsByNode();
-      return seen.get('acker')?.acked_version === ackerSecond.version && seen.get('nacker')?.last_nack !== null;
-    }, 'the ACK and the NACK read');
+    await until(() => endpointsByNode().get('acker')?.acked_version === ackerSecond.version, 'the second ACK read');
 
     const byNode = endpointsByNode();
     assert.equal(byNode.get('acker')?.acked_version, ackerSecond.version);
