@@ -63,6 +63,7 @@ export async function createLookaside(config: LookasideConfig, logger: Logger): 
     allowedNamespaces: config.allowedNamespaces,
     describeMissing: (namespace, name) => source.describeMissing({ namespace, name }),
     loads,
+    routes: source instanceof FileDiscovery ? source.routes : undefined,
   });
   const serverLogger = logger.child({ module: 'server' });
   const limitMetrics = new LimitMetrics(registry, serverLogger);
