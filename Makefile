@@ -88,12 +88,15 @@ bench-xds: build ## 1,000 simulated xDS clients on one lookaside: endpoints-file
 clean: ## Remove build output
 	rm -rf dist
 
-.PHONY: kube-binaries test-apiserver bench-scale
+.PHONY: kube-binaries gateway-api-crds test-apiserver bench-scale
 
 kube-binaries: ## Build (or reuse) kube-apiserver, etcd and kubectl for the apiserver tests (Go; 10-20 min cold)
 	test/kube/build.sh >/dev/null
 
-test-apiserver: build kube-binaries ## Run the tests against a real kube-apiserver and etcd (builds them first)
+gateway-api-crds: ## Fetch (or reuse) the Gateway API standard-channel CRDs (Go module sigs.k8s.io/gateway-api) for the apiserver tests
+	test/kube/gateway-api.sh >/dev/null
+
+test-apiserver: build kube-binaries gateway-api-crds ## Run the tests against a real kube-apiserver and etcd (builds them first)
 	LOOKASIDE_APISERVER=1 npx mocha 'dist/test/apiserver/**/*.test.js'
 
 bench-scale: build kube-binaries ## 1,000 Services x 100 endpoints on a real kube-apiserver: warm-up, connections, LISTs, RSS, random vs one Service, a 10k-endpoint slice change

@@ -51,6 +51,8 @@ export interface LookasideConfig {
   readonly load: LoadConfig;
   /** Serve the xDS control plane (AggregatedDiscoveryService) on the gRPC port. */
   readonly xds: boolean;
+  /** Follow Gateway API GRPCRoutes attached to Services (Kubernetes discovery; the endpoints file's `routes` always apply). */
+  readonly grpcRoutes: boolean;
 }
 
 /** What one client can make the gRPC server hold; README "Limits" explains the defaults. */
@@ -115,6 +117,7 @@ export function loadLookasideConfig(env: Env, probe: ConfigProbe = REAL_PROBE): 
     limits: readServerLimits(env),
     load: readLoadConfig(env),
     xds: readChoice(env, 'XDS', ['on', 'off'] as const, 'on') === 'on',
+    grpcRoutes: readChoice(env, 'GRPC_ROUTES', ['on', 'off'] as const, 'on') === 'on',
   };
 }
 

@@ -1,8 +1,6 @@
 import { strict as assert } from 'node:assert';
 
-import { Client, credentials } from '@grpc/grpc-js';
-
-import { loadProtos, serviceConstructor } from '../../src/common/grpc.js';
+import { countOf, resolveOnStream } from '../support/routed-resolves.js';
 import { endpointsYaml, ProcessGroup, type FileService, type RunningLookaside } from './support/lookaside.js';
 import { eventually } from '../support/process.js';
 
@@ -24,33 +22,11 @@ function split(v1: number, v2: number, extra: Record<string, unknown> = {}): Rec
 
 /** Sends `requests` on one ResolveStream; each answer as the Service that took it (or the failure's reason). */
 async function resolveAll(lookaside: RunningLookaside, requests: readonly Record<string, unknown>[]): Promise<string[]> {
-  const method = serviceConstructor(loadProtos(['lookaside/v1/lookaside.proto']).grpcObject, 'lookaside.v1.Lookaside').service['ResolveStream'];
-  if (method === undefined) throw new Error('no ResolveStream');
-  const client = new Client(lookaside.target, credentials.createInsecure());
-  try {
-    const call = client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize);
-    const answers: string[] = [];
-    const done = new Promise<void>((resolve, reject) => {
-      call.on('data', (answer: { response: { address: string } | null; reason: string }) => {
-        answers.push(answer.response === null ? answer.reason : (BY_SUBNET[answer.response.address.split('.').slice(0, 3).join('.')] ?? answer.response.address));
-      });
-      call.on('error', reject);
-      call.on('end', resolve);
-    });
-    for (const request of requests) call.write(request);
-    call.end();
-    await done;
-    return answers;
-  } finally {
-    client.close();
-  }
+  const answers = await resolveOnStream(lookaside.target, requests);
+  return answers.map((answer) => (answer.ok ? (BY_SUBNET[answer.address.split('.').slice(0, 3).join('.')] ?? answer.address) : answer.reason));
 }
 
-function counts(answers: readonly string[]): Record<string, number> {
-  const tally: Record<string, number> = {};
-  for (const answer of answers) tally[answer] = (tally[answer] ?? 0) + 1;
-  return tally;
-}
+const counts = countOf;
 
 const RESOLVE = { service: 'greetserver', method: GREET };
 
