@@ -74,7 +74,7 @@ export async function createLookaside(config: LookasideConfig, logger: Logger): 
   const serverLogger = logger.child({ module: 'server' });
   const limitMetrics = new LimitMetrics(registry, serverLogger);
   const xds = config.xds
-    ? new XdsServer({ services, allowedNamespaces: config.allowedNamespaces, registry, logger: logger.child({ module: 'xds' }) })
+    ? new XdsServer({ services, routes, allowedNamespaces: config.allowedNamespaces, registry, logger: logger.child({ module: 'xds' }) })
     : undefined;
   const lookaside = createLookasideServer({
     xds,
@@ -142,6 +142,7 @@ function openRoutes(config: LookasideConfig, source: DiscoverySource, logger: Lo
   });
   return {
     routesIn: (namespace, waitMs) => routes.routesIn(namespace, waitMs),
+    onChange: (listener) => routes.onChange(listener),
     close: async () => {
       status.close();
       await routes.close();

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 
+import { AdsClient } from '../support/ads-client.js';
 import { countOf, resolveOnStream } from '../support/routed-resolves.js';
 import { endpointsYaml, ProcessGroup, type FileService, type RunningLookaside } from './support/lookaside.js';
 import { eventually } from '../support/process.js';
@@ -94,5 +95,34 @@ describe('lookaside end to end: GRPCRoutes from the endpoints file (built proces
     const line = await lookaside.waitForLogAfter(logsBefore, (entry) => entry.msg === 'endpoints file is broken; keeping the last good content');
     assert.match(String(line['err']), /routes\[0\]: spec\.rules\[0\]\.matches\[0\]\.method\.type: "RegularExpression" is not supported/);
     assert.deepEqual(counts(await resolveAll(lookaside, Array.from({ length: 10 }, () => RESOLVE))), { v1: 9, v2: 1 });
+  });
+
+  it('serves xDS clients the same route as a RouteConfiguration, and pushes the flip', async () => {
+    const lookaside = await group.start({ services: SERVICES, routes: [split(90, 10)] });
+    const client = AdsClient.open(lookaside.target);
+    try {
+      const name = 'greetserver.default.svc.cluster.local:50051';
+      client.request('route', [name]);
+      const first = await client.next('route');
+      const clusters = (response: typeof first): unknown => {
+        const config = response.resources.get(name) as { virtual_hosts: Array<{ routes: Array<{ route: Record<string, unknown> }> }> };
+        return config.virtual_hosts[0]?.routes.map((entry) => entry.route['weighted_clusters'] ?? entry.route['cluster']);
+      };
+      assert.deepEqual(clusters(first), [
+        {
+          clusters: [
+            { name: 'greetserver-v1.default.svc.cluster.local:50051', weight: { value: 90 } },
+            { name: 'greetserver-v2.default.svc.cluster.local:50051', weight: { value: 10 } },
+          ],
+        },
+        name,
+      ]);
+      client.ack(first);
+      await lookaside.replaceEndpoints(endpointsYaml(SERVICES, [split(0, 100)]));
+      const pushed = await client.next('route');
+      assert.deepEqual(clusters(pushed), ['greetserver-v2.default.svc.cluster.local:50051', name]);
+    } finally {
+      client.close();
+    }
   });
 });

@@ -91,9 +91,15 @@ class NamespaceRoutes implements NamespaceSink<RouteObject> {
  */
 export class KubernetesRoutes implements RouteSource {
   private readonly namespaces = new Map<string, { routes: NamespaceRoutes; watch: NamespaceWatch<RouteObject> }>();
+  private readonly listeners = new Set<(namespace: string | undefined) => void>();
   private useCount = 0;
 
   constructor(private readonly options: KubernetesRoutesOptions) {}
+
+  onChange(listener: (namespace: string | undefined) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
 
   routesIn(namespace: string, waitMs: number): RouteTable | Promise<RouteTable> {
     const entry = this.namespaces.get(namespace) ?? this.open(namespace);
@@ -108,7 +114,13 @@ export class KubernetesRoutes implements RouteSource {
 
   private open(namespace: string): { routes: NamespaceRoutes; watch: NamespaceWatch<RouteObject> } {
     if (this.namespaces.size >= (this.options.maxNamespaces ?? MAX_ROUTE_NAMESPACES)) this.evictLeastRecentlyUsed();
-    const routes = new NamespaceRoutes(namespace, this.options);
+    const routes = new NamespaceRoutes(namespace, {
+      ...this.options,
+      onRoutes: (changed, objects) => {
+        this.options.onRoutes?.(changed, objects);
+        for (const listener of [...this.listeners]) listener(changed);
+      },
+    });
     const watch = new NamespaceWatch<RouteObject>({
       api: this.options.api,
       namespace,

@@ -10,6 +10,11 @@ export interface RouteSource {
    * read in time count as none, until they are.
    */
   routesIn(namespace: string, waitMs: number): RouteTable | Promise<RouteTable>;
+  /**
+   * Calls `listener` after the routes of a namespace changed (undefined: any
+   * namespace may have), until the returned function is called.
+   */
+  onChange?(listener: (namespace: string | undefined) => void): () => void;
   close(): Promise<void>;
 }
 

@@ -16,6 +16,7 @@ export interface CallFacts {
 /** One match of one rule, with what ranks it among every match of a Service's routes. */
 interface Candidate {
   readonly match: CallMatch;
+  readonly backends: readonly BackendRef[];
   readonly decide: () => RouteDecision;
   readonly serviceChars: number;
   readonly methodChars: number;
@@ -38,6 +39,11 @@ export class ServiceRoutes {
 
   constructor(private readonly candidates: readonly Candidate[]) {
     this.matchesMethod = candidates.some((candidate) => candidate.match.method !== undefined);
+  }
+
+  /** Every match of every rule, in the order they are tried (for xDS, whose clients try routes in order too). */
+  inOrder(): readonly { readonly match: CallMatch; readonly backends: readonly BackendRef[] }[] {
+    return this.candidates;
   }
 
   /** undefined when no rule matches: the call goes to the Service's own endpoints. */
@@ -84,6 +90,7 @@ function candidatesOf(rule: RouteRule, route: GrpcRoute, id: string, nextOrder: 
   const matches: readonly CallMatch[] = rule.matches.length === 0 ? [{ method: undefined, headers: [] }] : rule.matches;
   return matches.map((match) => ({
     match,
+    backends: rule.backends,
     decide,
     serviceChars: match.method?.service.length ?? 0,
     methodChars: match.method?.method.length ?? 0,
