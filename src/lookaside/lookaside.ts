@@ -7,7 +7,7 @@ import type { LookasideConfig } from './config.js';
 import { FileDiscovery } from './discovery/file.js';
 import { readApiAccess } from './discovery/api-access.js';
 import { DEFAULT_BACKOFF, KubernetesDiscovery } from './discovery/kubernetes.js';
-import { transportListWatchApi } from './discovery/kubernetes-api.js';
+import { transportListWatchApi } from './discovery/list-watch-transport.js';
 import { KubernetesRoutes } from './routing/kubernetes-routes.js';
 import { GRPC_ROUTE_KIND } from './routing/route-objects.js';
 import type { RouteSource } from './routing/route-source.js';

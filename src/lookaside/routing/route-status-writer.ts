@@ -1,6 +1,7 @@
 import type { Logger } from '../../common/logging.js';
 import type { ApiTransport } from '../discovery/api-transport.js';
-import { ApiError, readAll, refused } from '../discovery/kubernetes-api.js';
+import { ApiError } from '../discovery/kubernetes-api.js';
+import { readAll, refused } from '../discovery/list-watch-transport.js';
 import type { DiscoverySource, ServiceKey } from '../discovery/types.js';
 import { routesPath, type RouteObject } from './route-objects.js';
 import { desiredStatusParents } from './route-status.js';
