@@ -56,7 +56,7 @@ test-e2e: build ## Run the end-to-end tests (built processes, buf curl)
 test-greet: build ## Run the greet server and gateway tests only (unit, then end to end)
 	npx mocha 'dist/test/unit/greet/**/*.test.js' 'dist/test/e2e/greet/**/*.test.js'
 
-demo: build ## Run the local demo: 3 greet servers, the lookaside (DISCOVERY=file) and the gateway on :9091
+demo: build ## Run the local demo: 3 greet servers, the lookaside (DISCOVERY=file) and the gateway on :9091; CANARY=10 adds a v2 server taking 10% (GRPCRoute)
 	node dist/src/demo/main.js
 
 bench-gateway: build ## Benchmark the gateway's BALANCING modes (lookaside, round_robin, none) against the same 3 greet servers

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 
 import { postGreet } from '../../support/http.js';
 import { eventually, ServiceProcess } from '../../support/process.js';
+import { countOf } from '../../support/routed-resolves.js';
 
 /** The pod that answered one greeting; fails unless the answer is a 200 greeting naming its pod. */
 async function greetedBy(port: number): Promise<string> {
@@ -59,9 +60,9 @@ describe('the local demo launcher (make demo)', function () {
   });
 
   /** Starts the launcher on free ports and returns the gateway's port once the banner is out. */
-  async function startDemo(): Promise<{ process: ServiceProcess; gatewayPort: number; endpointsFile: string }> {
+  async function startDemo(env: Record<string, string> = {}): Promise<{ process: ServiceProcess; gatewayPort: number; endpointsFile: string }> {
     const endpointsFile = join(directory, 'endpoints.yaml');
-    demo = ServiceProcess.start('src/demo/main.js', { GREET_PORTS: '0,0,0', LB_PORT: '0', GATEWAY_PORT: '0', ENDPOINTS_FILE: endpointsFile });
+    demo = ServiceProcess.start('src/demo/main.js', { GREET_PORTS: '0,0,0', LB_PORT: '0', GATEWAY_PORT: '0', ENDPOINTS_FILE: endpointsFile, ...env });
     const banner = await demo.waitForLog((line) => String(line.msg).includes('curl -s -X POST http://localhost:'), 30_000);
     const gatewayPort = Number(/localhost:(\d+)\/greet/.exec(String(banner.msg))?.[1]);
     return { process: demo, gatewayPort, endpointsFile };
@@ -72,6 +73,19 @@ describe('the local demo launcher (make demo)', function () {
     const pods = [];
     for (let i = 0; i < 3; i += 1) pods.push(await greetedBy(gatewayPort));
     assert.deepEqual([...pods].sort(), ['greet-1', 'greet-2', 'greet-3']);
+  });
+
+  it('make demo CANARY=10: a fourth server, version v2, takes exactly 100 of 1,000 requests through the gateway (a GRPCRoute)', async () => {
+    const { gatewayPort } = await startDemo({ CANARY: '10' });
+    const versions: string[] = [];
+    for (let batch = 0; batch < 100; batch += 1) {
+      const answers = await Promise.all(Array.from({ length: 10 }, () => postGreet(gatewayPort)));
+      for (const answer of answers) {
+        assert.equal(answer.status, 200, answer.text);
+        versions.push(/, version\((v\d)\)\.$/.exec(String(answer.json?.['result']))?.[1] ?? String(answer.json?.['result']));
+      }
+    }
+    assert.deepEqual(countOf(versions), { v1: 900, v2: 100 });
   });
 
   it('changes the rotation live when the endpoints file is edited', async () => {
