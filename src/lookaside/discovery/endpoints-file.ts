@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { serviceKeyString } from './types.js';
 import type { SliceInput } from './slices.js';
 import { splitIpPort } from '../../common/addresses.js';
+import { documentFields } from '../../common/document-fields.js';
 import type { GrpcRoute } from '../routing/grpc-route.js';
 import { parseFileRoutes } from '../routing/file-routes.js';
 
@@ -41,6 +42,8 @@ export class ParsedEndpointsFile extends Map<string, readonly SliceInput[]> {
 export class EndpointsFileError extends Error {
   override name = 'EndpointsFileError';
 }
+
+const { asObject, requireString, optionalString, optionalBoolean } = documentFields((message) => new EndpointsFileError(message));
 
 /**
  * The file has no `services` list at all: empty, only comments, or cut off
@@ -116,31 +119,4 @@ function parseAddress(address: string, where: string): { ip: string; port: numbe
     );
   }
   return { ip: split.ip, port: split.port };
-}
-
-function asObject(value: unknown, where: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new EndpointsFileError(`${where}: must be a mapping`);
-  }
-  return value as Record<string, unknown>;
-}
-
-function requireString(object: Record<string, unknown>, key: string, where: string): string {
-  const value = optionalString(object, key, where);
-  if (value === undefined || value === '') throw new EndpointsFileError(`${where}.${key}: is required`);
-  return value;
-}
-
-function optionalString(object: Record<string, unknown>, key: string, where: string): string | undefined {
-  const value = object[key];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw new EndpointsFileError(`${where}.${key}: must be a string`);
-  return value;
-}
-
-function optionalBoolean(object: Record<string, unknown>, key: string, where: string): boolean | undefined {
-  const value = object[key];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'boolean') throw new EndpointsFileError(`${where}.${key}: must be true or false`);
-  return value;
 }

@@ -1,3 +1,4 @@
+import { documentFields } from '../../common/document-fields.js';
 import type { BackendRef, CallMatch, GrpcRoute, HeaderMatch, MethodMatch, ParentService, RouteRule } from './grpc-route.js';
 
 /**
@@ -11,6 +12,8 @@ import type { BackendRef, CallMatch, GrpcRoute, HeaderMatch, MethodMatch, Parent
 export class RouteSpecError extends Error {
   override name = 'RouteSpecError';
 }
+
+const { asObject, asList, requireString, optionalString } = documentFields((message) => new RouteSpecError(message));
 
 const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 /** Gateway API's own bound on a weight. */
@@ -104,28 +107,4 @@ function parseBackend(ref: Record<string, unknown>, namespace: string, where: st
 
 function isPort(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65_535;
-}
-
-function asObject(value: unknown, where: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new RouteSpecError(`${where}: must be a mapping`);
-  return value as Record<string, unknown>;
-}
-
-function asList(value: unknown, where: string): readonly unknown[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) throw new RouteSpecError(`${where}: must be a list`);
-  return value;
-}
-
-function requireString(object: Record<string, unknown>, key: string, where: string): string {
-  const value = optionalString(object, key, where);
-  if (value === undefined || value === '') throw new RouteSpecError(`${where}.${key}: is required`);
-  return value;
-}
-
-function optionalString(object: Record<string, unknown>, key: string, where: string): string | undefined {
-  const value = object[key];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw new RouteSpecError(`${where}.${key}: must be a string`);
-  return value;
 }
