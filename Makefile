@@ -56,7 +56,7 @@ test-e2e: build xds-go-client-if-go ## Run the end-to-end tests (built processes
 test-greet: build ## Run the greet server and gateway tests only (unit, then end to end)
 	npx mocha 'dist/test/unit/greet/**/*.test.js' 'dist/test/e2e/greet/**/*.test.js'
 
-demo: build ## Run the local demo: 3 greet servers, the lookaside (DISCOVERY=file) and the gateway on :9091 (make demo BALANCING=xds: the gateway as an xDS client)
+demo: build ## Run the local demo: 3 greet servers, the lookaside (DISCOVERY=file) and the gateway on :9091 (BALANCING=xds: the gateway as an xDS client; CANARY=10 adds a v2 server taking 10% through a GRPCRoute)
 	node dist/src/demo/main.js
 
 bench-gateway: build ## Benchmark the gateway's BALANCING modes (lookaside, round_robin, xds, none) against the same 3 greet servers
@@ -89,7 +89,7 @@ bench-xds: build ## 1,000 simulated xDS clients on one lookaside: endpoints-file
 clean: ## Remove build output
 	rm -rf dist
 
-.PHONY: kube-binaries test-apiserver bench-scale xds-go-client xds-go-client-if-go
+.PHONY: kube-binaries gateway-api-crds test-apiserver bench-scale xds-go-client xds-go-client-if-go
 
 xds-go-client: ## Build (or reuse) the Go xDS interop client into ~/.cache/lookaside/xds-go-client/ (Go; 1-2 min cold)
 	test/xds-go-client/build.sh >/dev/null
@@ -101,7 +101,10 @@ xds-go-client-if-go:
 kube-binaries: ## Build (or reuse) kube-apiserver, etcd and kubectl for the apiserver tests (Go; 10-20 min cold)
 	test/kube/build.sh >/dev/null
 
-test-apiserver: build kube-binaries ## Run the tests against a real kube-apiserver and etcd (builds them first)
+gateway-api-crds: ## Fetch (or reuse) the Gateway API standard-channel CRDs (Go module sigs.k8s.io/gateway-api) for the apiserver tests
+	test/kube/gateway-api.sh >/dev/null
+
+test-apiserver: build kube-binaries gateway-api-crds ## Run the tests against a real kube-apiserver and etcd (builds them first)
 	LOOKASIDE_APISERVER=1 npx mocha 'dist/test/apiserver/**/*.test.js'
 
 bench-scale: build kube-binaries ## 1,000 Services x 100 endpoints on a real kube-apiserver: warm-up, connections, LISTs, RSS, random vs one Service, a 10k-endpoint slice change

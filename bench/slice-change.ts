@@ -43,7 +43,7 @@ export async function measureSliceChange(slices = 100, iterations = 300): Promis
   const flush = (store as unknown as { flush(): void }).flush.bind(store);
   const incremental = time(iterations, (i) => {
     const event = JSON.parse(lines[i % 2] as string) as { object: unknown };
-    store.changed({ type: 'MODIFIED', slice: compactSlice(event.object) as CompactSlice });
+    store.changed({ type: 'MODIFIED', item: compactSlice(event.object) as CompactSlice });
     flush();
   });
 

@@ -10,6 +10,8 @@ export const RESOLVE_REASONS = [
   'SERVICE_NOT_FOUND',
   /** The Service has slices, but no endpoint is ready on the port asked for. UNAVAILABLE. */
   'NO_READY_ENDPOINTS',
+  /** A route (GRPCRoute) sends the call to a backend Service that does not exist or has no ready endpoint. UNAVAILABLE. */
+  'ROUTE_BACKEND_UNAVAILABLE',
   /** The lookaside cannot learn the Service's endpoints now (API server unreachable or silent). UNAVAILABLE. */
   'DISCOVERY_UNAVAILABLE',
   /** The API server refuses the lookaside (RBAC). PERMISSION_DENIED. */

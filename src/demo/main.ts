@@ -2,7 +2,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { ConfigError, readChoice, readList, readPort, readString, type Env } from '../common/config.js';
+import { ConfigError, readChoice, readInteger, readList, readPort, readString, type Env } from '../common/config.js';
 import { BALANCING_MODES, type BalancingMode } from '../greet/gateway/config.js';
 import { DemoChild } from './child.js';
 import { LogFormatter } from './format.js';
@@ -31,6 +31,12 @@ interface DemoConfig {
   readonly endpointsFile: string;
   /** The gateway's BALANCING (`make demo BALANCING=xds`). */
   readonly balancing: BalancingMode;
+  /**
+   * CANARY: the share of calls (0–100) a fourth server, version v2, takes
+   * through a GRPCRoute in the endpoints file; the other three are v1.
+   * Undefined: no route, one version.
+   */
+  readonly canaryPercent: number | undefined;
 }
 
 function loadDemoConfig(env: Env): DemoConfig {
@@ -45,6 +51,7 @@ function loadDemoConfig(env: Env): DemoConfig {
     greetPorts: ports,
     endpointsFile: readString(env, 'ENDPOINTS_FILE', DEFAULT_ENDPOINTS_FILE),
     balancing: readChoice(env, 'BALANCING', BALANCING_MODES, 'lookaside'),
+    canaryPercent: env['CANARY'] === undefined || env['CANARY'] === '' ? undefined : readInteger(env, 'CANARY', 0, { min: 0, max: 100 }),
   };
 }
 
@@ -55,26 +62,17 @@ class Demo {
   private started = false;
 
   constructor(private readonly config: DemoConfig) {
-    const names = [...config.greetPorts.map((_, index) => `greet-${index + 1}`), 'lookaside', 'gateway'];
+    const names = [...config.greetPorts.map((_, index) => `greet-${index + 1}`), ...(config.canaryPercent === undefined ? [] : ['greet-v2']), 'lookaside', 'gateway'];
     this.formatter = new LogFormatter(names, process.stdout.isTTY === true);
   }
 
   async start(): Promise<void> {
+    const canary = this.config.canaryPercent;
     const servers = await Promise.all(
-      this.config.greetPorts.map(async (port, index) => {
-        const name = `greet-${index + 1}`;
-        const child = this.spawn(name, 'greet/server/main.js', {
-          GRPC_HOST: '127.0.0.1',
-          GRPC_PORT: String(port),
-          METRICS_PORT: '0',
-          POD_NAME: name,
-          POD_IP: '127.0.0.1',
-        });
-        const listening = await child.waitForLog('listening', START_TIMEOUT_MS);
-        return { name, address: `127.0.0.1:${Number(listening['port'])}` };
-      }),
+      this.config.greetPorts.map((port, index) => this.startGreetServer(`greet-${index + 1}`, port, canary === undefined ? '' : 'v1')),
     );
-    await writeEndpointsFile(this.config.endpointsFile, servers);
+    const v2 = canary === undefined ? undefined : await this.startGreetServer('greet-v2', 0, 'v2');
+    await writeEndpointsFile(this.config.endpointsFile, servers, v2 === undefined || canary === undefined ? undefined : { v2, percent: canary });
 
     const lookaside = this.spawn('lookaside', 'lookaside/main.js', {
       DISCOVERY: 'file',
@@ -99,6 +97,19 @@ class Demo {
     if (this.config.balancing === 'xds') await waitUntilReady(gatewayPort);
     this.started = true;
     this.printBanner(gatewayPort, lookasidePort, Number(lookasideListening['metricsPort']));
+  }
+
+  private async startGreetServer(name: string, port: number, version: string): Promise<DemoServer> {
+    const child = this.spawn(name, 'greet/server/main.js', {
+      GRPC_HOST: '127.0.0.1',
+      GRPC_PORT: String(port),
+      METRICS_PORT: '0',
+      POD_NAME: name,
+      POD_IP: '127.0.0.1',
+      GREET_VERSION: version,
+    });
+    const listening = await child.waitForLog('listening', START_TIMEOUT_MS);
+    return { name, address: `127.0.0.1:${Number(listening['port'])}` };
   }
 
   get isStopping(): boolean {
@@ -146,6 +157,9 @@ class Demo {
         '',
         '  The demo is running: 3 greet servers, the lookaside, and the gateway.',
         '',
+        ...(this.config.canaryPercent === undefined
+          ? []
+          : [`  Canary: greetserver-v2 takes ${this.config.canaryPercent}% of the calls (the GRPCRoute in ${file}); answers say version(v1) or version(v2).`, '']),
         '  Try it (each answer names a different pod):',
         `    curl -s -X POST ${gateway}/greet -H 'content-type: application/json' -d '{"first_name":"Ada","last_name":"Lovelace"}'`,
         '',
@@ -194,7 +208,39 @@ async function waitUntilReady(port: number): Promise<void> {
   }
 }
 
-async function writeEndpointsFile(path: string, servers: ReadonlyArray<{ name: string; address: string }>): Promise<void> {
+interface DemoServer {
+  readonly name: string;
+  readonly address: string;
+}
+
+/**
+ * The demo's endpoints file: `greetserver` on every server; with a canary,
+ * also `greetserver-v1` (the three) and `greetserver-v2` (the fourth), and a
+ * GRPCRoute on `greetserver` splitting calls between them.
+ */
+async function writeEndpointsFile(path: string, servers: readonly DemoServer[], canary?: { v2: DemoServer; percent: number }): Promise<void> {
+  const entries = (list: readonly DemoServer[]): string[] => list.map((server) => `      - { address: "${server.address}", pod: ${server.name} }`);
+  const routed =
+    canary === undefined
+      ? []
+      : [
+          '  - name: greetserver-v1',
+          '    namespace: default',
+          '    endpoints:',
+          ...entries(servers),
+          '  - name: greetserver-v2',
+          '    namespace: default',
+          '    endpoints:',
+          ...entries([canary.v2]),
+          '# The canary (make demo CANARY=<percent>): change the weights and save.',
+          'routes:',
+          '  - name: greetserver-canary',
+          '    parentRefs: [ { name: greetserver } ]',
+          '    rules:',
+          '      - backendRefs:',
+          `          - { name: greetserver-v1, weight: ${100 - canary.percent} }`,
+          `          - { name: greetserver-v2, weight: ${canary.percent} }`,
+        ];
   const text = [
     '# Written by `make demo` at start-up. Edit it while the demo runs: the lookaside',
     '# reloads it on save. Set `ready: false` on an endpoint, or delete its line, to',
@@ -203,7 +249,8 @@ async function writeEndpointsFile(path: string, servers: ReadonlyArray<{ name: s
     '  - name: greetserver',
     '    namespace: default',
     '    endpoints:',
-    ...servers.map((server) => `      - { address: "${server.address}", pod: ${server.name} }`),
+    ...entries(canary === undefined ? servers : [...servers, canary.v2]),
+    ...routed,
     '',
   ].join('\n');
   await mkdir(dirname(path), { recursive: true });

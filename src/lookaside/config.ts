@@ -54,6 +54,8 @@ export interface LookasideConfig {
   readonly xds: boolean;
   /** TLS (mTLS with a client CA) on the gRPC port; undefined = plaintext. */
   readonly tls: ServingTlsFiles | undefined;
+  /** Follow Gateway API GRPCRoutes attached to Services (Kubernetes discovery; the endpoints file's `routes` always apply). */
+  readonly grpcRoutes: boolean;
 }
 
 /** What one client can make the gRPC server hold; README "Limits" explains the defaults. */
@@ -119,6 +121,7 @@ export function loadLookasideConfig(env: Env, probe: ConfigProbe = REAL_PROBE): 
     load: readLoadConfig(env),
     xds: readChoice(env, 'XDS', ['on', 'off'] as const, 'on') === 'on',
     tls: readServingTls(env),
+    grpcRoutes: readChoice(env, 'GRPC_ROUTES', ['on', 'off'] as const, 'on') === 'on',
   };
 }
 

@@ -6,7 +6,12 @@ import { createMetricsRegistry, startMetricsServer, type JsonPage } from '../com
 import type { LookasideConfig } from './config.js';
 import { FileDiscovery } from './discovery/file.js';
 import { readApiAccess } from './discovery/api-access.js';
-import { KubernetesDiscovery } from './discovery/kubernetes.js';
+import { DEFAULT_BACKOFF, KubernetesDiscovery } from './discovery/kubernetes.js';
+import { transportListWatchApi } from './discovery/list-watch-transport.js';
+import { KubernetesRoutes } from './routing/kubernetes-routes.js';
+import { GRPC_ROUTE_KIND } from './routing/route-objects.js';
+import type { RouteSource } from './routing/route-source.js';
+import { RouteStatusWriter, sourceServiceExists, transportStatusPatcher } from './routing/route-status-writer.js';
 import type { DiscoverySource } from './discovery/types.js';
 import { LimitMetrics } from './limit-metrics.js';
 import { DEBUG_ENDPOINTS_PATH, debugEndpointsRoute } from './load/debug-endpoints.js';
@@ -44,6 +49,7 @@ export async function createLookaside(config: LookasideConfig, logger: Logger): 
   const registry = createMetricsRegistry('lookaside');
   const metrics = new LookasideMetrics(registry);
   const source = await openDiscovery(config, metrics, logger.child({ module: 'discovery' }));
+  const routes = openRoutes(config, source, logger.child({ module: 'routes' }));
   const loads = new ServiceLoads({
     config: config.load,
     logger: logger.child({ module: 'load' }),
@@ -69,11 +75,12 @@ export async function createLookaside(config: LookasideConfig, logger: Logger): 
     allowedNamespaces: config.allowedNamespaces,
     describeMissing: (namespace, name) => source.describeMissing({ namespace, name }),
     loads,
+    routes,
   });
   const serverLogger = logger.child({ module: 'server' });
   const limitMetrics = new LimitMetrics(registry, serverLogger);
   const xds = config.xds
-    ? new XdsServer({ services, allowedNamespaces: config.allowedNamespaces, registry, logger: logger.child({ module: 'xds' }) })
+    ? new XdsServer({ services, routes, allowedNamespaces: config.allowedNamespaces, registry, logger: logger.child({ module: 'xds' }) })
     : undefined;
   const lookaside = createLookasideServer({
     xds,
@@ -130,8 +137,33 @@ export async function createLookaside(config: LookasideConfig, logger: Logger): 
       logger.info({ result }, 'grpc server stopped');
       services.close();
       loads.closeAll();
+      await routes?.close();
       await source.close();
       await metricsEndpoint.close();
+    },
+  };
+}
+
+/** Where routes come from: the endpoints file's `routes`, or GRPCRoutes (with their status written) over discovery's API connections. */
+function openRoutes(config: LookasideConfig, source: DiscoverySource, logger: Logger): RouteSource | undefined {
+  if (source instanceof FileDiscovery) return source.routes;
+  const transport = source instanceof KubernetesDiscovery ? source.transport : undefined;
+  if (!config.grpcRoutes || transport === undefined) return undefined;
+  const status = new RouteStatusWriter({ patch: transportStatusPatcher(transport), serviceExists: sourceServiceExists(source), logger });
+  const routes = new KubernetesRoutes({
+    api: transportListWatchApi(transport, GRPC_ROUTE_KIND),
+    refreshIntervalMs: config.refreshIntervalMs,
+    watchSilenceLimitMs: config.watchSilenceLimitMs,
+    backoff: DEFAULT_BACKOFF,
+    logger,
+    onRoutes: (namespace, objects) => status.onRoutes(namespace, objects),
+  });
+  return {
+    routesIn: (namespace, waitMs) => routes.routesIn(namespace, waitMs),
+    onChange: (listener) => routes.onChange(listener),
+    close: async () => {
+      status.close();
+      await routes.close();
     },
   };
 }

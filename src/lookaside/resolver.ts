@@ -3,6 +3,9 @@ import type { Endpoint, ServiceSnapshot } from './discovery/types.js';
 import { recordCalls, type CallReports } from './load/call-reports.js';
 import type { ServiceLoads } from './load/service-loads.js';
 import { checkLabel, quoteInput } from './validation.js';
+import { checkCallFacts } from './routing/call-facts.js';
+import { backendUnavailable, type RouteSource } from './routing/route-source.js';
+import type { RouteDecision, RouteTable } from './routing/route-table.js';
 import type { LookupResult, StillLookingUp } from './service-lookup.js';
 import type { Acquired, WatchedService, WatchedServices } from './watched-services.js';
 
@@ -21,6 +24,10 @@ export interface ResolveQuery {
   readonly anyPort?: boolean;
   /** What the client reports of its calls, and whether it will report the one this answer is for. */
   readonly calls?: CallReports;
+  /** The call's full method name (`/package.Service/Method`), for routes; empty or undefined when not told. */
+  readonly method?: string;
+  /** The call's headers that routes may match on (lowercase names). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 
@@ -31,6 +38,7 @@ export type ResolveFailureReason =
   | 'lookups-busy'
   | 'not-found'
   | 'no-ready-endpoints'
+  | 'route-backend-unavailable'
   | 'discovery-unavailable'
   | 'discovery-forbidden';
 
@@ -66,6 +74,8 @@ export interface ResolverOptions {
   readonly describeMissing: (namespace: string, service: string) => string;
   /** The per-endpoint state of the watched Services, for report-only requests. */
   readonly loads?: ServiceLoads;
+  /** The routes (GRPCRoute) attached to Services; none when not given. */
+  readonly routes?: RouteSource;
 }
 
 /**
@@ -89,12 +99,34 @@ export class Resolver {
     const policy = query.policy ?? this.options.defaultPolicy;
     const refused = this.refusal(query, namespace, policy);
     if (refused !== undefined) return refused;
-
-    const acquired = this.options.services.acquire({ namespace, name: query.service });
-    if (acquired.kind !== 'looking-up') return this.answerAcquired(acquired, query, namespace, policy);
-
     const waitMs = Math.min(Math.max(0, waitLimitMs), FIRST_LIST_WAIT_LIMIT_MS);
-    return acquired.lookup.whenSettled(waitMs).then((settled) => this.answerAcquired(settled, query, namespace, policy, waitMs));
+    const routes = this.options.routes?.routesIn(namespace, waitMs);
+    if (routes === undefined) return this.resolveService(query, namespace, query.service, policy, waitMs);
+    if (routes instanceof Promise) return routes.then((table) => this.follow(table, query, namespace, policy, waitMs));
+    return this.follow(routes, query, namespace, policy, waitMs);
+  }
+
+  /** Resolves the Service a route sends the call to, or the Service asked for when no route rule matches. */
+  private follow(table: RouteTable, query: ResolveQuery, namespace: string, policy: PolicyName, waitMs: number): ResolveOutcome | Promise<ResolveOutcome> {
+    const decision = table.forService(namespace, query.service)?.decide({ method: query.method ?? '', headers: query.headers });
+    if (decision === undefined) return this.resolveService(query, namespace, query.service, policy, waitMs);
+    if (decision.kind === 'no-backend' || decision.backend.problem !== undefined) {
+      const why = decision.kind === 'backend' ? `cannot take calls: ${decision.backend.problem?.message ?? ''}` : '';
+      return routeFailure(decision, namespace, query.service, policy, why);
+    }
+    const outcome = this.resolveService(query, namespace, decision.backend.name, policy, waitMs);
+    const checked = (settled: ResolveOutcome): ResolveOutcome => {
+      if (settled.ok || (settled.reason !== 'not-found' && settled.reason !== 'no-ready-endpoints')) return settled;
+      const why = settled.reason === 'not-found' ? 'does not exist (no EndpointSlice)' : 'has no ready endpoint';
+      return routeFailure(decision, namespace, settled.service, policy, why, settled.watched);
+    };
+    return outcome instanceof Promise ? outcome.then(checked) : checked(outcome);
+  }
+
+  private resolveService(query: ResolveQuery, namespace: string, service: string, policy: PolicyName, waitMs: number): ResolveOutcome | Promise<ResolveOutcome> {
+    const acquired = this.options.services.acquire({ namespace, name: service });
+    if (acquired.kind !== 'looking-up') return this.answerAcquired(acquired, query, namespace, service, policy);
+    return acquired.lookup.whenSettled(waitMs).then((settled) => this.answerAcquired(settled, query, namespace, service, policy, waitMs));
   }
 
   /**
@@ -117,7 +149,8 @@ export class Resolver {
     const invalid =
       checkLabel('service', query.service, true) ??
       checkLabel('namespace', query.namespace, false) ??
-      checkLabel('port_name', query.portName, false);
+      checkLabel('port_name', query.portName, false) ??
+      checkCallFacts(query.method, query.headers);
     if (invalid !== undefined) return { ...base, ok: false, reason: 'invalid-argument', message: invalid };
 
     if (this.allowed.size > 0 && !this.allowed.has(namespace)) {
@@ -135,11 +168,11 @@ export class Resolver {
     acquired: Exclude<Acquired, { kind: 'looking-up' }> | LookupResult | StillLookingUp,
     query: ResolveQuery,
     namespace: string,
+    service: string,
     policy: PolicyName,
     waitedMs = 0,
   ): ResolveOutcome {
     if (acquired.kind === 'watched') return this.answer(acquired.service, query, policy);
-    const service = query.service;
     const base = { namespace, service, policy, watched: false };
     switch (acquired.kind) {
       case 'missing':
@@ -224,6 +257,11 @@ export class Resolver {
       message: `no endpoints known for Service ${namespace}/${service}: ${this.options.describeMissing(namespace, service)}`,
     };
   }
+}
+
+function routeFailure(decision: RouteDecision, namespace: string, service: string, policy: PolicyName, why: string, watched = false): ResolveFailed {
+  const message = backendUnavailable(decision, namespace, why);
+  return { namespace, service, policy, watched, ok: false, reason: 'route-backend-unavailable', message };
 }
 
 function noReadyEndpoint(base: OutcomeBase, snapshot: ServiceSnapshot, port: string): ResolveFailed {

@@ -55,6 +55,7 @@ const FAILURES: Readonly<Record<ResolveFailureReason, { readonly code: Status; r
   'lookups-busy': { code: Status.UNAVAILABLE, reason: 'LOOKUPS_BUSY' },
   'not-found': { code: Status.NOT_FOUND, reason: 'SERVICE_NOT_FOUND' },
   'no-ready-endpoints': { code: Status.UNAVAILABLE, reason: 'NO_READY_ENDPOINTS' },
+  'route-backend-unavailable': { code: Status.UNAVAILABLE, reason: 'ROUTE_BACKEND_UNAVAILABLE' },
   'discovery-unavailable': { code: Status.UNAVAILABLE, reason: 'DISCOVERY_UNAVAILABLE' },
   'discovery-forbidden': { code: Status.PERMISSION_DENIED, reason: 'DISCOVERY_FORBIDDEN' },
 };
@@ -199,6 +200,8 @@ function v1Answering(options: LookasideServerOptions): Answering<V1ResolveReques
       policy: V1_POLICIES[policyKey],
       portName: request.port_name,
       calls: v1CallReports(request, ledger, options.calls),
+      method: request.method,
+      headers: request.headers,
     };
     if (request.report_only) return reportOnly(options, query);
     return answer(options, query, waitLimitMs, toResponse);

@@ -6,11 +6,13 @@ import { KubeApiError } from '../support/kube-client.js';
 import { delay, eventually, REPO_ROOT } from '../support/process.js';
 import { containerEnv, kustomizations, named, render, type Deployment } from '../deploy/support/manifests.js';
 import { controlPlaneFor } from './fixture.js';
+import { installGatewayApi } from './gateway-api.js';
 import { LookasideUnderTest, readyView } from './lookaside.js';
 import { addressOf, Cluster, endpointSlice, podIp, uniqueName } from './objects.js';
 import { applyRbac, ensureNamespace, loadLookasideRbac, serviceAccountToken, type LookasideRbac } from './rbac.js';
 
 const ENDPOINTSLICES = 'endpointslices.discovery.k8s.io';
+const GRPCROUTES = 'grpcroutes.gateway.networking.k8s.io';
 
 describe('lookaside on a real kube-apiserver: least privilege', function () {
   this.timeout(60_000);
@@ -26,6 +28,8 @@ describe('lookaside on a real kube-apiserver: least privilege', function () {
   before(async function () {
     plane = await controlPlaneFor(this);
     cluster = new Cluster(plane.admin);
+    // kubectl auth can-i knows grpcroutes' group only once the CRD is there.
+    await installGatewayApi(plane);
     rbac = await loadLookasideRbac(plane);
     await applyRbac(plane, rbac);
     const { namespace, name } = rbac.serviceAccount;
@@ -46,20 +50,31 @@ describe('lookaside on a real kube-apiserver: least privilege', function () {
   }
 
   async function canI(config: string, verb: string, resource: string, namespace: string): Promise<boolean> {
-    const answer = await plane.kubectl(['auth', 'can-i', verb, resource, '-n', namespace], { kubeconfig: config });
+    // `resource/subresource` asks about the subresource (kubectl's --subresource).
+    const [kind = resource, subresource] = resource.split('/');
+    const args = ['auth', 'can-i', verb, kind, '-n', namespace, ...(subresource === undefined ? [] : [`--subresource=${subresource}`])];
+    const answer = await plane.kubectl(args, { kubeconfig: config });
     if (answer.code !== 0 && answer.code !== 1) throw new Error(`kubectl auth can-i failed: ${answer.stderr}`);
     return answer.stdout.trim() === 'yes';
   }
 
-  it('grants get, list and watch on EndpointSlices, and nothing else', async function () {
+  it('grants get, list and watch on EndpointSlices and GRPCRoutes, patch on GRPCRoute status, and nothing else', async function () {
     for (const verb of ['get', 'list', 'watch']) {
       assert.equal(await canI(kubeconfig, verb, ENDPOINTSLICES, granted), true, `cannot ${verb} endpointslices`);
+      assert.equal(await canI(kubeconfig, verb, GRPCROUTES, granted), true, `cannot ${verb} grpcroutes`);
     }
+    assert.equal(await canI(kubeconfig, 'patch', `${GRPCROUTES}/status`, granted), true, 'cannot patch grpcroutes/status');
     const refused: Array<[string, string]> = [
       ['create', ENDPOINTSLICES],
       ['update', ENDPOINTSLICES],
       ['patch', ENDPOINTSLICES],
       ['delete', ENDPOINTSLICES],
+      ['create', GRPCROUTES],
+      ['update', GRPCROUTES],
+      ['patch', GRPCROUTES],
+      ['delete', GRPCROUTES],
+      ['update', `${GRPCROUTES}/status`],
+      ['list', 'httproutes.gateway.networking.k8s.io'],
       ['list', 'pods'],
       ['list', 'services'],
       ['list', 'endpoints'],

@@ -39,6 +39,11 @@ const IMAGE = readDockerfile();
 /** What the kubelet adds to every container even with enableServiceLinks: false. */
 const KUBELET_ENV = { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' };
 const READ_ONLY_ENDPOINTSLICES = { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] };
+/** GRPCRoutes read, and only their status written (issue #13). */
+const GRPCROUTE_RULES = [
+  { apiGroups: ['gateway.networking.k8s.io'], resources: ['grpcroutes'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: ['gateway.networking.k8s.io'], resources: ['grpcroutes/status'], verbs: ['patch'] },
+];
 
 /** One container of one Deployment, with the program it runs and that program's view of its environment. */
 interface Workload {
@@ -154,14 +159,14 @@ describe('deploy/: the rendered manifests agree with Kubernetes and with the cod
         assert.deepEqual(failures, []);
       });
 
-      it('lets the lookaside get, list and watch EndpointSlices, and nothing else, in its own namespace', function () {
+      it('lets the lookaside get, list and watch EndpointSlices and GRPCRoutes, patch GRPCRoute status, and nothing else, in its own namespace', function () {
         const roles = objects.filter((object) => object.kind === 'Role' || object.kind === 'ClusterRole');
         const role = only(roles, 'Role or ClusterRole');
         assert.equal(role.kind, 'Role', 'the grant should be namespaced');
         const rules = role['rules'] as Array<Record<string, string[]>>;
         assert.deepEqual(
           rules.map((rule) => ({ ...rule, verbs: [...(rule['verbs'] ?? [])].sort() })),
-          [READ_ONLY_ENDPOINTSLICES],
+          [READ_ONLY_ENDPOINTSLICES, ...GRPCROUTE_RULES],
         );
 
         const lookaside = only(workloads.filter((w) => w.program.title === 'lookaside'), 'lookaside');

@@ -73,9 +73,9 @@ describe('NamespaceSlices: one namespace’s slices, shared by the Services foll
     const greet = follow('greet');
     const billing = follow('billing');
     await settle();
-    store.changed({ type: 'MODIFIED', slice: slice('greet-a', 'greet', 1, 2) });
-    store.changed({ type: 'ADDED', slice: slice('greet-b', 'greet', 5) });
-    store.changed({ type: 'ADDED', slice: slice('unfollowed-a', 'unfollowed', 9) });
+    store.changed({ type: 'MODIFIED', item: slice('greet-a', 'greet', 1, 2) });
+    store.changed({ type: 'ADDED', item: slice('greet-b', 'greet', 5) });
+    store.changed({ type: 'ADDED', item: slice('unfollowed-a', 'unfollowed', 9) });
     await settle();
     assert.deepEqual(greet.states, ['10.0.0.1', '10.0.0.1,10.0.0.2,10.0.0.5']);
     assert.deepEqual(billing.states, ['10.0.0.3'], 'untouched Services hear nothing');
@@ -86,7 +86,7 @@ describe('NamespaceSlices: one namespace’s slices, shared by the Services foll
     const greet = follow('greet');
     const billing = follow('billing');
     await settle();
-    store.changed({ type: 'MODIFIED', slice: slice('moving', 'billing', 1) });
+    store.changed({ type: 'MODIFIED', item: slice('moving', 'billing', 1) });
     await settle();
     assert.deepEqual(greet.states, ['10.0.0.1,10.0.0.2', '10.0.0.2']);
     assert.deepEqual(billing.states, ['missing', '10.0.0.1']);
@@ -107,7 +107,7 @@ describe('NamespaceSlices: one namespace’s slices, shared by the Services foll
     store.listed([slice('greet-a', 'greet', 1)]);
     assert.deepEqual(lookup.states, ['missing']);
     assert.equal(emptied, 1, 'the namespace is let go at once, inside the list’s delivery');
-    store.changed({ type: 'ADDED', slice: slice('nosuch-a', 'nosuch', 7) });
+    store.changed({ type: 'ADDED', item: slice('nosuch-a', 'nosuch', 7) });
     await settle();
     assert.deepEqual(lookup.states, ['missing'], 'nothing more is delivered');
   });

@@ -55,7 +55,7 @@ class RecordingSink implements NamespaceSink {
   }
 
   changed(event: Parameters<NamespaceSink['changed']>[0]): void {
-    this.calls.push(`${event.type} ${event.type === 'DELETED' ? event.name : event.slice.name}`);
+    this.calls.push(`${event.type} ${event.type === 'DELETED' ? event.name : event.item.name}`);
   }
 
   failed(failure: Parameters<NamespaceSink['failed']>[0]): void {
@@ -134,8 +134,8 @@ describe('NamespaceWatch', () => {
     it('passes changes on in order and follows their resourceVersions', async () => {
       await startWatching();
       api.current.listener.onOpen();
-      api.current.listener.onEvent({ type: 'ADDED', slice: slice('a', '12') });
-      api.current.listener.onEvent({ type: 'MODIFIED', slice: slice('a', '13') });
+      api.current.listener.onEvent({ type: 'ADDED', item: slice('a', '12') });
+      api.current.listener.onEvent({ type: 'MODIFIED', item: slice('a', '13') });
       api.current.listener.onEvent({ type: 'DELETED', name: 'a', resourceVersion: '14' });
       api.current.listener.onEvent({ type: 'BOOKMARK', resourceVersion: '20' });
       assert.deepEqual(sink.calls, ['listed ', 'ADDED a', 'MODIFIED a', 'DELETED a']);

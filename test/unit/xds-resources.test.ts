@@ -1,33 +1,12 @@
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 
 import { mergeSlices, type EndpointInput } from '../../src/lookaside/discovery/slices.js';
 import type { Endpoint } from '../../src/lookaside/discovery/types.js';
 import { parseXdsName, type XdsTarget } from '../../src/lookaside/xds/xds-names.js';
-import { HTTP_CONNECTION_MANAGER_URL, loadXdsProtos, TYPE_URLS, XDS_TYPES, type XdsType } from '../../src/lookaside/xds/xds-protos.js';
+import { HTTP_CONNECTION_MANAGER_URL, loadXdsProtos, XDS_TYPES, type XdsType } from '../../src/lookaside/xds/xds-protos.js';
 import { buildResource, endpointsOf } from '../../src/lookaside/xds/xds-resources.js';
 import { endpoint, slice, sliceEndpoint } from '../support/endpoints.js';
-
-/** grpc-js-xds's own resource decoders, which validate as the stock Node client does before it uses a resource. */
-interface ResourceDecoder {
-  decode(context: unknown, resource: { type_url: string; value: Buffer }): { name: string; value?: unknown; error?: string };
-}
-const require = createRequire(import.meta.url);
-const DECODERS: Record<XdsType, ResourceDecoder> = {
-  listener: decoder('listener-resource-type', 'ListenerResourceType'),
-  route: decoder('route-config-resource-type', 'RouteConfigurationResourceType'),
-  cluster: decoder('cluster-resource-type', 'ClusterResourceType'),
-  endpoint: decoder('endpoint-resource-type', 'EndpointResourceType'),
-};
-const DECODE_CONTEXT = { server: {}, bootstrap: { certificateProviders: {} } };
-
-// The stock client's set-up: it registers the HTTP filters (the router among them) its validators look up.
-(require('@grpc/grpc-js-xds') as { register(): void }).register();
-
-function decoder(file: string, className: string): ResourceDecoder {
-  const module = require(`@grpc/grpc-js-xds/build/src/xds-resource-type/${file}.js`) as Record<string, { get(): ResourceDecoder }>;
-  return (module[className] as { get(): ResourceDecoder }).get();
-}
+import { grpcJsVerdict } from '../support/xds-validators.js';
 
 const protos = loadXdsProtos();
 
@@ -37,9 +16,6 @@ function targetOf(name: string): XdsTarget {
   return parsed.target;
 }
 
-function grpcJsVerdict(type: XdsType, value: Buffer): { name: string; error?: string } {
-  return DECODERS[type].decode(DECODE_CONTEXT, { type_url: TYPE_URLS[type], value });
-}
 
 function zoned(n: number, zone: string): Endpoint {
   return { ...endpoint(n, 50051), zone };

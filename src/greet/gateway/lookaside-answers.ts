@@ -19,7 +19,8 @@ import type { ResolveReason } from '../../common/resolve-reasons.js';
 export type ResolveFailure = 'no-endpoints' | 'unreachable' | 'lookaside-fault';
 
 /** The lookaside's reasons (proto/lookaside/v1/lookaside.proto) that are answers about the Service's endpoints. */
-const ABOUT_THE_ENDPOINTS: ReadonlySet<string> = new Set<ResolveReason>(['SERVICE_NOT_FOUND', 'NO_READY_ENDPOINTS']);
+// A route's backend without endpoints too: the spec says those calls fail, not that they go elsewhere.
+const ABOUT_THE_ENDPOINTS: ReadonlySet<string> = new Set<ResolveReason>(['SERVICE_NOT_FOUND', 'NO_READY_ENDPOINTS', 'ROUTE_BACKEND_UNAVAILABLE']);
 
 /**
  * Sorts an error the lookaside answered (a gRPC status it sent, with its

@@ -21,6 +21,8 @@ export interface GreetServerConfig {
   /** Who answers: shown in every greeting so callers can see the balancing. */
   readonly podName: string;
   readonly podIp: string;
+  /** The version this server says it is in every greeting (a canary's `v2`); '' says none. */
+  readonly version: string;
   /** Added to every Greet, to simulate a slow backend. */
   readonly delayMs: number;
   /** CPU burnt (a busy loop on the one thread) by every Greet, to simulate a CPU-bound backend. */
@@ -50,6 +52,7 @@ export function loadGreetServerConfig(env: Env, host: HostProbe = REAL_HOST): Gr
     logLevel: readLogLevel(env),
     podName: readString(env, 'POD_NAME', host.hostname()),
     podIp: readString(env, 'POD_IP', firstExternalIpv4(host) ?? '127.0.0.1'),
+    version: readString(env, 'GREET_VERSION', ''),
     delayMs: readInteger(env, 'GREET_DELAY_MS', 0, { min: 0, max: 600_000 }),
     cpuMs: readInteger(env, 'GREET_CPU_MS', 0, { min: 0, max: 10_000 }),
     failRate: readNumber(env, 'GREET_FAIL_RATE', 0, { min: 0, max: 1 }),

@@ -12,6 +12,7 @@ async function run(config: GreetServerConfig, logger: Logger): Promise<void> {
   const { server, health, load } = createGreetServer({
     podName: config.podName,
     podIp: config.podIp,
+    version: config.version,
     delayMs: config.delayMs,
     cpuMs: config.cpuMs,
     failRate: config.failRate,
@@ -29,6 +30,7 @@ async function run(config: GreetServerConfig, logger: Logger): Promise<void> {
       metricsPort: metricsEndpoint.port,
       podName: config.podName,
       podIp: config.podIp,
+      version: config.version,
       delayMs: config.delayMs,
       cpuMs: config.cpuMs,
       failRate: config.failRate,

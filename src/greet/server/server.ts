@@ -13,6 +13,8 @@ const MAX_REQUEST_BYTES = 16 * 1024;
 export interface GreetServerOptions {
   readonly podName: string;
   readonly podIp: string;
+  /** Said in every greeting as `version(<version>)` when not empty. */
+  readonly version?: string;
   /** Added before every answer; 0 answers at once. */
   readonly delayMs: number;
   /** CPU burnt by every call before it is answered (blocking the thread, as CPU-bound work does); 0 = none. */
@@ -33,8 +35,8 @@ export interface GreetServer {
 }
 
 /** The greeting text, exactly as the API promises it. */
-export function greetingText(firstName: string, lastName: string, podName: string, podIp: string): string {
-  return `Hello, ${firstName} ${lastName} from pod: name(${podName}), ip(${podIp}).`;
+export function greetingText(firstName: string, lastName: string, podName: string, podIp: string, version = ''): string {
+  return `Hello, ${firstName} ${lastName} from pod: name(${podName}), ip(${podIp})${version === '' ? '' : `, version(${version})`}.`;
 }
 
 /**
@@ -80,7 +82,7 @@ function greet(options: GreetServerOptions, load: LoadSampler): handleUnaryCall<
     }
     if (cpuMs > 0) burnCpu(cpuMs);
     const response: GreetResponse = {
-      result: greetingText(firstName, lastName, options.podName, options.podIp),
+      result: greetingText(firstName, lastName, options.podName, options.podIp, options.version),
       pod_name: options.podName,
       pod_ip: options.podIp,
     };

@@ -12,13 +12,15 @@ export interface ApiAnswer {
   readonly body: Readable;
 }
 
-/** GET requests to the API server; nothing above this knows HTTP versions or connections. */
+/** Requests to the API server; nothing above this knows HTTP versions or connections. */
 export interface ApiTransport {
   /**
    * Sends GET `pathAndQuery` with the current credentials; resolves once the
    * answer's status arrives. Aborting `signal` ends the request at any stage.
    */
   get(pathAndQuery: string, signal: AbortSignal): Promise<ApiAnswer>;
+  /** Sends PATCH `path` with `body` of `contentType` (a merge patch of an object's status, say), as `get` sends GET. */
+  patch?(path: string, body: string, contentType: string, signal: AbortSignal): Promise<ApiAnswer>;
   /** The API server refused the credentials (401). */
   unauthorized(): void;
   /** TCP connections held now. */
@@ -60,11 +62,20 @@ export class KubeTransport implements ApiTransport {
     return (this.sessions?.connectionCount ?? 0) + http1;
   }
 
-  async get(pathAndQuery: string, signal: AbortSignal): Promise<ApiAnswer> {
-    const headers = { ...(await this.credentials.headers()), accept: 'application/json' };
+  get(pathAndQuery: string, signal: AbortSignal): Promise<ApiAnswer> {
+    return this.send('GET', pathAndQuery, signal);
+  }
+
+  patch(path: string, body: string, contentType: string, signal: AbortSignal): Promise<ApiAnswer> {
+    return this.send('PATCH', path, signal, { body, contentType });
+  }
+
+  private async send(method: string, pathAndQuery: string, signal: AbortSignal, payload?: { body: string; contentType: string }): Promise<ApiAnswer> {
+    const headers: Record<string, string> = { ...(await this.credentials.headers()), accept: 'application/json' };
+    if (payload !== undefined) headers['content-type'] = payload.contentType;
     if (this.sessions !== undefined && this.http1 === undefined) {
       try {
-        const { status, stream } = await this.sessions.request({ ':method': 'GET', ':path': pathAndQuery, ...headers }, signal);
+        const { status, stream } = await this.sessions.request({ ':method': method, ':path': pathAndQuery, ...headers }, signal, payload?.body);
         return { status, body: stream };
       } catch (error) {
         if (!(error instanceof NotHttp2Error)) throw error;
@@ -72,7 +83,7 @@ export class KubeTransport implements ApiTransport {
         this.sessions.close();
       }
     }
-    return this.getHttp1(pathAndQuery, headers, signal);
+    return this.sendHttp1(method, pathAndQuery, headers, signal, payload?.body);
   }
 
   unauthorized(): void {
@@ -84,12 +95,12 @@ export class KubeTransport implements ApiTransport {
     this.http1?.destroy();
   }
 
-  private getHttp1(pathAndQuery: string, headers: Record<string, string>, signal: AbortSignal): Promise<ApiAnswer> {
+  private sendHttp1(method: string, pathAndQuery: string, headers: Record<string, string>, signal: AbortSignal, body?: string): Promise<ApiAnswer> {
     const https = this.origin.protocol === 'https:';
     const agent = (this.http1 ??= https ? new HttpsAgent({ keepAlive: true, ...this.credentials.current.tls }) : new HttpAgent({ keepAlive: true }));
     return new Promise((resolve, reject) => {
       signal.throwIfAborted();
-      const request = (https ? httpsRequest : httpRequest)(new URL(pathAndQuery, this.origin), { method: 'GET', headers, agent });
+      const request = (https ? httpsRequest : httpRequest)(new URL(pathAndQuery, this.origin), { method, headers, agent });
       // Not request's own `signal` option: an abort once the whole answer has
       // arrived (its reader may not have read it all yet) would destroy the
       // socket the agent has since taken back, with nobody listening (Node 20).
@@ -105,7 +116,7 @@ export class KubeTransport implements ApiTransport {
       });
       // Errors after the answer (an abort, a reset) reach the body's reader; this keeps them from being unhandled.
       request.on('error', reject);
-      request.end();
+      request.end(body);
     });
   }
 }

@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 
 import { EndpointsFileError, NoServicesError, type EndpointsFileContent } from './endpoints-file.js';
 import type { SliceInput } from './slices.js';
+import type { GrpcRoute } from '../routing/grpc-route.js';
 
 /**
  * The most old-generation heap a parse may use. A file at
@@ -12,7 +13,7 @@ const PARSER_HEAP_LIMIT_MB = 128;
 
 /** What the parser thread posts back: each Service's slices as JSON, or why the file was refused. */
 export type ParserAnswer =
-  | { readonly ok: true; readonly services: ReadonlyArray<readonly [string, string]> }
+  | { readonly ok: true; readonly services: ReadonlyArray<readonly [string, string]>; readonly routes: string }
   | { readonly ok: false; readonly noServices: boolean; readonly message: string };
 
 /** Content whose Services are turned back into objects when first asked for. */
@@ -20,7 +21,10 @@ class SerializedContent implements EndpointsFileContent {
   private readonly json: ReadonlyMap<string, string>;
   private readonly parsed = new Map<string, readonly SliceInput[]>();
 
-  constructor(services: ReadonlyArray<readonly [string, string]>) {
+  constructor(
+    services: ReadonlyArray<readonly [string, string]>,
+    readonly routes: readonly GrpcRoute[],
+  ) {
     this.json = new Map(services);
   }
 
@@ -60,7 +64,7 @@ export function parseEndpointsFileOffThread(text: string): Promise<EndpointsFile
     let answered = false;
     worker.once('message', (answer: ParserAnswer) => {
       answered = true;
-      if (answer.ok) resolve(new SerializedContent(answer.services));
+      if (answer.ok) resolve(new SerializedContent(answer.services, JSON.parse(answer.routes) as GrpcRoute[]));
       else reject(answer.noServices ? new NoServicesError() : new EndpointsFileError(answer.message));
     });
     worker.once('error', (error: Error) => {

@@ -9,7 +9,8 @@ let answer: ParserAnswer;
 try {
   // One JSON text per Service: the main thread copies a few strings instead of
   // rebuilding every endpoint object, and parses only the Services it follows.
-  answer = { ok: true, services: [...parseEndpointsFile(text)].map(([id, slices]) => [id, JSON.stringify(slices)]) };
+  const parsed = parseEndpointsFile(text);
+  answer = { ok: true, services: [...parsed].map(([id, slices]) => [id, JSON.stringify(slices)]), routes: JSON.stringify(parsed.routes) };
 } catch (error) {
   answer = { ok: false, noServices: error instanceof NoServicesError, message: (error as Error).message };
 }

@@ -5,6 +5,9 @@ import { parse as parseYaml } from 'yaml';
 import { serviceKeyString } from './types.js';
 import type { SliceInput } from './slices.js';
 import { splitIpPort } from '../../common/addresses.js';
+import { documentFields } from '../../common/document-fields.js';
+import type { GrpcRoute } from '../routing/grpc-route.js';
+import { parseFileRoutes } from '../routing/file-routes.js';
 
 /**
  * The endpoints file of `DISCOVERY=file` (YAML, or the same shape in JSON):
@@ -18,7 +21,8 @@ import { splitIpPort } from '../../common/addresses.js';
  *
  * Optional per endpoint: `node`, `terminating`, `port_name`. Each endpoint
  * becomes a one-endpoint slice so the file goes through the same merge as
- * Kubernetes EndpointSlices.
+ * Kubernetes EndpointSlices. An optional `routes` list holds GRPCRoutes
+ * (routing/file-routes.ts).
  */
 export interface EndpointsFileContent {
   /** How many Services the file lists. */
@@ -26,11 +30,20 @@ export interface EndpointsFileContent {
   has(serviceId: string): boolean;
   /** The slices of a Service (`namespace/name`), or undefined when the file does not list it. */
   get(serviceId: string): readonly SliceInput[] | undefined;
+  /** The file's `routes` (none when it has no such list). */
+  readonly routes?: readonly GrpcRoute[];
+}
+
+/** The parsed file: each Service's slices by `namespace/name`, and its routes. */
+export class ParsedEndpointsFile extends Map<string, readonly SliceInput[]> {
+  routes: readonly GrpcRoute[] = [];
 }
 
 export class EndpointsFileError extends Error {
   override name = 'EndpointsFileError';
 }
+
+const { asObject, requireString, optionalString, optionalBoolean } = documentFields((message) => new EndpointsFileError(message));
 
 /**
  * The file has no `services` list at all: empty, only comments, or cut off
@@ -44,7 +57,7 @@ export class NoServicesError extends EndpointsFileError {
   }
 }
 
-export function parseEndpointsFile(text: string): ReadonlyMap<string, readonly SliceInput[]> {
+export function parseEndpointsFile(text: string): ParsedEndpointsFile {
   let document: unknown;
   try {
     document = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
@@ -57,7 +70,8 @@ export function parseEndpointsFile(text: string): ReadonlyMap<string, readonly S
   if (services === undefined || services === null) throw new NoServicesError();
   if (!Array.isArray(services)) throw new EndpointsFileError('services: must be a list');
 
-  const content = new Map<string, SliceInput[]>();
+  const content = new ParsedEndpointsFile();
+  content.routes = parseFileRoutes(root['routes'], (message) => new EndpointsFileError(message));
   services.forEach((entry: unknown, serviceIndex) => {
     const where = `services[${serviceIndex}]`;
     const service = asObject(entry, where);
@@ -105,31 +119,4 @@ function parseAddress(address: string, where: string): { ip: string; port: numbe
     );
   }
   return { ip: split.ip, port: split.port };
-}
-
-function asObject(value: unknown, where: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new EndpointsFileError(`${where}: must be a mapping`);
-  }
-  return value as Record<string, unknown>;
-}
-
-function requireString(object: Record<string, unknown>, key: string, where: string): string {
-  const value = optionalString(object, key, where);
-  if (value === undefined || value === '') throw new EndpointsFileError(`${where}.${key}: is required`);
-  return value;
-}
-
-function optionalString(object: Record<string, unknown>, key: string, where: string): string | undefined {
-  const value = object[key];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw new EndpointsFileError(`${where}.${key}: must be a string`);
-  return value;
-}
-
-function optionalBoolean(object: Record<string, unknown>, key: string, where: string): boolean | undefined {
-  const value = object[key];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'boolean') throw new EndpointsFileError(`${where}.${key}: must be true or false`);
-  return value;
 }

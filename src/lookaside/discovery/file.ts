@@ -5,6 +5,7 @@ import { EndpointsFileError, NoServicesError, type EndpointsFileContent } from '
 import { parseEndpointsFileOffThread } from './endpoints-file-thread.js';
 import { FileChanges, fileIdentity, type FileChangeOptions } from './file-changes.js';
 import { mergeSlices } from './slices.js';
+import { StaticRoutes } from '../routing/static-routes.js';
 import {
   serviceKeyString,
   type DiscoverySource,
@@ -41,6 +42,8 @@ export class FileDiscovery implements DiscoverySource {
   readonly name = 'file';
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly changes: FileChanges;
+  /** The file's `routes`, swapped with its endpoints in the same turn of the event loop. */
+  readonly routes: StaticRoutes;
   private reloading: Promise<void> = Promise.resolve();
   private closed = false;
 
@@ -70,7 +73,8 @@ export class FileDiscovery implements DiscoverySource {
     private readonly logger: Logger,
     private readonly options: FileDiscoveryOptions,
   ) {
-    this.logger.info({ path, services: content.size }, 'endpoints file loaded');
+    this.routes = new StaticRoutes(content.routes);
+    this.logger.info({ path, services: content.size, routes: this.routes.routes.length }, 'endpoints file loaded');
     this.changes = new FileChanges(path, identity, () => void this.reload(), logger, options);
   }
 
@@ -150,7 +154,8 @@ export class FileDiscovery implements DiscoverySource {
     if (this.closed) return;
     this.lastText = text;
     this.content = content;
-    this.logger.info({ path: this.path, services: content.size }, 'endpoints file reloaded');
+    this.routes.replace(content.routes ?? []);
+    this.logger.info({ path: this.path, services: content.size, routes: this.routes.routes.length }, 'endpoints file reloaded');
     for (const [id, listeners] of this.listeners) {
       const state = this.stateOf(id);
       for (const listener of [...listeners]) listener(state);

@@ -67,11 +67,13 @@ export class H2Sessions {
   }
 
   /** Opens a stream for `headers`; resolves when the answer's headers arrive. */
-  async request(headers: Record<string, string>, signal: AbortSignal): Promise<{ status: number; stream: ClientHttp2Stream }> {
+  /** Sends one request (with `body`, if any, as its payload); resolves when the answer's headers arrive. */
+  async request(headers: Record<string, string>, signal: AbortSignal, body?: string): Promise<{ status: number; stream: ClientHttp2Stream }> {
     signal.throwIfAborted();
     const entry = await this.entryWithRoom();
     signal.throwIfAborted();
     const stream = entry.session.request(headers, { signal });
+    if (body !== undefined) stream.end(body);
     entry.streams++;
     stream.once('close', () => entry.streams--);
     // The reader of the body listens for errors itself; this one keeps an error

@@ -57,6 +57,11 @@ export class KubernetesDiscovery implements DiscoverySource {
     return this.namespaces.size;
   }
 
+  /** The connections to the API server, for other watches (GRPCRoutes) to share. */
+  get transport(): ApiTransport | undefined {
+    return this.options.transport;
+  }
+
   /** TCP connections to the API server now. */
   get connectionCount(): number {
     return this.options.transport?.connectionCount ?? 0;

@@ -92,7 +92,7 @@ export class NamespaceSlices implements NamespaceSink {
 
   changed(event: Extract<WatchEvent, { type: 'ADDED' | 'MODIFIED' | 'DELETED' }>): void {
     if (event.type === 'DELETED') this.delete(event.name);
-    else this.put(event.slice);
+    else this.put(event.item);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     setImmediate(() => {

@@ -1,7 +1,7 @@
 import { Backoff } from '../../common/backoff.js';
 import type { Logger } from '../../common/logging.js';
 import type { CompactSlice } from './compact-slices.js';
-import { describeApiError, type EndpointSliceApi, type WatchEvent, type WatchHandle } from './kubernetes-api.js';
+import { describeApiError, type ListedObject, type ListWatchApi, type WatchEvent, type WatchHandle } from './kubernetes-api.js';
 import type { DiscoveryFailure } from './types.js';
 
 /** A list page that takes longer than this counts as failed (the server bounds it too). */
@@ -35,23 +35,23 @@ export const WATCH_SILENCE_LIMIT_MS = 90_000;
 export type RestartReason = 'expired' | 'error' | 'closed' | 'silent';
 
 /** Where a namespace watch delivers what it learns. */
-export interface NamespaceSink {
-  /** A complete list: every slice of the namespace now, replacing what was known. */
-  listed(slices: readonly CompactSlice[]): void;
-  changed(event: Extract<WatchEvent, { type: 'ADDED' | 'MODIFIED' | 'DELETED' }>): void;
+export interface NamespaceSink<Item extends ListedObject = CompactSlice> {
+  /** A complete list: every object of the namespace now, replacing what was known. */
+  listed(items: readonly Item[]): void;
+  changed(event: Extract<WatchEvent<Item>, { type: 'ADDED' | 'MODIFIED' | 'DELETED' }>): void;
   /** A list or watch failed; a retry is planned. */
   failed(failure: DiscoveryFailure): void;
 }
 
-export interface NamespaceWatchOptions {
-  readonly api: EndpointSliceApi;
+export interface NamespaceWatchOptions<Item extends ListedObject = CompactSlice> {
+  readonly api: ListWatchApi<Item>;
   readonly namespace: string;
   readonly refreshIntervalMs: number;
   /** Restart a watch that delivered nothing for this long (default WATCH_SILENCE_LIMIT_MS). */
   readonly silenceLimitMs?: number;
   readonly backoff: { readonly initialMs: number; readonly maxMs: number };
   readonly logger: Logger;
-  readonly sink: NamespaceSink;
+  readonly sink: NamespaceSink<Item>;
   readonly onRestart: (reason: RestartReason) => void;
   readonly pageSize?: number;
   readonly random?: () => number;
@@ -66,7 +66,7 @@ export interface NamespaceWatchOptions {
  * the silence limit, is resumed from its resourceVersion. Stopping it from
  * inside `listed` (nobody follows the namespace any more) opens no watch.
  */
-export class NamespaceWatch {
+export class NamespaceWatch<Item extends ListedObject = CompactSlice> {
   private readonly backoff: Backoff;
   private resourceVersion = '';
   private stopped = false;
@@ -81,7 +81,7 @@ export class NamespaceWatch {
   /** When the current watch last showed a sign of life (sent, answered, an event or a BOOKMARK). */
   private lastHeardAtMs = 0;
 
-  constructor(private readonly options: NamespaceWatchOptions) {
+  constructor(private readonly options: NamespaceWatchOptions<Item>) {
     this.backoff = new Backoff({ ...options.backoff, random: options.random });
   }
 
@@ -106,7 +106,7 @@ export class NamespaceWatch {
   private async relist(): Promise<void> {
     if (this.stopped) return;
     const generation = this.beginCycle();
-    const slices: CompactSlice[] = [];
+    const slices: Item[] = [];
     let resourceVersion: string;
     try {
       let continueToken = '';
@@ -177,7 +177,7 @@ export class NamespaceWatch {
     this.silenceTimer.unref();
   }
 
-  private onEvent(event: WatchEvent): void {
+  private onEvent(event: WatchEvent<Item>): void {
     if (event.type === 'ERROR') {
       if (event.code === 410) {
         this.log.info({ namespace: this.options.namespace, message: event.message }, 'watch expired (410 Gone); re-listing');
@@ -193,7 +193,7 @@ export class NamespaceWatch {
       if (event.resourceVersion !== '') this.resourceVersion = event.resourceVersion;
       return;
     }
-    const version = event.type === 'DELETED' ? event.resourceVersion : event.slice.resourceVersion;
+    const version = event.type === 'DELETED' ? event.resourceVersion : event.item.resourceVersion;
     if (version !== '') this.resourceVersion = version;
     this.options.sink.changed(event);
   }
@@ -218,7 +218,7 @@ export class NamespaceWatch {
     this.options.onRestart(reason);
     this.log.warn(
       { namespace: this.options.namespace, reason, err: failure.message, retryInMs: delayMs },
-      'endpointslice watch failed; retrying',
+      `${(this.options.api.resource ?? 'endpointslices').replace(/s$/, '')} watch failed; retrying`,
     );
     this.options.sink.failed(failure);
     if (this.stopped) return;

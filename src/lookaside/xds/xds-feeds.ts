@@ -7,6 +7,8 @@ import type { XdsTarget } from './xds-names.js';
 import { TYPE_URLS, type XdsProtos, type XdsType } from './xds-protos.js';
 import { buildResource, endpointsOf } from './xds-resources.js';
 import { REAL_TIMERS, type Timers } from './timers.js';
+import type { RouteSource } from '../routing/route-source.js';
+import type { ServiceRoutes } from '../routing/route-table.js';
 
 /** A name refused for MAX_SERVICES is asked for again this often while subscribed. */
 export const FULL_RETRY_MS = 5_000;
@@ -37,6 +39,8 @@ type FeedState =
 interface CachedAnswer {
   readonly state: FeedState;
   readonly snapshot: ServiceSnapshot | undefined;
+  /** The Service's routes the answer was built with (RouteConfigurations only). */
+  readonly routes: ServiceRoutes | undefined;
   readonly answer: ResourceAnswer;
 }
 
@@ -62,6 +66,8 @@ export interface XdsFeedsOptions {
   readonly onChange: (serviceId: string) => void;
   readonly logger: Logger;
   readonly timers?: Timers;
+  /** Where the routes of a Service's RouteConfiguration come from; none when not given. */
+  readonly routes?: RouteSource;
 }
 
 /**
@@ -109,6 +115,11 @@ export class XdsFeeds<S> {
     if (feed.subscribers.size === 0) this.close(feed);
   }
 
+  /** The Services subscribed to in `namespace` (every one when undefined). */
+  idsIn(namespace: string | undefined): string[] {
+    return [...this.feeds.values()].filter((feed) => namespace === undefined || feed.key.namespace === namespace).map((feed) => feed.id);
+  }
+
   subscribersOf(serviceId: string): Iterable<S> {
     return this.feeds.get(serviceId)?.subscribers.keys() ?? [];
   }
@@ -118,12 +129,26 @@ export class XdsFeeds<S> {
     const feed = this.feeds.get(serviceKeyString(target.key));
     if (feed === undefined) return { kind: 'unknown', problem: 'not subscribed' };
     const snapshot = feed.state.kind === 'watched' ? feed.state.service.snapshot : undefined;
+    const routes = type === 'route' ? this.routesOf(feed) : undefined;
+    if (routes === 'reading') return { kind: 'unknown', problem: 'reading the GRPCRoutes of the namespace' };
     const cacheKey = `${type}\u0000${name}`;
     const cached = feed.answers.get(cacheKey);
-    if (cached !== undefined && cached.state === feed.state && cached.snapshot === snapshot) return cached.answer;
-    const answer = this.build(feed.state, snapshot, type, name, target);
-    feed.answers.set(cacheKey, { state: feed.state, snapshot, answer });
+    if (cached !== undefined && cached.state === feed.state && cached.snapshot === snapshot && cached.routes === routes) return cached.answer;
+    const answer = this.build(feed.state, snapshot, type, name, target, routes);
+    feed.answers.set(cacheKey, { state: feed.state, snapshot, routes, answer });
     return answer;
+  }
+
+  /** The routes attached to the feed's Service; 'reading' while its namespace's are first read (a push follows). */
+  private routesOf(feed: Feed<S>): ServiceRoutes | undefined | 'reading' {
+    const source = this.options.routes;
+    if (source === undefined) return undefined;
+    const table = source.routesIn(feed.key.namespace, LOOKUP_WAIT_MS);
+    if (!(table instanceof Promise)) return table.forService(feed.key.namespace, feed.key.name);
+    void table.then(() => {
+      if (!feed.closed) this.options.onChange(feed.id);
+    });
+    return 'reading';
   }
 
   /** For /debug/xds. */
@@ -139,7 +164,7 @@ export class XdsFeeds<S> {
     for (const feed of [...this.feeds.values()]) this.close(feed);
   }
 
-  private build(state: FeedState, snapshot: ServiceSnapshot | undefined, type: XdsType, name: string, target: XdsTarget): ResourceAnswer {
+  private build(state: FeedState, snapshot: ServiceSnapshot | undefined, type: XdsType, name: string, target: XdsTarget, routes: ServiceRoutes | undefined): ResourceAnswer {
     switch (state.kind) {
       case 'pending':
         return { kind: 'unknown', problem: 'looking the Service up' };
@@ -152,7 +177,7 @@ export class XdsFeeds<S> {
       case 'watched': {
         const endpoints = endpointsOf(snapshot as ServiceSnapshot, target.port);
         if (!endpoints.ok) return { kind: 'absent', problem: endpoints.problem };
-        const value = buildResource(this.options.protos, type, name, target, endpoints.endpoints);
+        const value = buildResource(this.options.protos, type, name, target, endpoints.endpoints, routes);
         return { kind: 'present', resource: { type_url: TYPE_URLS[type], value }, digest: createHash('sha1').update(value).digest('base64url') };
       }
     }

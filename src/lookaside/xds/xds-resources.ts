@@ -1,5 +1,7 @@
 import type { Endpoint, ServiceSnapshot } from '../discovery/types.js';
 import { describePort, type PortRef, type XdsTarget } from './xds-names.js';
+import type { ServiceRoutes } from '../routing/route-table.js';
+import { routedRoutes } from './xds-routes.js';
 import { HTTP_CONNECTION_MANAGER_URL, ROUTER_FILTER_URL, type XdsProtos, type XdsType } from './xds-protos.js';
 
 /**
@@ -54,12 +56,13 @@ export function buildResource(
   name: string,
   target: XdsTarget,
   endpoints: readonly Endpoint[],
+  routes?: ServiceRoutes,
 ): Buffer {
   switch (type) {
     case 'listener':
       return protos.encode('envoy.config.listener.v3.Listener', listener(protos, name, target.canonical));
     case 'route':
-      return protos.encode('envoy.config.route.v3.RouteConfiguration', routeConfiguration(target.canonical));
+      return protos.encode('envoy.config.route.v3.RouteConfiguration', routeConfiguration(target.canonical, routes === undefined ? [] : routedRoutes(routes, target)));
     case 'cluster':
       return protos.encode('envoy.config.cluster.v3.Cluster', cluster(target.canonical));
     case 'endpoint':
@@ -75,10 +78,11 @@ function listener(protos: XdsProtos, name: string, routeName: string): Record<st
   return { name, api_listener: { api_listener: { type_url: HTTP_CONNECTION_MANAGER_URL, value: httpConnectionManager } } };
 }
 
-function routeConfiguration(name: string): Record<string, unknown> {
+/** One virtual host `*`: the Service's routes in order (GRPCRoute), then everything else to its own cluster. */
+function routeConfiguration(name: string, routed: readonly Record<string, unknown>[]): Record<string, unknown> {
   return {
     name,
-    virtual_hosts: [{ name, domains: ['*'], routes: [{ match: { prefix: '' }, route: { cluster: name } }] }],
+    virtual_hosts: [{ name, domains: ['*'], routes: [...routed, { match: { prefix: '' }, route: { cluster: name } }] }],
   };
 }
 

@@ -6,6 +6,7 @@ import type { GrpcServerMetrics } from '../../common/grpc-metrics.js';
 import type { Logger } from '../../common/logging.js';
 import { tolerantRequests } from '../unary-calls.js';
 import type { WatchedServices } from '../watched-services.js';
+import type { RouteSource } from '../routing/route-source.js';
 import type { XdsReport } from './ads-report.js';
 import { AdsStream, type AdsCall, type AdsStreamHost } from './ads-stream.js';
 import { PushCoalescer } from './push-coalescer.js';
@@ -23,6 +24,8 @@ export const CONTROL_PLANE_ID = 'lookaside';
 
 export interface XdsServerOptions {
   readonly services: WatchedServices;
+  /** The routes (GRPCRoute) whose RouteConfigurations xDS clients get; none when not given. */
+  readonly routes?: RouteSource;
   /** ALLOWED_NAMESPACES; empty allows every namespace. */
   readonly allowedNamespaces: readonly string[];
   readonly registry: Registry;
@@ -67,6 +70,10 @@ export class XdsServer {
       timers,
       logger: options.logger,
       onChange: (serviceId) => this.coalescer.mark(serviceId),
+      routes: options.routes,
+    });
+    options.routes?.onChange?.((namespace) => {
+      for (const id of this.feeds.idsIn(namespace)) this.coalescer.mark(id);
     });
     this.responses = new SharedResponses(this.protos, CONTROL_PLANE_ID, (type, name, parsed) =>
       parsed.ok ? this.feeds.answer(type, name, parsed.target) : { kind: 'absent', problem: parsed.problem },

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 
 import { postGreet } from '../../support/http.js';
 import { eventually, ServiceProcess } from '../../support/process.js';
+import { countOf } from '../../support/routed-resolves.js';
 
 /** The pod that answered one greeting; fails unless the answer is a 200 greeting naming its pod. */
 async function greetedBy(port: number): Promise<string> {
@@ -72,6 +73,19 @@ describe('the local demo launcher (make demo)', function () {
     const pods = [];
     for (let i = 0; i < 3; i += 1) pods.push(await greetedBy(gatewayPort));
     assert.deepEqual([...pods].sort(), ['greet-1', 'greet-2', 'greet-3']);
+  });
+
+  it('make demo CANARY=10: a fourth server, version v2, takes exactly 100 of 1,000 requests through the gateway (a GRPCRoute)', async () => {
+    const { gatewayPort } = await startDemo({ CANARY: '10' });
+    const versions: string[] = [];
+    for (let batch = 0; batch < 100; batch += 1) {
+      const answers = await Promise.all(Array.from({ length: 10 }, () => postGreet(gatewayPort)));
+      for (const answer of answers) {
+        assert.equal(answer.status, 200, answer.text);
+        versions.push(/, version\((v\d)\)\.$/.exec(String(answer.json?.['result']))?.[1] ?? String(answer.json?.['result']));
+      }
+    }
+    assert.deepEqual(countOf(versions), { v1: 900, v2: 100 });
   });
 
   it('changes the rotation live when the endpoints file is edited', async () => {

@@ -31,8 +31,9 @@ export interface FileService {
   readonly endpoints: readonly FileEndpoint[];
 }
 
-export function endpointsYaml(services: readonly FileService[]): string {
-  return stringify({ services });
+/** `routes` are GRPCRoutes as the endpoints file takes them (src/lookaside/routing/file-routes.ts). */
+export function endpointsYaml(services: readonly FileService[], routes?: readonly unknown[]): string {
+  return stringify(routes === undefined ? { services } : { services, routes });
 }
 
 /** lookaside.v1 ResolveResponse as `buf curl` prints it (proto3 JSON: camelCase, defaults left out). */
@@ -55,6 +56,8 @@ export interface CallError {
 export interface StartOptions {
   /** Content of the endpoints file. */
   readonly services: readonly FileService[];
+  /** The file's `routes` list, if any. */
+  readonly routes?: readonly unknown[];
   /** Added to (and overriding) the defaults: loopback, port 0, the endpoints file. */
   readonly env?: Readonly<Record<string, string>>;
 }
@@ -76,7 +79,7 @@ export class RunningLookaside {
   static async start(options: StartOptions): Promise<RunningLookaside> {
     const directory = await mkdtemp(join(tmpdir(), 'lookaside-e2e-'));
     const endpointsFile = join(directory, 'endpoints.yaml');
-    await writeFile(endpointsFile, endpointsYaml(options.services));
+    await writeFile(endpointsFile, endpointsYaml(options.services, options.routes));
     const process = ServiceProcess.start(LOOKASIDE_MAIN, {
       LB_HOST: '127.0.0.1',
       LB_PORT: '0',

@@ -222,6 +222,7 @@ describe('classifyLookasideError: which lookaside answers are about the Service,
   const cases: [Status, string, 'no-endpoints' | 'lookaside-fault'][] = [
     [Status.NOT_FOUND, 'SERVICE_NOT_FOUND', 'no-endpoints'],
     [Status.UNAVAILABLE, 'NO_READY_ENDPOINTS', 'no-endpoints'],
+    [Status.UNAVAILABLE, 'ROUTE_BACKEND_UNAVAILABLE', 'no-endpoints'],
     [Status.UNAVAILABLE, 'DISCOVERY_UNAVAILABLE', 'lookaside-fault'],
     [Status.UNAVAILABLE, 'LOOKUPS_BUSY', 'lookaside-fault'],
     [Status.RESOURCE_EXHAUSTED, 'TOO_MANY_SERVICES', 'lookaside-fault'],

@@ -34,6 +34,8 @@ export interface ResolveRequest {
   'finished_calls'?: (_lookaside_v1_CallResult)[];
   'reports_calls'?: (boolean);
   'report_only'?: (boolean);
+  'method'?: (string);
+  'headers'?: ({[key: string]: string});
 }
 
 export interface ResolveRequest__Output {
@@ -44,4 +46,6 @@ export interface ResolveRequest__Output {
   'finished_calls': (_lookaside_v1_CallResult__Output)[];
   'reports_calls': (boolean);
   'report_only': (boolean);
+  'method': (string);
+  'headers': ({[key: string]: string});
 }
