@@ -13,9 +13,10 @@ cd "$(dirname "$0")/.."
 overlay=${OVERLAY:-deploy/overlays/minikube}
 requests=${REQUESTS:-30}
 local_port=${LOCAL_PORT:-9091}
-deployments=(lookaside greetserver greetclient)
 
 if [[ ${APPLY:-1} != 0 ]]; then
+  # The overlay's Deployments (the canary overlay has greetserver-v1 and -v2, not greetserver).
+  mapfile -t deployments < <(kubectl kustomize "$overlay" | awk '/^kind: /{kind=$2} /^  name: /{if (kind == "Deployment") print $2}')
   # A second run rebuilt the image under the same tag: restart so the pods pick
   # it up (a rolling update, lossless for the greet servers).
   existing=$(kubectl get deployment "${deployments[@]}" -o name --ignore-not-found)

@@ -22,6 +22,7 @@ import {
   type PodFacts,
   type Service,
 } from './support/manifests.js';
+import { namesService, type GrpcRoute } from './support/grpcroute.js';
 import { ingressAllowed, type NetworkPolicy, type PolicyPod } from './support/network-policy.js';
 import { PROGRAMS, programRunning, type LoadedProgram, type Program } from './support/programs.js';
 import { validateObject } from './support/schemas.js';
@@ -36,6 +37,8 @@ import { validateObject } from './support/schemas.js';
  */
 
 const IMAGE = readDockerfile();
+/** The overlay with a GRPCRoute canary: greetserver-v1 and greetserver-v2 behind greetserver. */
+const CANARY = 'deploy/overlays/canary';
 /** What the kubelet adds to every container even with enableServiceLinks: false. */
 const KUBELET_ENV = { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' };
 const READ_ONLY_ENDPOINTSLICES = { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] };
@@ -148,7 +151,9 @@ describe('deploy/: the rendered manifests agree with Kubernetes and with the cod
         assert.ok(objects.length > 0);
         const keys = objects.map((object) => `${object.kind} ${object.metadata.namespace ?? ''}/${object.metadata.name}`);
         assert.equal(new Set(keys).size, keys.length, `duplicates in ${keys.join(', ')}`);
-        assert.deepEqual(workloads.map((w) => w.program.title).sort(), PROGRAMS.map((p) => p.title).sort());
+        assert.deepEqual([...new Set(workloads.map((w) => w.program.title))].sort(), PROGRAMS.map((p) => p.title).sort());
+        const greetServers = workloads.filter((w) => w.program.title === 'greet server').length;
+        assert.equal(greetServers, dir === CANARY ? 2 : 1, 'greet server Deployments (the canary overlay runs two versions)');
       });
 
       it('validates every object against the Kubernetes OpenAPI schemas', async function () {
@@ -308,18 +313,50 @@ describe('deploy/: the rendered manifests agree with Kubernetes and with the cod
           const noticedMs = (readiness?.periodSeconds ?? 10) * (readiness?.failureThreshold ?? 3) * 1000;
           if (timing.drainMs > 0) assert.ok(noticedMs <= timing.drainMs, `${where}: readiness notices the drain after ${noticedMs} ms, the drain lasts ${timing.drainMs} ms`);
         }
-        const greet = only(workloads.filter((w) => w.program.title === 'greet server'), 'greet server');
-        assert.ok(load(greet).drainMs > 0, 'the greet server must keep answering while it leaves the rotation (SHUTDOWN_DRAIN_MS)');
+        for (const greet of workloads.filter((w) => w.program.title === 'greet server')) {
+          assert.ok(load(greet).drainMs > 0, `${greet.deployment.metadata.name} must keep answering while it leaves the rotation (SHUTDOWN_DRAIN_MS)`);
+        }
       });
 
-      it('runs 3 greet servers behind the headless Service greetserver, port named grpc', function () {
-        const greet = only(workloads.filter((w) => w.program.title === 'greet server'), 'greet server');
-        assert.equal(greet.deployment.metadata.name, 'greetserver');
-        assert.equal(greet.deployment.spec.replicas, 3);
+      it('runs 3 greet servers behind the headless Service greetserver, port named grpc (the canary: v1 and v2, each also behind its own)', function () {
+        const greets = workloads.filter((w) => w.program.title === 'greet server');
         const service = named<Service>(objects, 'Service', 'greetserver');
         assert.equal(service.spec.clusterIP, 'None');
-        assert.deepEqual(backends(service, objects).map((d) => d.metadata.name), ['greetserver']);
-        assert.equal(service.spec.ports.find((port) => port.name === 'grpc')?.port, greet.program.defaultPorts['grpc']);
+        assert.deepEqual(backends(service, objects).map((d) => d.metadata.name), greets.map((greet) => greet.deployment.metadata.name));
+        if (dir !== CANARY) {
+          assert.deepEqual(greets.map((greet) => [greet.deployment.metadata.name, greet.deployment.spec.replicas]), [['greetserver', 3]]);
+        } else {
+          // greetserver stays the Service over both versions, as a mesh's canary: the GRPCRoute splits its calls.
+          for (const version of ['v1', 'v2']) {
+            const greet = only(greets.filter((w) => w.deployment.metadata.name === `greetserver-${version}`), `greetserver-${version}`);
+            assert.equal(greet.env['GREET_VERSION'], version, `greetserver-${version}: GREET_VERSION`);
+            const own = named<Service>(objects, 'Service', `greetserver-${version}`);
+            assert.equal(own.spec.clusterIP, 'None');
+            assert.deepEqual(backends(own, objects).map((d) => d.metadata.name), [`greetserver-${version}`]);
+          }
+        }
+        for (const greet of greets) assert.equal(service.spec.ports.find((port) => port.name === 'grpc')?.port, greet.program.defaultPorts['grpc']);
+      });
+
+      it('routes with every GRPCRoute calls for a Service here to Services here (the canary: greetserver 90/10 to v1/v2)', function () {
+        const routes = ofKind<GrpcRoute>(objects, 'GRPCRoute');
+        const services = new Map(ofKind<Service>(objects, 'Service').map((service) => [service.metadata.name, service]));
+        for (const route of routes) {
+          const where = `GRPCRoute ${route.metadata.name}`;
+          for (const parent of route.spec.parentRefs) {
+            assert.ok(namesService(parent, true) && services.has(parent.name), `${where}: parentRef ${JSON.stringify(parent)} is no Service here (group "", kind Service)`);
+          }
+          for (const backend of (route.spec.rules ?? []).flatMap((rule) => rule.backendRefs ?? [])) {
+            const service = services.get(backend.name);
+            assert.ok(namesService(backend, false) && service !== undefined, `${where}: backendRef ${backend.name} is no Service here`);
+            assert.ok(backend.port === undefined || service.spec.ports.some((port) => port.port === backend.port), `${where}: ${backend.name} has no port ${backend.port}`);
+          }
+        }
+        if (dir !== CANARY) return assert.deepEqual(routes, [], `${dir} has GRPCRoutes`);
+        const route = only(routes, 'GRPCRoute');
+        assert.deepEqual(route.spec.parentRefs, [{ group: '', kind: 'Service', name: 'greetserver' }]);
+        const rule = only(route.spec.rules ?? [], 'rule');
+        assert.deepEqual((rule.backendRefs ?? []).map((ref) => [ref.name, ref.weight]), [['greetserver-v1', 90], ['greetserver-v2', 10]]);
       });
 
       it('runs 2 lookaside replicas spread over nodes and zones, and a PodDisruptionBudget keeps one while the other is evicted', function () {
@@ -411,7 +448,8 @@ describe('deploy/: the rendered manifests agree with Kubernetes and with the cod
         const lookasideService = named<Service>(objects, 'Service', host as string);
         assert.ok(lookasideService.spec.ports.some((p) => p.port === Number(port) && p.name === 'grpc'), 'the bootstrap names no gRPC port of the lookaside Service');
         // The Listener the lookaside serves: the greet Service's slice port of that number (README "The port rule").
-        const greet = only(workloads.filter((w) => w.program.title === 'greet server'), 'greet server');
+        const greet = workloads.find((w) => w.program.title === 'greet server');
+        assert.ok(greet !== undefined, 'no greet server');
         assert.equal(config.xds.target, `xds:///${config.service}.${gateway.facts.namespace}.svc.cluster.local:${containerPort(greet.container, 'grpc')}`);
         assert.equal(gateway.env['LB_POLICY'], undefined, 'LB_POLICY means nothing with BALANCING=xds');
       });
@@ -427,7 +465,7 @@ describe('deploy/: the rendered manifests agree with Kubernetes and with the cod
         const byTitle = (title: string): PolicyPod => podOf(only(workloads.filter((w) => w.program.title === title), title));
         const lookaside = byTitle('lookaside');
         const gateway = byTitle('gateway');
-        const greetServer = byTitle('greet server');
+        const greetServer = podOf(workloads.find((w) => w.program.title === 'greet server') ?? assert.fail('no greet server'));
         const lookasideContainer = only(lookaside.containers ?? [], 'lookaside container');
         const grpcPort = containerPort(lookasideContainer, 'grpc');
         const metricsPort = containerPort(lookasideContainer, 'metrics');

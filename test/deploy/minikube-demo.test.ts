@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,11 +18,14 @@ import { named, render, requireKubectl, type Service } from './support/manifests
  */
 
 const run = promisify(execFile);
+/** The stub renders overlays with the real kubectl, found before the stub shadows it. */
+const realKubectl = execFileSync('bash', ['-c', 'command -v kubectl'], { encoding: 'utf8' }).trim();
 const PODS = ['greetserver-7c9d8f6b5-2xk9p', 'greetserver-7c9d8f6b5-9mzqf', 'greetserver-7c9d8f6b5-ltw4d'];
 const STUB_KUBECTL = `#!/usr/bin/env bash
 echo "$*" >> "$KUBECTL_LOG"
 case "$1" in
-  get) if [[ -n \${KUBECTL_EXISTING:-} ]]; then printf 'deployment.apps/%s\\n' lookaside greetserver greetclient; fi ;;
+  kustomize) exec "$REAL_KUBECTL" "$@" ;;
+  get) if [[ -n \${KUBECTL_EXISTING:-} ]]; then printf 'deployment.apps/%s\\n' greetclient greetserver lookaside; fi ;;
   port-forward) exec sleep 60 ;;
 esac
 `;
@@ -57,6 +60,7 @@ describe('make minikube-demo (deploy/minikube-demo.sh), kubectl stubbed, gateway
       env: {
         PATH: `${scratch}:${process.env['PATH'] ?? ''}`,
         KUBECTL_LOG: log,
+        REAL_KUBECTL: realKubectl,
         KUBECTL_EXISTING: existing ? '1' : '',
         LOCAL_PORT: String(gatewayPort),
         REQUESTS: '6',
@@ -67,15 +71,16 @@ describe('make minikube-demo (deploy/minikube-demo.sh), kubectl stubbed, gateway
     return { stdout, kubectl: readFileSync(log, 'utf8').trim().split('\n') };
   }
 
-  it('applies the overlay, waits for the three rollouts, forwards the gateway and counts the answers per pod', async function () {
+  it('applies the overlay, waits for the rollouts of its Deployments, forwards the gateway and counts the answers per pod', async function () {
     const { stdout, kubectl } = await demo(false);
     const gatewayServicePort = named<Service>(render('deploy/overlays/minikube'), 'Service', 'greetclient').spec.ports[0]?.port;
     assert.deepEqual(kubectl, [
-      'get deployment lookaside greetserver greetclient -o name --ignore-not-found',
+      'kustomize deploy/overlays/minikube',
+      'get deployment greetclient greetserver lookaside -o name --ignore-not-found',
       'apply -k deploy/overlays/minikube',
-      'rollout status deployment/lookaside --timeout=180s',
-      'rollout status deployment/greetserver --timeout=180s',
       'rollout status deployment/greetclient --timeout=180s',
+      'rollout status deployment/greetserver --timeout=180s',
+      'rollout status deployment/lookaside --timeout=180s',
       `port-forward service/greetclient ${gatewayPort}:${gatewayServicePort}`,
     ]);
     assert.match(stdout, new RegExp(`^answers per pod \\(6 requests: POST http://127\\.0\\.0\\.1:${gatewayPort}/greet\\):$`, 'm'));
@@ -86,9 +91,19 @@ describe('make minikube-demo (deploy/minikube-demo.sh), kubectl stubbed, gateway
 
   it('restarts the Deployments on a second run, so a rebuilt image under the same tag is rolled out', async function () {
     const { kubectl } = await demo(true);
-    assert.equal(kubectl[1], 'apply -k deploy/overlays/minikube');
-    assert.equal(kubectl[2], 'rollout restart deployment/lookaside deployment/greetserver deployment/greetclient');
-    assert.equal(kubectl[3], 'rollout status deployment/lookaside --timeout=180s');
+    assert.equal(kubectl[2], 'apply -k deploy/overlays/minikube');
+    assert.equal(kubectl[3], 'rollout restart deployment/greetclient deployment/greetserver deployment/lookaside');
+    assert.equal(kubectl[4], 'rollout status deployment/greetclient --timeout=180s');
+  });
+
+  it("waits for the overlay's own Deployments: the canary overlay's greetserver-v1 and greetserver-v2", async function () {
+    const { kubectl } = await demo(false, { OVERLAY: 'deploy/overlays/canary' });
+    assert.deepEqual(kubectl.filter((line) => line.startsWith('rollout')), [
+      'rollout status deployment/greetclient --timeout=180s',
+      'rollout status deployment/greetserver-v1 --timeout=180s',
+      'rollout status deployment/greetserver-v2 --timeout=180s',
+      'rollout status deployment/lookaside --timeout=180s',
+    ]);
   });
 
   it('only sends and counts with APPLY=0 (make minikube-requests), leaving a scaled Deployment as it is', async function () {

@@ -1,3 +1,4 @@
+import { validateGrpcRoute } from './grpcroute.js';
 import type { KubeObject } from './manifests.js';
 
 /**
@@ -6,6 +7,7 @@ import type { KubeObject } from './manifests.js';
  * prometheus-operator's CRDs (npm @kubernetes-models/prometheus-operator).
  * Like the API server's own schema, these do not refuse unknown fields; the
  * server-side dry run in test/apiserver/rbac.test.ts does (strict validation).
+ * GRPCRoutes, whose CRD no package carries, by ./grpcroute.ts.
  */
 
 interface Model {
@@ -20,6 +22,10 @@ const CRD_PACKAGES: Readonly<Record<string, string>> = {
 
 /** Resolves when `object` matches its kind's schema; rejects with the schema's complaints, or when its kind has no schema. */
 export async function validateObject(object: KubeObject): Promise<void> {
+  if (object.kind === 'GRPCRoute') {
+    validateGrpcRoute(object);
+    return;
+  }
   const [group, version] = object.apiVersion.includes('/') ? (object.apiVersion.split('/') as [string, string]) : [undefined, object.apiVersion];
   const root = (group !== undefined && CRD_PACKAGES[group]) || 'kubernetes-models';
   const specifier = `${root}/${group === undefined ? '' : `${group}/`}${version}/${object.kind}`;
