@@ -91,12 +91,8 @@ export class NamespaceWatch<Item extends ListedObject = CompactSlice> {
 
   stop(): void {
     this.stopped = true;
-    this.generation++;
-    this.activeWatch?.abort();
-    this.activeWatch = undefined;
-    clearTimeout(this.retryTimer);
+    this.abandonCycle();
     clearTimeout(this.refreshTimer);
-    clearTimeout(this.silenceTimer);
   }
 
   private get log(): Logger {
@@ -242,12 +238,17 @@ export class NamespaceWatch<Item extends ListedObject = CompactSlice> {
       this.backoff.reset();
     }
     this.watchOpenedAtMs = undefined;
+    this.abandonCycle();
+    return this.generation;
+  }
+
+  /** Closes the current watch and makes the callbacks of everything it started stale. */
+  private abandonCycle(): void {
     this.generation++;
     this.activeWatch?.abort();
     this.activeWatch = undefined;
     clearTimeout(this.retryTimer);
     clearTimeout(this.silenceTimer);
-    return this.generation;
   }
 
   private get silenceLimitMs(): number {
