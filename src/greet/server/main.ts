@@ -9,13 +9,11 @@ import { createGreetServer } from './server.js';
 
 async function run(config: GreetServerConfig, logger: Logger): Promise<void> {
   const registry = createMetricsRegistry('greet-server');
+  // Who the server says it is and the faults it plays: handed to the server and logged as they are.
+  const { podName, podIp, version, delayMs, cpuMs, failRate } = config;
+  const behaviour = { podName, podIp, version, delayMs, cpuMs, failRate };
   const { server, health, load } = createGreetServer({
-    podName: config.podName,
-    podIp: config.podIp,
-    version: config.version,
-    delayMs: config.delayMs,
-    cpuMs: config.cpuMs,
-    failRate: config.failRate,
+    ...behaviour,
     grpcMetrics: new GrpcServerMetrics(registry),
     logger: logger.child({ module: 'server' }),
   });
@@ -28,12 +26,7 @@ async function run(config: GreetServerConfig, logger: Logger): Promise<void> {
       port,
       host: config.host,
       metricsPort: metricsEndpoint.port,
-      podName: config.podName,
-      podIp: config.podIp,
-      version: config.version,
-      delayMs: config.delayMs,
-      cpuMs: config.cpuMs,
-      failRate: config.failRate,
+      ...behaviour,
     },
     'listening',
   );
