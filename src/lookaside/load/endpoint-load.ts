@@ -11,6 +11,11 @@ const LATENCY_EWMA_ALPHA = 0.1;
  */
 export const LATENCY_HALF_LIFE_MS = 10_000;
 
+/** The calls open on every endpoint of one Service together, kept up to date by its endpoints. */
+export interface OpenCallTally {
+  open: number;
+}
+
 /**
  * What the lookaside knows of one endpoint beyond its address: the calls all
  * clients have open on it, its failures and ejection, and its weight from
@@ -37,6 +42,8 @@ export class EndpointLoad {
     outlier: OutlierConfig,
     weights: WeightConfig,
     private readonly now: () => number,
+    /** Shared by the Service's endpoints, so it can tell at once that none has a call open. */
+    private readonly tally: OpenCallTally = { open: 0 },
   ) {
     this.progressAtMs = now();
     this.health = new EndpointHealth(outlier, this.progressAtMs);
@@ -56,11 +63,13 @@ export class EndpointLoad {
   callOpened(): void {
     if (this.openCalls === 0) this.progressAtMs = this.now();
     this.openCalls += 1;
+    this.tally.open += 1;
   }
 
   /** `count` calls reported, or released unreported. */
   callsClosed(count: number): void {
     this.openCalls -= count;
+    this.tally.open -= count;
   }
 
   /** A reported call on it was answered (not an endpoint failure): its open calls are moving. */

@@ -2,7 +2,7 @@ import type { Logger } from '../../common/logging.js';
 import type { Endpoint, ServiceKey, ServiceSnapshot } from '../discovery/types.js';
 import type { CallLedger } from './call-ledger.js';
 import { isEndpointFailure, type FinishedCall } from './call-outcome.js';
-import { EndpointLoad } from './endpoint-load.js';
+import { EndpointLoad, type OpenCallTally } from './endpoint-load.js';
 import type { HeldSubscription, OrcaStreams } from './orca-subscription.js';
 import { STALL_LATENCY_MULTIPLE, STALL_MIN_OPEN_CALLS, type EjectionReason, type OutlierConfig } from './outlier.js';
 import { schedulerWeights, type WeightConfig } from './weights.js';
@@ -34,6 +34,8 @@ export interface ServiceLoadHooks {
 export class ServiceLoad {
   private readonly endpoints = new Map<string, EndpointLoad>();
   private readonly subscriptions = new Map<EndpointLoad, HeldSubscription>();
+  /** Counts the calls open on its endpoints, including ones gone from the Service whose calls are still held. */
+  private readonly tally: OpenCallTally = { open: 0 };
   private ejectedCount = 0;
   private nextReturnAtMs = Number.POSITIVE_INFINITY;
   private nextStallCheckMs = 0;
@@ -58,7 +60,7 @@ export class ServiceLoad {
           known.endpoint = endpoint;
           continue;
         }
-        const load = new EndpointLoad(endpoint, portName, this.config.outlier, this.config.weights, this.hooks.now);
+        const load = new EndpointLoad(endpoint, portName, this.config.outlier, this.config.weights, this.hooks.now, this.tally);
         this.endpoints.set(endpoint.address, load);
         if (this.weighted) this.subscribe(load);
       }
@@ -91,6 +93,11 @@ export class ServiceLoad {
 
   get ejected(): number {
     return this.ejectedCount;
+  }
+
+  /** Calls handed out on its endpoints and not yet reported nor released, those of endpoints since gone included. */
+  get openCalls(): number {
+    return this.tally.open;
   }
 
   /** Changes whenever an endpoint is ejected or returns; returns that are due, and ejections of stalled endpoints, happen here. */
@@ -181,7 +188,10 @@ export class ServiceLoad {
   private ejectStalled(nowMs: number): void {
     this.nextStallCheckMs = nowMs + STALL_CHECK_INTERVAL_MS;
     const { stalledCallsMs } = this.config.outlier;
-    if (stalledCallsMs === 0) return;
+    // No call open: none can be stalled, so no scan. This runs on a Resolve of
+    // each Service and every sweep over all of them: at 1,000 Services × 100
+    // endpoints the scans took about 5% of the lookaside's CPU (bench-scale).
+    if (stalledCallsMs === 0 || this.tally.open === 0) return;
     let stalled: EndpointLoad | undefined;
     for (const load of this.endpoints.values()) {
       if (load.health.ejectedUntilMs !== undefined || load.stalledMs(nowMs) < stalledCallsMs) continue;
@@ -238,7 +248,7 @@ export class ServiceLoad {
 
   /** Never expected (pickers only hold ready endpoints, all synced): state for an endpoint sync has not seen. */
   private adopt(endpoint: Endpoint): EndpointLoad {
-    const load = new EndpointLoad(endpoint, '', this.config.outlier, this.config.weights, this.hooks.now);
+    const load = new EndpointLoad(endpoint, '', this.config.outlier, this.config.weights, this.hooks.now, this.tally);
     this.endpoints.set(endpoint.address, load);
     return load;
   }

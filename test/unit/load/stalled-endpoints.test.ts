@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 
 import { ServicePickers } from '../../../src/lookaside/balancing/service-pickers.js';
-import { StreamCallLedger } from '../../../src/lookaside/load/call-ledger.js';
+import { StreamCallLedger, UnaryCallLeases } from '../../../src/lookaside/load/call-ledger.js';
 import { LATENCY_HALF_LIFE_MS, type EndpointLoad } from '../../../src/lookaside/load/endpoint-load.js';
 import { STALL_CHECK_INTERVAL_MS } from '../../../src/lookaside/load/service-load.js';
 import { address, loadFixture, snapshotOf, type LoadFixture } from '../../support/service-load.js';
@@ -70,6 +70,31 @@ describe('stalled endpoints (calls open, none answered)', () => {
       assert.ok(fixture.load.endpoint(address(1))?.health.ejectedUntilMs !== undefined, 'ejected: 5 failures in a row');
       report(fixture, ledger, 1, DEADLINE_EXCEEDED, 2_000);
       assert.equal(fixture.load.endpoint(address(1))?.latencyMicros, 2_000);
+    });
+  });
+
+  describe('ServiceLoad.openCalls', () => {
+    it('counts the calls open on all its endpoints, through either ledger, those of an endpoint that left included', () => {
+      const { fixture, ledger, endpoints } = answered(1);
+      const [one, two] = endpoints as [EndpointLoad, EndpointLoad];
+      const leases = new UnaryCallLeases(1_000, () => fixture.clock.nowMs);
+      assert.equal(fixture.load.openCalls, 0);
+      open(ledger, one, 2);
+      leases.handOut(two);
+      assert.equal(fixture.load.openCalls, 3);
+      fixture.load.sync(snapshotOf(2, 3));
+      assert.equal(fixture.load.openCalls, 3, 'endpoint 1 left; its two calls are still held');
+      ledger.release();
+      assert.equal(fixture.load.openCalls, 1);
+      leases.expire(fixture.clock.nowMs + 2_000);
+      assert.equal(fixture.load.openCalls, 0);
+    });
+
+    it('finds a stall among calls opened after a time with none open', () => {
+      const { fixture, ledger, endpoints } = answered(1);
+      assert.equal(ejectedAt(fixture, 10_000), false, 'nothing open');
+      open(ledger, endpoints[0]);
+      assert.equal(ejectedAt(fixture, 600), true);
     });
   });
 
