@@ -35,6 +35,8 @@ const ROUNDS = envInteger('BENCH_ROUNDS', 3);
 const ROUND_MS = envInteger('BENCH_ROUND_SECONDS', 6) * 1000;
 const STREAMS = envInteger('BENCH_STREAMS', 32);
 const CONNECTIONS = envInteger('BENCH_CONNECTIONS', 4);
+/** The longest the cluster may take to stop once the figures are printed. */
+const STOP_LIMIT_MS = 60_000;
 /** Kernel clock ticks per second, the unit of /proc/<pid>/stat's CPU times. */
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
@@ -109,8 +111,23 @@ async function main(): Promise<void> {
     rows.push({ figure: 'TCP connections to the API server at the end', goal: '≤ 10', before: '1,000', now: String(establishedConnections(pid, proxy.port)), met: establishedConnections(pid, proxy.port) <= 10 });
     printRows(rows);
   } finally {
-    await cluster.stop();
+    await stopWithin(cluster, STOP_LIMIT_MS);
   }
+}
+
+/**
+ * Stops the cluster, or exits after `limitMs` if that hangs (once seen after
+ * the figures were printed: the bench held the shared bench lock for 25
+ * minutes); exiting kills the API server, etcd and the lookaside (killOnExit).
+ */
+async function stopWithin(cluster: ScaleCluster, limitMs: number): Promise<void> {
+  const timer = setTimeout(() => {
+    console.error(`bench-scale: stopping the cluster took over ${limitMs / 1000} s; exiting`);
+    process.exit();
+  }, limitMs);
+  timer.unref();
+  await cluster.stop();
+  clearTimeout(timer);
 }
 
 /** First Resolve of every Service, 50 in flight; a lookup refused as busy is asked again. Returns the total time. */
