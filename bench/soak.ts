@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { loadProtos, serviceConstructor } from '../src/common/grpc.js';
 import { REPO_ROOT, ServiceProcess, type LogLine } from '../test/support/process.js';
 import { deployedNodeFlags, envInteger, memoryOf } from './bench-process.js';
-import { BenchError, freePort, grpcFrame, waitForMetrics } from './bench-targets.js';
+import { BenchError, freePort, grpcFrame, waitForMetrics, writeResolveBodies } from './bench-targets.js';
 import { runH2load } from './h2load.js';
 import { lookasideAnswersOk } from './lookaside-bench-report.js';
 
@@ -48,10 +48,7 @@ async function main(): Promise<void> {
     const resolve = methods['Resolve'];
     if (resolve === undefined) throw new BenchError(`no Resolve in ${SERVICE}`);
     const frame = grpcFrame(resolve.requestSerialize(REQUEST));
-    const unaryBody = join(dir, 'unary.bin');
-    const streamBody = join(dir, 'stream.bin');
-    await writeFile(unaryBody, frame);
-    await writeFile(streamBody, Buffer.concat(Array.from({ length: perStream }, () => frame)));
+    const { unaryBody, streamBody } = await writeResolveBodies(dir, frame, perStream);
     const endpointsFile = join(dir, 'endpoints.yaml');
     const endpoints = [1, 2, 3].map((n) => `      - { address: "10.1.0.${n}:50051", pod: greetserver-${n} }`);
     await writeFile(endpointsFile, ['services:', '  - namespace: default', '    name: greetserver', '    endpoints:', ...endpoints, ''].join('\n'));
