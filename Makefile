@@ -137,3 +137,12 @@ minikube-clean: ## Delete the minikube demo's objects
 bench-lookaside: build ## Our Resolve and ResolveStream against a grpc-go reference server (built once into ~/.cache/lookaside/) with h2load: req/s, latency, CPU per answer, peak RSS
 	command -v h2load >/dev/null || (apt-get update && apt-get install -y nghttp2-client)
 	node dist/bench/lookaside-bench.js
+
+.PHONY: bench-idle
+bench-idle: build kube-binaries ## The lookaside's idle RSS in Kubernetes mode (real kube-apiserver, the image's heap flags), split into V8 heap, code and the rest
+	node dist/bench/idle-kube.js
+
+.PHONY: bench-soak
+bench-soak: build ## 10 million Resolves (90% on ResolveStreams, 10% unary) on the lookaside with the image's heap flags: RSS every million, peak RSS, heap after GC at the start and the end
+	command -v h2load >/dev/null || (apt-get update && apt-get install -y nghttp2-client)
+	node dist/bench/soak.js

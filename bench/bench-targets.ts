@@ -5,7 +5,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { connect } from 'node:http2';
+import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 
 import { delay, type ServiceProcess } from '../test/support/process.js';
@@ -129,4 +131,13 @@ export function rawGrpcCall(name: string, port: number, path: string, body: Buff
     });
     request.end(body);
   });
+}
+
+/** h2load's request bodies in `dir`: one framed request (unary), and `perStream` of them (one ResolveStream). */
+export async function writeResolveBodies(dir: string, frame: Buffer, perStream: number): Promise<{ unaryBody: string; streamBody: string }> {
+  const unaryBody = join(dir, 'unary.bin');
+  const streamBody = join(dir, 'stream.bin');
+  await writeFile(unaryBody, frame);
+  await writeFile(streamBody, Buffer.concat(Array.from({ length: perStream }, () => frame)));
+  return { unaryBody, streamBody };
 }

@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { loadProtos, serviceConstructor } from '../src/common/grpc.js';
 import { ServiceProcess } from '../test/support/process.js';
 import { deployedNodeFlags, envInteger, memoryOf } from './bench-process.js';
-import { BenchError, cpuSeconds, freePort, grpcFrame, pinToCpu, rawGrpcCall, resetPeakRss, waitForMetrics } from './bench-targets.js';
+import { BenchError, cpuSeconds, freePort, grpcFrame, pinToCpu, rawGrpcCall, resetPeakRss, waitForMetrics, writeResolveBodies } from './bench-targets.js';
 import { goReferenceBinary, startGoReference } from './go-reference.js';
 import { percentile, runH2load } from './h2load.js';
 import { lookasideAnswersOk, printReport, type RunResult, type TargetName } from './lookaside-bench-report.js';
@@ -72,10 +72,7 @@ async function main(): Promise<void> {
     const [resolve, resolveStream] = [methods['Resolve'], methods['ResolveStream']];
     if (resolve === undefined || resolveStream === undefined) throw new BenchError(`no Resolve or ResolveStream in ${SERVICE}`);
     const frame = grpcFrame(resolve.requestSerialize(REQUEST));
-    const unaryBody = join(dir, 'unary.bin');
-    const streamBody = join(dir, 'stream.bin');
-    await writeFile(unaryBody, frame);
-    await writeFile(streamBody, Buffer.concat(Array.from({ length: perStream }, () => frame)));
+    const { unaryBody, streamBody } = await writeResolveBodies(dir, frame, perStream);
     const endpointsFile = join(dir, 'endpoints.yaml');
     await writeFile(endpointsFile, endpointsYaml());
 

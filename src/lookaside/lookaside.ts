@@ -23,6 +23,7 @@ import { Resolver } from './resolver.js';
 import { createLookasideServer } from './server.js';
 import { ServingTls } from './serving-tls.js';
 import { WatchedServices } from './watched-services.js';
+import { xdsDescriptorsOffThread } from './xds/xds-descriptors.js';
 import { XdsServer } from './xds/xds-server.js';
 
 /** The gRPC health of the whole server as JSON on the metrics port: 200 SERVING, else 503. */
@@ -46,6 +47,9 @@ export interface Lookaside {
 export async function createLookaside(config: LookasideConfig, logger: Logger): Promise<Lookaside> {
   // First, so that bad TLS files fail start-up before anything else is opened.
   const tls = config.tls === undefined ? undefined : await ServingTls.open(config.tls, logger.child({ module: 'tls' }));
+  // Read in a thread while discovery starts: reflection needs them before the server exists.
+  const xdsDescriptors = config.xds ? xdsDescriptorsOffThread() : undefined;
+  xdsDescriptors?.catch(() => undefined); // awaited below; a failure before then must not go unhandled
   const registry = createMetricsRegistry('lookaside');
   const metrics = new LookasideMetrics(registry);
   const source = await openDiscovery(config, metrics, logger.child({ module: 'discovery' }));
@@ -80,7 +84,7 @@ export async function createLookaside(config: LookasideConfig, logger: Logger): 
   const serverLogger = logger.child({ module: 'server' });
   const limitMetrics = new LimitMetrics(registry, serverLogger);
   const xds = config.xds
-    ? new XdsServer({ services, routes, allowedNamespaces: config.allowedNamespaces, registry, logger: logger.child({ module: 'xds' }) })
+    ? new XdsServer({ services, routes, allowedNamespaces: config.allowedNamespaces, registry, logger: logger.child({ module: 'xds' }), descriptors: await xdsDescriptors })
     : undefined;
   const lookaside = createLookasideServer({
     xds,

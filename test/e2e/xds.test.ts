@@ -120,6 +120,24 @@ describe('xDS: a stock grpc-js-xds client balances per call from the lookaside (
     assert.equal(resolved.exitCode, 0, resolved.stderr);
   });
 
+  it('loads the xDS protos for the first ADS stream only: not at start-up, nor for Resolve or reflection', async () => {
+    const fresh = await startLookaside(processes, file, 0);
+    const loaded = (): number => fresh.process.logs.filter((line) => line.msg === 'xDS protos loaded (first ADS stream)').length;
+    const resolved = await bufCurl(`127.0.0.1:${fresh.port}`, 'lookaside.v1.Lookaside/Resolve', { service: 'greetserver' });
+    assert.equal(resolved.exitCode, 0, resolved.stderr);
+    assert.ok((await bufListMethods(`127.0.0.1:${fresh.port}`)).includes(ADS_METHOD), 'reflection lists ADS from the descriptors read in a thread');
+    assert.equal(loaded(), 0, 'not loaded before an ADS stream');
+
+    const listener = `greetserver.default:${servers[0]?.port}`;
+    const answer = await bufCurlBidi(`127.0.0.1:${fresh.port}`, ADS_METHOD, [
+      { typeUrl: 'type.googleapis.com/envoy.config.listener.v3.Listener', resourceNames: [listener] },
+    ]);
+    assert.equal(answer.exitCode, 0, answer.stderr);
+    assert.equal((answer.messages[0]?.['resources'] as Array<Record<string, unknown>> | undefined)?.[0]?.['name'], listener);
+    assert.equal(loaded(), 1, 'loaded once, by the first ADS stream');
+    await fresh.process.stop();
+  });
+
   it('serves no xDS with XDS=off: no ADS method, no /debug/xds', async () => {
     const off = await startLookaside(processes, file, 0, { XDS: 'off' });
     const methods = await bufListMethods(`127.0.0.1:${off.port}`);

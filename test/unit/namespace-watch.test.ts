@@ -4,7 +4,7 @@ import { mock } from 'node:test';
 import { silentLogger } from '../../src/common/logging.js';
 import type { CompactSlice } from '../../src/lookaside/discovery/compact-slices.js';
 import type { EndpointSliceApi, ListRequest, SlicePage, WatchListener, WatchRequest } from '../../src/lookaside/discovery/kubernetes-api.js';
-import { NamespaceWatch, WATCH_SILENCE_LIMIT_MS, type NamespaceSink, type RestartReason } from '../../src/lookaside/discovery/namespace-watch.js';
+import { MIN_HEALTHY_WATCH_MS, NamespaceWatch, WATCH_SILENCE_LIMIT_MS, type NamespaceSink, type RestartReason } from '../../src/lookaside/discovery/namespace-watch.js';
 
 /** An API whose lists answer at once (from `pages`, one per request) and whose watches a test drives by hand. */
 class ScriptedApi implements EndpointSliceApi {
@@ -68,9 +68,18 @@ describe('NamespaceWatch', () => {
   let sink: RecordingSink;
   let restarts: RestartReason[];
   let watch: NamespaceWatch | undefined;
+  /** The watch's injected clock; Date is left alone, so only this clock tells it the time. */
+  let nowMs: number;
+
+  /** Moves the injected clock and the mocked timers together. */
+  function tick(ms: number): void {
+    nowMs += ms;
+    mock.timers.tick(ms);
+  }
 
   beforeEach(() => {
-    mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+    mock.timers.enable({ apis: ['setTimeout'] });
+    nowMs = 1_000_000;
     api = new ScriptedApi();
     sink = new RecordingSink();
     restarts = [];
@@ -94,6 +103,7 @@ describe('NamespaceWatch', () => {
       onRestart: (reason) => restarts.push(reason),
       pageSize: 2,
       random: () => 0.5,
+      now: () => nowMs,
     });
     return watch;
   }
@@ -139,7 +149,7 @@ describe('NamespaceWatch', () => {
       api.current.listener.onEvent({ type: 'DELETED', name: 'a', resourceVersion: '14' });
       api.current.listener.onEvent({ type: 'BOOKMARK', resourceVersion: '20' });
       assert.deepEqual(sink.calls, ['listed ', 'ADDED a', 'MODIFIED a', 'DELETED a']);
-      mock.timers.tick(2_000);
+      tick(2_000);
       api.current.listener.onDone();
       assert.equal(api.current.request.resourceVersion, '20', 'a clean end resumes from the last version heard');
       assert.equal(api.lists, 1);
@@ -150,13 +160,47 @@ describe('NamespaceWatch', () => {
       api.current.listener.onDone(new Error('connection reset'));
       assert.deepEqual(sink.calls, ['listed ', 'failed unavailable']);
       assert.deepEqual(restarts, ['error']);
-      mock.timers.tick(499);
+      tick(499);
       await settle();
       assert.equal(api.lists, 1);
-      mock.timers.tick(1);
+      tick(1);
       await settle();
       assert.equal(api.lists, 2);
       assert.deepEqual(sink.calls, ['listed ', 'failed unavailable', 'listed ']);
+    });
+  });
+
+  describe('the backoff', () => {
+    /** Fails the current watch (its stream reset) and returns when the retry's list is asked for, in ms. */
+    async function retryDelayAfterFailure(): Promise<number> {
+      const lists = api.lists;
+      api.current.listener.onDone(new Error('connection reset'));
+      for (let waitedMs = 1; waitedMs <= 60_000; waitedMs++) {
+        tick(1);
+        await settle();
+        if (api.lists > lists) return waitedMs;
+      }
+      throw new Error('no list within 60 s of the failure');
+    }
+
+    it('doubles while watches fail soon after they open', async () => {
+      await startWatching();
+      api.current.listener.onOpen();
+      assert.equal(await retryDelayAfterFailure(), 500);
+      api.current.listener.onOpen();
+      tick(MIN_HEALTHY_WATCH_MS - 1);
+      assert.equal(await retryDelayAfterFailure(), 1_000);
+      api.current.listener.onOpen();
+      assert.equal(await retryDelayAfterFailure(), 2_000);
+    });
+
+    it(`starts again from the first delay once a watch stayed open ${MIN_HEALTHY_WATCH_MS} ms by its clock`, async () => {
+      await startWatching();
+      assert.equal(await retryDelayAfterFailure(), 500, 'a watch that never opened');
+      assert.equal(await retryDelayAfterFailure(), 1_000);
+      api.current.listener.onOpen();
+      nowMs += MIN_HEALTHY_WATCH_MS; // the clock alone: no timer is due
+      assert.equal(await retryDelayAfterFailure(), 500);
     });
   });
 
@@ -164,19 +208,19 @@ describe('NamespaceWatch', () => {
     it(`is replaced after ${WATCH_SILENCE_LIMIT_MS} ms without an event or a BOOKMARK, counted from the last one heard`, async () => {
       await startWatching();
       api.current.listener.onOpen();
-      mock.timers.tick(80_000);
+      tick(80_000);
       api.current.listener.onEvent(BOOKMARK);
-      mock.timers.tick(WATCH_SILENCE_LIMIT_MS - 1);
+      tick(WATCH_SILENCE_LIMIT_MS - 1);
       assert.deepEqual(restarts, [], 'not before the limit since the last BOOKMARK');
 
-      mock.timers.tick(1);
+      tick(1);
       assert.deepEqual(restarts, ['silent']);
       assert.equal(api.watches[0]?.aborted, true, 'the silent watch is closed');
       assert.equal(api.watches.length, 2, 'and a new one opened at once');
       assert.equal(api.current.request.resourceVersion, '11', 'from the last resourceVersion seen');
       assert.equal(api.lists, 1, 'without a new list');
 
-      mock.timers.tick(WATCH_SILENCE_LIMIT_MS);
+      tick(WATCH_SILENCE_LIMIT_MS);
       assert.deepEqual(restarts, ['silent', 'silent'], 'the new watch is watched the same way');
       assert.equal(api.watches.length, 3);
     });
@@ -185,7 +229,7 @@ describe('NamespaceWatch', () => {
       await startWatching();
       api.current.listener.onOpen();
       for (let minute = 0; minute < 10; minute++) {
-        mock.timers.tick(61_000);
+        tick(61_000);
         api.current.listener.onEvent(BOOKMARK);
       }
       assert.deepEqual(restarts, []);
@@ -195,7 +239,7 @@ describe('NamespaceWatch', () => {
 
     it('restarts a watch whose request is never answered', async () => {
       await startWatching();
-      mock.timers.tick(WATCH_SILENCE_LIMIT_MS);
+      tick(WATCH_SILENCE_LIMIT_MS);
       assert.deepEqual(restarts, ['silent']);
       assert.equal(api.watches[0]?.aborted, true);
       assert.equal(api.watches.length, 2);
@@ -204,9 +248,9 @@ describe('NamespaceWatch', () => {
     it('takes the silence limit it is given', async () => {
       await startWatching(5_000);
       api.current.listener.onOpen();
-      mock.timers.tick(4_999);
+      tick(4_999);
       assert.deepEqual(restarts, []);
-      mock.timers.tick(1);
+      tick(1);
       assert.deepEqual(restarts, ['silent']);
     });
   });

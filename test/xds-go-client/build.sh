@@ -5,37 +5,27 @@
 #
 #   ${LOOKASIDE_KUBE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lookaside}/xds-go-client/xds-go-client
 #
-# Reused while its stamp (the Go version and every file here) matches; anything
-# else is rebuilt and swapped in atomically. Prints the directory on stdout.
+# Reused while its stamp (the Go version and every file here, this script
+# included) matches; anything else is rebuilt and swapped in atomically
+# (test/cache-build.sh). Prints the directory on stdout.
 # About 1-2 minutes cold on 2 cores (modules from the Go module proxy); seconds when cached.
 set -euo pipefail
 export GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false"
 
 here=$(cd "$(dirname "$0")" && pwd)
-cache_root=${LOOKASIDE_KUBE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lookaside}
-dir="$cache_root/xds-go-client"
+# shellcheck source=../cache-build.sh
+source "$here/../cache-build.sh"
 
 command -v go >/dev/null || { echo "go is required to build the Go xDS interop client (see README)" >&2; exit 1; }
 stamp=$( { go version; cat "$here"/go.mod "$here"/go.sum "$here"/*.go; } | sha256sum | cut -c1-16)
 
-if [[ -f $dir/STAMP && $(<"$dir/STAMP") == "$stamp" && -x $dir/xds-go-client ]]; then
-  echo "reusing $dir" >&2
-  echo "$dir"
-  exit 0
-fi
+complete() {
+  [[ -x $1/xds-go-client ]]
+}
 
-mkdir -p "$cache_root"
-work=$(mktemp -d "$cache_root/.xds-go-client.XXXXXX")
-chmod 755 "$work"
-trap 'rm -rf "$work"' EXIT
-start=$(date +%s)
-echo "building the Go xDS interop client into $dir ..." >&2
-(cd "$here" && go build -trimpath -ldflags "-s -w" -o "$work/xds-go-client" .)
-echo "$stamp" > "$work/STAMP"
-rm -rf "$dir.old"
-[[ -e $dir ]] && mv "$dir" "$dir.old"
-mv "$work" "$dir"
-rm -rf "$dir.old"
-trap - EXIT
-echo "built $dir in $(( $(date +%s) - start ))s" >&2
-echo "$dir"
+build() {
+  echo "building the Go xDS interop client ..." >&2
+  (cd "$here" && go build -trimpath -ldflags "-s -w" -o "$1/xds-go-client" .)
+}
+
+cache_build "$lookaside_cache_root/xds-go-client" "$stamp" "$(file_hash "$here/build.sh")" complete build

@@ -55,6 +55,8 @@ export interface NamespaceWatchOptions<Item extends ListedObject = CompactSlice>
   readonly onRestart: (reason: RestartReason) => void;
   readonly pageSize?: number;
   readonly random?: () => number;
+  /** The clock (default Date.now) for how long a watch stayed open and how long it has been silent. */
+  readonly now?: () => number;
 }
 
 /**
@@ -131,7 +133,7 @@ export class NamespaceWatch<Item extends ListedObject = CompactSlice> {
   }
 
   private watch(generation: number): void {
-    const startedAtMs = Date.now();
+    const startedAtMs = this.now();
     const timeoutSeconds = WATCH_TIMEOUT_MIN_SECONDS + Math.floor(this.random() * WATCH_TIMEOUT_MIN_SECONDS);
     this.lastHeardAtMs = startedAtMs;
     this.activeWatch = this.options.api.watch(
@@ -139,12 +141,12 @@ export class NamespaceWatch<Item extends ListedObject = CompactSlice> {
       {
         onOpen: () => {
           if (generation !== this.generation) return;
-          this.watchOpenedAtMs = Date.now();
+          this.watchOpenedAtMs = this.now();
           this.lastHeardAtMs = this.watchOpenedAtMs;
         },
         onEvent: (event) => {
           if (generation !== this.generation) return;
-          this.lastHeardAtMs = Date.now();
+          this.lastHeardAtMs = this.now();
           this.onEvent(event);
         },
         onDone: (error) => {
@@ -160,7 +162,7 @@ export class NamespaceWatch<Item extends ListedObject = CompactSlice> {
     clearTimeout(this.silenceTimer);
     this.silenceTimer = setTimeout(() => {
       if (generation !== this.generation) return;
-      const silentMs = Date.now() - this.lastHeardAtMs;
+      const silentMs = this.now() - this.lastHeardAtMs;
       if (silentMs < this.silenceLimitMs) {
         this.checkSilence(generation, this.silenceLimitMs - silentMs);
         return;
@@ -198,7 +200,7 @@ export class NamespaceWatch<Item extends ListedObject = CompactSlice> {
     this.activeWatch = undefined;
     if (error !== undefined) {
       this.fail(error, 'error');
-    } else if (Date.now() - startedAtMs < MIN_HEALTHY_WATCH_MS) {
+    } else if (this.now() - startedAtMs < MIN_HEALTHY_WATCH_MS) {
       this.fail(new Error('the watch closed right after it opened'), 'closed');
     } else {
       // The server ended a long watch (its timeout): carry on from where it stopped.
@@ -234,7 +236,7 @@ export class NamespaceWatch<Item extends ListedObject = CompactSlice> {
   private beginCycle(): number {
     // Only a watch that stayed up shows the API server is healthy: a list that
     // succeeds before a watch that fails at once must not reset the backoff.
-    if (this.watchOpenedAtMs !== undefined && Date.now() - this.watchOpenedAtMs >= MIN_HEALTHY_WATCH_MS) {
+    if (this.watchOpenedAtMs !== undefined && this.now() - this.watchOpenedAtMs >= MIN_HEALTHY_WATCH_MS) {
       this.backoff.reset();
     }
     this.watchOpenedAtMs = undefined;
@@ -253,6 +255,10 @@ export class NamespaceWatch<Item extends ListedObject = CompactSlice> {
 
   private get silenceLimitMs(): number {
     return this.options.silenceLimitMs ?? WATCH_SILENCE_LIMIT_MS;
+  }
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
   }
 
   private random(): number {

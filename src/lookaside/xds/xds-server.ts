@@ -15,7 +15,7 @@ import { Subscriptions } from './subscriptions.js';
 import { REAL_TIMERS, type Timers } from './timers.js';
 import { XdsFeeds } from './xds-feeds.js';
 import { XdsMetrics } from './xds-metrics.js';
-import { ADS_SERVICE, loadXdsProtos, type XdsProtos, type XdsType } from './xds-protos.js';
+import { ADS_SERVICE, lazyXdsProtos, type XdsProtos, type XdsType } from './xds-protos.js';
 
 /** /debug/xds lists this many streams at most (a stream can hold 400 names); `?node=` finds the others. */
 export const MAX_REPORTED_STREAMS = 100;
@@ -35,6 +35,8 @@ export interface XdsServerOptions {
   /** The push window (PUSH_QUIET_MS, PUSH_MAX_DELAY_MS when not given). */
   readonly pushQuietMs?: number;
   readonly pushMaxDelayMs?: number;
+  /** The ADS service's file descriptors for reflection (xdsDescriptorsOffThread); read from the protos when not given. */
+  readonly descriptors?: PackageDefinition;
 }
 
 /**
@@ -55,7 +57,7 @@ export class XdsServer {
   private ending: { code: Status; message: string } | undefined;
 
   constructor(private readonly options: XdsServerOptions) {
-    this.protos = loadXdsProtos();
+    this.protos = lazyXdsProtos((loadMs) => options.logger.info({ loadMs: Math.round(loadMs) }, 'xDS protos loaded (first ADS stream)'));
     this.metrics = new XdsMetrics(options.registry);
     const timers = options.timers ?? REAL_TIMERS;
     this.coalescer = new PushCoalescer({
@@ -81,8 +83,9 @@ export class XdsServer {
     this.host = this.streamHost(timers, new Set(options.allowedNamespaces));
   }
 
+  /** For reflection: the descriptors given, else the protos' own (which loads them). */
   get packageDefinition(): PackageDefinition {
-    return this.protos.packageDefinition;
+    return this.options.descriptors ?? this.protos.packageDefinition;
   }
 
   /** ADS streams open now. */
