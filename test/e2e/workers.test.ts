@@ -1,5 +1,9 @@
 import { strict as assert } from 'node:assert';
 
+import { Client, credentials, status as Status, type StatusObject } from '@grpc/grpc-js';
+
+import { loadProtos, serviceConstructor } from '../../src/common/grpc.js';
+
 import { ResolveConnections, type UnaryAnswer } from '../support/resolve-connections.js';
 import { eventually } from '../support/process.js';
 import { ProcessGroup, tally, type FileService, type RunningLookaside } from './support/lookaside.js';
@@ -154,6 +158,38 @@ describe('lookaside end to end: LB_WORKERS', function () {
     assert.equal(page.value('lookaside_worker_restarts_total', { worker: '0' }), 1);
     assert.equal(page.value('lookaside_workers_listening'), WORKERS);
     addresses(await connections.resolveMany(200, { service: 'greet', namespace: 'default' }));
+  });
+
+  it('on SIGTERM drains every worker: open streams end UNAVAILABLE "shutting down", each worker stops, the primary exits 0', async function () {
+    const draining = await group.start({ services: SERVICES, env: { LB_WORKERS: String(WORKERS), SHUTDOWN_GRACE_SECONDS: '20' } });
+    const method = serviceConstructor(loadProtos(['lookaside/v1/lookaside.proto']).grpcObject, 'lookaside.v1.Lookaside').service['ResolveStream'];
+    if (method === undefined) throw new Error('no ResolveStream');
+    // Four connections: node:cluster hands them to the workers in turn, so each worker holds streams.
+    const clients = Array.from({ length: 4 }, () => new Client(draining.target, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }));
+    try {
+      const endings = await Promise.all(
+        clients.map(async (client) => {
+          const call = client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize);
+          let answered = false;
+          call.on('data', () => (answered = true));
+          call.on('error', () => undefined);
+          const ended = new Promise<StatusObject>((resolve) => call.on('status', resolve));
+          call.write({ service: 'greet', namespace: 'default' });
+          await eventually(() => (answered ? true : undefined), 5_000, 'the first answer');
+          // Wrapped: an async function returning the promise itself would wait for the stream to end.
+          return { ended };
+        }),
+      );
+      const startedAt = Date.now();
+      assert.equal(await draining.stop(), 0);
+      assert.ok(Date.now() - startedAt < 15_000, 'the streams did not hold the workers for the grace period');
+      for (const ended of await Promise.all(endings.map((ending) => ending.ended))) assert.deepEqual([ended.code, ended.details], [Status.UNAVAILABLE, 'shutting down']);
+      const stopped = draining.process.logs.filter((line) => line.msg === 'grpc server stopped');
+      assert.deepEqual(stopped.map((line) => [line['worker'], line['result']]).sort(), [[0, 'drained'], [1, 'drained']]);
+      assert.ok(draining.process.logs.some((line) => line.msg === 'every worker stopped'));
+    } finally {
+      for (const client of clients) client.close();
+    }
   });
 
   it('refuses LB_WORKERS values that are not a worker count, naming the variable', async function () {
