@@ -31,7 +31,6 @@ interface Slot {
   readonly index: number;
   worker: Worker | undefined;
   channel: PrimaryChannel | undefined;
-  relay: WorkerRelay | undefined;
   listening: boolean;
   restarts: number;
 }
@@ -60,14 +59,10 @@ export class WorkerPool {
   private stopping = false;
   private nextRequest = 1;
   private readonly pending = new Map<number, (answer: JsonAnswer) => void>();
-  private readonly stopRoutes: (() => void) | undefined;
 
   constructor(private readonly options: WorkerPoolOptions) {
     cluster.setupPrimary({ exec: options.exec, serialization: 'advanced' });
-    this.slots = Array.from({ length: options.count }, (_, index) => ({ index, worker: undefined, channel: undefined, relay: undefined, listening: false, restarts: 0 }));
-    this.stopRoutes = options.routes?.onChange?.((namespace) => {
-      for (const slot of this.slots) slot.relay?.routesChanged(namespace);
-    });
+    this.slots = Array.from({ length: options.count }, (_, index) => ({ index, worker: undefined, channel: undefined, listening: false, restarts: 0 }));
   }
 
   /** Forks every worker; resolves with the gRPC port once all listen, rejects if one exits first. */
@@ -108,7 +103,6 @@ export class WorkerPool {
   /** Tells every worker to drain (unary calls finish, streams end) and waits until all have exited. */
   async stop(): Promise<void> {
     this.stopping = true;
-    this.stopRoutes?.();
     const exits = this.slots.map((slot) => {
       const worker = slot.worker;
       if (worker === undefined || worker.isDead()) return Promise.resolve();
@@ -139,7 +133,7 @@ export class WorkerPool {
     const worker = cluster.fork();
     const channel = primaryChannel(worker);
     const relay = new WorkerRelay(channel, this.options.source, this.options.routes);
-    Object.assign(slot, { worker, channel, relay, listening: false });
+    Object.assign(slot, { worker, channel, listening: false });
     channel.onMessage((message) => {
       if (relay.handle(message)) return;
       if (message.type === 'hello') {

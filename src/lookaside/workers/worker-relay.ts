@@ -17,12 +17,15 @@ export class WorkerRelay {
   /** Namespaces whose routes the worker asked for, least recently asked first. */
   private readonly routeNamespaces = new Set<string>();
   private closed = false;
+  private readonly stopRoutes: (() => void) | undefined;
 
   constructor(
     private readonly channel: PrimaryChannel,
     private readonly source: DiscoverySource,
     private readonly routes: RouteSource | undefined,
-  ) {}
+  ) {
+    this.stopRoutes = routes?.onChange?.((namespace) => this.routesChanged(namespace));
+  }
 
   /** Acts on one message from the worker; false when it is not the relay's to handle. */
   handle(message: WorkerMessage): boolean {
@@ -63,6 +66,7 @@ export class WorkerRelay {
 
   close(): void {
     this.closed = true;
+    this.stopRoutes?.();
     for (const subscription of this.follows.values()) subscription.stop();
     this.follows.clear();
     this.routeNamespaces.clear();
