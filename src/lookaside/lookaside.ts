@@ -13,7 +13,7 @@ import { KubernetesRoutes } from './routing/kubernetes-routes.js';
 import { GRPC_ROUTE_KIND } from './routing/route-objects.js';
 import type { RouteSource } from './routing/route-source.js';
 import { RouteStatusWriter, sourceServiceExists, transportStatusPatcher } from './routing/route-status-writer.js';
-import type { DiscoverySource } from './discovery/types.js';
+import type { DiscoverySource, ServiceKey } from './discovery/types.js';
 import { LimitMetrics } from './limit-metrics.js';
 import { DEBUG_ENDPOINTS_PATH, debugEndpointsRoute } from './load/debug-endpoints.js';
 import { LoadMetrics } from './load/load-metrics.js';
@@ -54,11 +54,15 @@ export interface EdgeParts {
   readonly registry: Registry;
   /** Where this worker's round-robin rotations start (its slot), so workers do not all begin with the same endpoint. */
   readonly rotationOffset: number;
+  /** An endpoint this worker ejected, for the primary to pass on to the other workers. */
+  readonly onEjected: (key: ServiceKey, address: string, durationMs: number) => void;
 }
 
 /** A gRPC edge worker: the Lookaside without a metrics port, and the pages the primary serves for it. */
 export interface EdgeLookaside extends Lookaside {
   readonly pages: Readonly<Record<string, JsonPage>>;
+  /** Another worker ejected this endpoint: out of this worker's rotation too. */
+  adoptEjection(key: ServiceKey, address: string, durationMs: number): void;
 }
 
 /** The whole lookaside as `main.ts` runs it, built from its config: discovery, the watched Services, the gRPC server with its xDS control plane, metrics. */
@@ -77,6 +81,7 @@ export async function createLookaside(config: LookasideConfig, logger: Logger, e
     metrics: new LoadMetrics(registry),
     openOrca: openGrpcOrcaStream,
     weightsIdleMs: config.idleTimeoutMs,
+    onEjected: edge?.onEjected,
   });
   const services = new WatchedServices({
     source,
@@ -151,6 +156,7 @@ export async function createLookaside(config: LookasideConfig, logger: Logger, e
     port,
     metricsPort: metricsEndpoint?.port ?? 0,
     pages,
+    adoptEjection: (key, address, durationMs) => loads.adoptEjection(key, address, durationMs),
     async stop() {
       health.setAll('NOT_SERVING');
       void listener.close();

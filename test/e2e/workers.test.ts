@@ -138,6 +138,25 @@ describe('lookaside end to end: LB_WORKERS', function () {
     assert.equal(gone.length, connections.size);
   });
 
+  it('ejects an endpoint in every worker when the clients of one report it failing', async function () {
+    const request = { service: 'greet', namespace: 'default' };
+    // Both workers watch greet (reports for a Service a worker does not watch are dropped).
+    addresses(await Promise.all(Array.from({ length: connections.size }, (_, index) => connections.resolve(index, request))));
+    const failing = GREET.endpoints[0]?.address ?? '';
+    const failures = Array.from({ length: 5 }, () => ({ address: failing, code: 14, latency_micros: 1_000 }));
+    // One connection: one worker hears of the failures.
+    const reported = await connections.resolve(0, { ...request, report_only: true, finished_calls: failures });
+    assert.ok(reported.ok, JSON.stringify(reported));
+    const views = await eventually(async () => {
+      const response = await fetch(`http://127.0.0.1:${lookaside.metricsPort}/debug/endpoints?service=greet&namespace=default`);
+      const page = (await response.json()) as { workers: { worker: number; ejected_endpoints: number; endpoints: { address: string; ejected: boolean }[] }[] };
+      return page.workers.length === WORKERS && page.workers.every((view) => view.ejected_endpoints === 1) ? page.workers : undefined;
+    }, 10_000, 'the endpoint ejected in both workers');
+    for (const view of views) assert.deepEqual(view.endpoints.filter((endpoint) => endpoint.ejected).map((endpoint) => endpoint.address), [failing]);
+    const answers = addresses(await connections.resolveMany(40, request));
+    assert.ok(!answers.includes(failing), 'no worker hands out the ejected endpoint');
+  });
+
   it('starts a killed worker again, and calls keep succeeding meanwhile', async function () {
     const before = await slots(lookaside);
     const victim = before.find((slot) => slot.worker === 0);

@@ -27,6 +27,8 @@ export type WorkerMessage =
   | { readonly channel: typeof CHANNEL; readonly type: 'routes'; readonly namespace: string }
   /** The gRPC port is open and serving. */
   | { readonly channel: typeof CHANNEL; readonly type: 'listening'; readonly port: number }
+  /** This worker ejected an endpoint (from its clients' reports); the primary passes it on to the others. */
+  | ({ readonly channel: typeof CHANNEL; readonly type: 'ejected' } & Ejection)
   /** The answer to a `page` request. */
   | { readonly channel: typeof CHANNEL; readonly type: 'page'; readonly request: number; readonly answer: JsonAnswer };
 
@@ -38,8 +40,18 @@ export type PrimaryMessage =
   | { readonly channel: typeof CHANNEL; readonly type: 'routes'; readonly namespace: string; readonly routes: readonly GrpcRoute[] }
   /** Answer this debug page (path and query) from the worker's own state. */
   | { readonly channel: typeof CHANNEL; readonly type: 'page'; readonly request: number; readonly path: string; readonly query: string }
+  /** Another worker ejected an endpoint: out of this one's rotation too. */
+  | ({ readonly channel: typeof CHANNEL; readonly type: 'ejected' } & Ejection)
   /** Drain and exit (the primary got SIGTERM). */
   | { readonly channel: typeof CHANNEL; readonly type: 'stop' };
+
+/** An endpoint of a Service out of the rotation for `durationMs`. */
+export interface Ejection {
+  readonly namespace: string;
+  readonly name: string;
+  readonly address: string;
+  readonly durationMs: number;
+}
 
 /** One port's ready endpoints, in columns (fewer objects to clone than one per endpoint). */
 interface WirePort {

@@ -8,6 +8,7 @@ import { loadLookasideConfig } from '../config.js';
 import { createRootLogger } from '../../common/logging.js';
 import { createMetricsRegistry } from '../../common/metrics.js';
 import { failStartup } from '../../common/shutdown.js';
+import type { ServiceKey } from '../discovery/types.js';
 import { createLookaside, type EdgeLookaside } from '../lookaside.js';
 import { workerChannel } from './channel.js';
 import { PrimaryDiscovery } from './primary-discovery.js';
@@ -22,6 +23,7 @@ channel.onMessage((message) => {
   if (message.type === 'start') void start(message.slot, message.workers, message.routes);
   else if (message.type === 'stop') void stop();
   else if (message.type === 'page') void answerPage(message);
+  else if (message.type === 'ejected') lookaside?.adoptEjection({ namespace: message.namespace, name: message.name }, message.address, message.durationMs);
 });
 // The primary orders the drain; a Ctrl-C reaches the whole process group, and
 // the primary's 'stop' follows. SIGTERM sent to this worker alone drains it.
@@ -40,7 +42,14 @@ async function start(slot: number, workers: number, routes: boolean): Promise<vo
     const registry = createMetricsRegistry('lookaside');
     registry.setDefaultLabels({ app: 'lookaside', worker: String(slot) });
     const source = new PrimaryDiscovery(channel, config.discovery.kind);
-    const edge = { source, routes: routes ? new PrimaryRoutes(channel) : undefined, registry, rotationOffset: slot };
+    const edge = {
+      source,
+      routes: routes ? new PrimaryRoutes(channel) : undefined,
+      registry,
+      rotationOffset: slot,
+      onEjected: (key: ServiceKey, address: string, durationMs: number) =>
+        channel.send({ channel: CHANNEL, type: 'ejected', namespace: key.namespace, name: key.name, address, durationMs }),
+    };
     lookaside = await createLookaside(config, logger, edge);
     const pages = lookaside.pages;
     pagesOf = (path) => (path === METRICS_JSON_PAGE ? async () => ({ status: 200, body: await registry.getMetricsAsJSON() }) : pages[path]);

@@ -5,7 +5,7 @@ import type { JsonAnswer } from '../../common/metrics.js';
 import type { DiscoverySource } from '../discovery/types.js';
 import type { RouteSource } from '../routing/route-source.js';
 import { primaryChannel, type PrimaryChannel } from './channel.js';
-import { CHANNEL } from './protocol.js';
+import { CHANNEL, type PrimaryMessage } from './protocol.js';
 import { WorkerRelay } from './worker-relay.js';
 
 /** A worker that died is started again after this long (a crash loop costs at most one fork per second per slot). */
@@ -114,6 +114,11 @@ export class WorkerPool {
     await Promise.all(exits);
   }
 
+  /** Sends what one worker learnt (an ejection) to every other worker. */
+  private broadcast(from: Slot, message: PrimaryMessage): void {
+    for (const slot of this.slots) if (slot !== from) slot.channel?.send(message);
+  }
+
   private askOne(slot: Slot, path: string, query: string): Promise<JsonAnswer> {
     const request = this.nextRequest++;
     return new Promise((resolve) => {
@@ -139,6 +144,7 @@ export class WorkerPool {
       if (message.type === 'hello') {
         channel.send({ channel: CHANNEL, type: 'start', slot: slot.index, workers: this.slots.length, routes: this.options.routes !== undefined });
       } else if (message.type === 'page') this.pending.get(message.request)?.(message.answer);
+      else if (message.type === 'ejected') this.broadcast(slot, message);
       else if (message.type === 'listening') {
         slot.listening = true;
         this.options.logger.info({ worker: slot.index, workerPid: worker.process.pid, port: message.port }, 'worker listening');
