@@ -1,9 +1,11 @@
 import { strict as assert } from 'node:assert';
+import { readFile } from 'node:fs/promises';
 
 import { Client, credentials, status as Status, type StatusObject } from '@grpc/grpc-js';
 
 import { loadProtos, serviceConstructor } from '../../src/common/grpc.js';
 
+import { TestCertificates } from '../support/certificates.js';
 import { ResolveConnections, type UnaryAnswer } from '../support/resolve-connections.js';
 import { eventually } from '../support/process.js';
 import { ProcessGroup, tally, type FileService, type RunningLookaside } from './support/lookaside.js';
@@ -157,14 +159,18 @@ describe('lookaside end to end: LB_WORKERS', function () {
     assert.ok(!answers.includes(failing), 'no worker hands out the ejected endpoint');
   });
 
-  it('starts a killed worker again, and calls keep succeeding meanwhile', async function () {
+  it('starts a killed worker again; new connections are served by the live workers meanwhile', async function () {
     const before = await slots(lookaside);
     const victim = before.find((slot) => slot.worker === 0);
     assert.ok(victim?.listening === true, JSON.stringify(before));
+    const logsBefore = lookaside.process.logs.length;
     process.kill(victim.pid, 'SIGKILL');
+    // A connection node:cluster hands to the worker in the instant it dies waits for the client's
+    // connect timeout (README); from the primary's noticing on, none goes to it.
+    await lookaside.waitForLogAfter(logsBefore, (line) => line.msg === 'worker exited; starting it again' && line['worker'] === 0);
     const answers: UnaryAnswer[] = [];
     const restarted = await eventually(async () => {
-      // A new connection each time: cluster hands it to a worker alive at that moment.
+      // A new connection each time, while worker 0 is down and once it is back.
       const fresh = new ResolveConnections(lookaside.target, 1);
       answers.push(await fresh.resolve(0, { service: 'greet', namespace: 'default' }));
       fresh.close();
@@ -176,7 +182,13 @@ describe('lookaside end to end: LB_WORKERS', function () {
     const page = await lookaside.scrape();
     assert.equal(page.value('lookaside_worker_restarts_total', { worker: '0' }), 1);
     assert.equal(page.value('lookaside_workers_listening'), WORKERS);
-    addresses(await connections.resolveMany(200, { service: 'greet', namespace: 'default' }));
+    const after = new ResolveConnections(lookaside.target, 4);
+    try {
+      addresses(await after.resolveMany(200, { service: 'greet', namespace: 'default' }));
+      assert.deepEqual([...(await okCallsPerWorker(lookaside, 'greet')).keys()].sort(), ['0', '1'], 'the new worker 0 answers too');
+    } finally {
+      after.close();
+    }
   });
 
   it('on SIGTERM drains every worker: open streams end UNAVAILABLE "shutting down", each worker stops, the primary exits 0', async function () {
@@ -208,6 +220,24 @@ describe('lookaside end to end: LB_WORKERS', function () {
       assert.ok(draining.process.logs.some((line) => line.msg === 'every worker stopped'));
     } finally {
       for (const client of clients) client.close();
+    }
+  });
+
+  it('serves TLS from every worker, each reading the certificate files itself', async function () {
+    const certificates = await TestCertificates.create();
+    try {
+      const ca = await certificates.ca('server-ca');
+      const server = await certificates.issue(ca, 'lookaside', 'server');
+      const secure = await group.start({ services: SERVICES, env: { LB_WORKERS: String(WORKERS), TLS_CERT_FILE: server.certFile, TLS_KEY_FILE: server.keyFile } });
+      const tls = new ResolveConnections(secure.target, 4, credentials.createSsl(await readFile(ca.certFile)));
+      try {
+        addresses(await tls.resolveMany(40, { service: 'greet', namespace: 'default' }, 1));
+        assert.deepEqual([...(await okCallsPerWorker(secure, 'greet')).keys()].sort(), ['0', '1'], 'both workers answered over TLS');
+      } finally {
+        tls.close();
+      }
+    } finally {
+      await certificates.remove();
     }
   });
 

@@ -1,4 +1,4 @@
-import { Client, credentials, type ServiceError } from '@grpc/grpc-js';
+import { Client, credentials, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 
 import { loadProtos, serviceConstructor } from '../../src/common/grpc.js';
 
@@ -18,8 +18,8 @@ const LOOKASIDE_V1 = serviceConstructor(loadProtos(['lookaside/v1/lookaside.prot
 export class ResolveConnections {
   private readonly clients: Client[];
 
-  constructor(target: string, count: number) {
-    this.clients = Array.from({ length: count }, () => new Client(target, credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }));
+  constructor(target: string, count: number, channelCredentials: ChannelCredentials = credentials.createInsecure()) {
+    this.clients = Array.from({ length: count }, () => new Client(target, channelCredentials, { 'grpc.use_local_subchannel_pool': 1 }));
   }
 
   get size(): number {
