@@ -14,6 +14,9 @@ import { WorkerPool, type WorkerAnswer } from './worker-pool.js';
 /** Each worker's slot, pid, whether it listens and how often it was restarted. */
 export const DEBUG_WORKERS_PATH = '/debug/workers';
 
+/** How much longer than SHUTDOWN_GRACE_SECONDS a worker may take to exit before it is killed. */
+const WORKER_STOP_MARGIN_MS = 5_000;
+
 const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
 
 /**
@@ -70,7 +73,8 @@ export async function createPrimary(config: LookasideConfig, logger: Logger): Pr
     metricsPort: metricsEndpoint.port,
     async stop() {
       stopping = true;
-      await pool.stop();
+      // A worker's drain is bounded by the grace period; this bounds a worker that hangs.
+      await pool.stop(config.shutdownGraceMs + WORKER_STOP_MARGIN_MS);
       logger.info({ workers: config.workers }, 'every worker stopped');
       await routes?.close();
       await source.close();

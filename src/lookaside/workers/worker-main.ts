@@ -18,6 +18,8 @@ import { CHANNEL, METRICS_JSON_PAGE, type PrimaryMessage } from './protocol.js';
 const channel = workerChannel(process);
 let lookaside: EdgeLookaside | undefined;
 let stopping: Promise<void> | undefined;
+/** The pages this worker answers for the primary; none until it listens. */
+let pagesOf: (path: string) => EdgeLookaside['pages'][string] | undefined = () => undefined;
 
 channel.onMessage((message) => {
   if (message.type === 'start') void start(message.slot, message.workers, message.routes);
@@ -58,8 +60,6 @@ async function start(slot: number, workers: number, routes: boolean): Promise<vo
     failStartup(error, logger);
   }
 }
-
-let pagesOf: (path: string) => EdgeLookaside['pages'][string] | undefined = () => undefined;
 
 async function answerPage(message: Extract<PrimaryMessage, { type: 'page' }>): Promise<void> {
   const page = pagesOf(message.path);

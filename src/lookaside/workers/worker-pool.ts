@@ -100,14 +100,25 @@ export class WorkerPool {
     return Promise.all(asked.map(async (slot) => ({ worker: slot.index, answer: await this.askOne(slot, path, query) })));
   }
 
-  /** Tells every worker to drain (unary calls finish, streams end) and waits until all have exited. */
-  async stop(): Promise<void> {
+  /**
+   * Tells every worker to drain (unary calls finish, streams end) and waits
+   * until all have exited; one still there `killAfterMs` later is killed.
+   */
+  async stop(killAfterMs: number): Promise<void> {
     this.stopping = true;
     const exits = this.slots.map((slot) => {
       const worker = slot.worker;
       if (worker === undefined || worker.isDead()) return Promise.resolve();
       return new Promise<void>((resolve) => {
-        worker.once('exit', () => resolve());
+        const timer = setTimeout(() => {
+          this.options.logger.warn({ worker: slot.index, workerPid: worker.process.pid, afterMs: killAfterMs }, 'worker still draining; killing it');
+          worker.process.kill('SIGKILL');
+        }, killAfterMs);
+        timer.unref();
+        worker.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
         slot.channel?.send({ channel: CHANNEL, type: 'stop' });
       });
     });
