@@ -20,7 +20,7 @@ export class PrimaryDiscovery implements DiscoverySource {
   private readonly followed = new Map<number, Followed>();
   /** The primary's "not found" text per Service, from the latest state it sent (bounded, oldest forgotten first). */
   private readonly missingTexts = new Map<string, string>();
-  /** Namespaces the primary has answered for: following another Service there costs the API server nothing. */
+  /** Namespaces where the primary found a Service: following another Service there costs the API server nothing. */
   private readonly namespacesHeard = new Set<string>();
   private readonly stopListening: () => void;
 
@@ -34,7 +34,7 @@ export class PrimaryDiscovery implements DiscoverySource {
       const followed = this.followed.get(message.id);
       if (followed === undefined) return;
       if (message.missing !== undefined) this.rememberMissingText(followed.key, message.missing);
-      if (message.state.kind === 'synced') this.namespacesHeard.add(followed.key.namespace);
+      if (message.state.kind === 'synced' && message.state.sliceCount > 0) this.rememberNamespace(followed.key.namespace);
       followed.onState(decodeState(message.state));
     });
   }
@@ -64,6 +64,13 @@ export class PrimaryDiscovery implements DiscoverySource {
     this.stopListening();
     for (const id of [...this.followed.keys()]) this.channel.send({ channel: CHANNEL, type: 'unfollow', id });
     this.followed.clear();
+  }
+
+  /** A namespace where a Service exists is watched by the primary (bounded: the oldest is forgotten first). */
+  private rememberNamespace(namespace: string): void {
+    this.namespacesHeard.delete(namespace);
+    this.namespacesHeard.add(namespace);
+    if (this.namespacesHeard.size > MAX_MISSING_NAMES) this.namespacesHeard.delete(this.namespacesHeard.values().next().value as string);
   }
 
   private rememberMissingText(key: ServiceKey, text: string): void {

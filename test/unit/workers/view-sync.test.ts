@@ -67,6 +67,7 @@ describe('LB_WORKERS: Services and routes from the primary to a worker', functio
     source.publishSlices('default/nope', []);
     await until(() => state !== undefined, 'the answer');
     assert.equal(discovery.describeMissing({ namespace: 'default', name: 'nope' }), 'fake has no default/nope');
+    assert.ok(!discovery.answersFromMemory({ namespace: 'default', name: 'other' }), 'a missing name leaves nothing watched there');
   });
 
   it('stops every follow of a worker that exited', async function () {
