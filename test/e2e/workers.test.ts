@@ -223,11 +223,17 @@ describe('lookaside end to end: LB_WORKERS', function () {
     }
   });
 
-  it('serves TLS from every worker, each reading the certificate files itself', async function () {
+  it('serves TLS from every worker, each reading the certificate files itself; a bad pair stops start-up as in one process', async function () {
     const certificates = await TestCertificates.create();
     try {
       const ca = await certificates.ca('server-ca');
       const server = await certificates.issue(ca, 'lookaside', 'server');
+      const other = await certificates.issue(ca, 'other', 'server');
+      const mismatched = group.startRaw({ LB_HOST: '127.0.0.1', LB_PORT: '0', METRICS_PORT: '0', ENDPOINTS_FILE: lookaside.endpointsFile, LB_WORKERS: String(WORKERS), TLS_CERT_FILE: server.certFile, TLS_KEY_FILE: other.keyFile });
+      assert.equal(await mismatched.waitForExit(), 1, mismatched.stderr);
+      assert.match(mismatched.stderr, /^start-up failed: TLS_KEY_FILE: the key in .*other\.key does not match the certificate in TLS_CERT_FILE/, 'the primary says so');
+      assert.equal(mismatched.stderr.match(/start-up failed/g)?.length, 1, `before any worker starts: ${mismatched.stderr}`);
+
       const secure = await group.start({ services: SERVICES, env: { LB_WORKERS: String(WORKERS), TLS_CERT_FILE: server.certFile, TLS_KEY_FILE: server.keyFile } });
       const tls = new ResolveConnections(secure.target, 4, credentials.createSsl(await readFile(ca.certFile)));
       try {

@@ -8,6 +8,7 @@ import type { LookasideConfig } from '../config.js';
 import { DEBUG_ENDPOINTS_PATH } from '../load/debug-endpoints.js';
 import { HEALTH_PATH, openDiscovery, openRoutes, type Lookaside } from '../lookaside.js';
 import { LookasideMetrics } from '../metrics.js';
+import { ServingTls } from '../serving-tls.js';
 import { METRICS_JSON_PAGE } from './protocol.js';
 import { WorkerPool, type WorkerAnswer } from './worker-pool.js';
 
@@ -29,6 +30,8 @@ const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
  * with every worker's view.
  */
 export async function createPrimary(config: LookasideConfig, logger: Logger): Promise<Lookaside> {
+  // Each worker reads the TLS files itself; bad ones stop start-up here first, as they stop a single process.
+  if (config.tls !== undefined) (await ServingTls.open(config.tls, logger.child({ module: 'tls' }))).close();
   const registry = createMetricsRegistry('lookaside');
   const source = await openDiscovery(config, new LookasideMetrics(registry), logger.child({ module: 'discovery' }));
   const routes = openRoutes(config, source, logger.child({ module: 'routes' }));
