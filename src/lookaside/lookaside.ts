@@ -33,7 +33,7 @@ export const HEALTH_PATH = '/healthz';
 export interface Lookaside {
   /** The bound gRPC port. */
   readonly port: number;
-  /** The bound metrics port. */
+  /** The bound metrics port; 0 in a gRPC edge worker (its primary serves the metrics port). */
   readonly metricsPort: number;
   /**
    * Health NOT_SERVING, no new connections, every ADS stream ended, unary
