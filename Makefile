@@ -133,6 +133,11 @@ minikube-requests: ## On minikube: send REQUESTS (30) through the gateway and co
 minikube-clean: ## Delete the minikube demo's objects
 	kubectl delete -k $(MINIKUBE_OVERLAY) --ignore-not-found
 
+.PHONY: bench-workers
+bench-workers: build ## LB_WORKERS=1 (pinned to CPU 0) against LB_WORKERS=2 (CPUs 0-1), h2load pinned to CPU 1: req/s, latency, CPU per answer, RSS per process
+	command -v h2load >/dev/null || (apt-get update && apt-get install -y nghttp2-client)
+	node dist/bench/workers-bench.js
+
 .PHONY: bench-lookaside
 bench-lookaside: build ## Our Resolve and ResolveStream against a grpc-go reference server (built once into ~/.cache/lookaside/) with h2load: req/s, latency, CPU per answer, peak RSS
 	command -v h2load >/dev/null || (apt-get update && apt-get install -y nghttp2-client)

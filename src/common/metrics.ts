@@ -73,7 +73,10 @@ export interface JsonAnswer {
 }
 
 /** A read-only page beside /metrics (such as /debug/endpoints): `GET <path>?<query>` answers what this returns for the query. */
-export type JsonPage = (query: URLSearchParams) => JsonAnswer;
+export type JsonPage = (query: URLSearchParams) => JsonAnswer | Promise<JsonAnswer>;
+
+/** What the metrics port reads: a prom-client Registry, or anything that writes the same exposition. */
+export type MetricsText = Pick<Registry, 'metrics' | 'contentType'>;
 
 export interface MetricsEndpoint {
   readonly port: number;
@@ -82,7 +85,7 @@ export interface MetricsEndpoint {
 
 /** Serves `GET /metrics` in the Prometheus text format on its own HTTP port, and each of `pages` beside it as JSON. */
 export async function startMetricsServer(
-  registry: Registry,
+  registry: MetricsText,
   host: string,
   port: number,
   logger: Logger,
@@ -135,19 +138,23 @@ export async function startMetricsServer(
   };
 }
 
-function sendPage(response: import('node:http').ServerResponse, headOnly: boolean, page: () => JsonAnswer, logger: Logger): void {
-  let answer: JsonAnswer;
-  let body: string;
-  try {
-    answer = page();
-    body = JSON.stringify(answer.body, null, 2);
-  } catch (error) {
+function sendPage(response: import('node:http').ServerResponse, headOnly: boolean, page: () => JsonAnswer | Promise<JsonAnswer>, logger: Logger): void {
+  const send = (answer: JsonAnswer): void => {
+    const body = JSON.stringify(answer.body, null, 2);
+    response.writeHead(answer.status, { 'content-type': 'application/json' });
+    response.end(headOnly ? undefined : body);
+  };
+  const fail = (error: unknown): void => {
     logger.error({ err: error }, 'building a debug page failed');
     sendJsonError(response, 500, 'INTERNAL', 'building the page failed');
-    return;
+  };
+  try {
+    const answer = page();
+    if (answer instanceof Promise) answer.then(send).catch(fail);
+    else send(answer);
+  } catch (error) {
+    fail(error);
   }
-  response.writeHead(answer.status, { 'content-type': 'application/json' });
-  response.end(headOnly ? undefined : body);
 }
 
 function sendJsonError(

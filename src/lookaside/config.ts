@@ -21,6 +21,7 @@ import { readLoadConfig } from './load/config.js';
 import type { LoadConfig } from './load/service-load.js';
 import type { ServingTlsFiles } from './serving-tls.js';
 import { checkLabel } from './validation.js';
+import { containerCpus, readWorkerCount } from './workers/worker-count.js';
 
 export const DEFAULT_LB_PORT = 50_055;
 export const DEFAULT_METRICS_PORT = 9_095;
@@ -56,6 +57,8 @@ export interface LookasideConfig {
   readonly tls: ServingTlsFiles | undefined;
   /** Follow Gateway API GRPCRoutes attached to Services (Kubernetes discovery; the endpoints file's `routes` always apply). */
   readonly grpcRoutes: boolean;
+  /** gRPC edge processes (LB_WORKERS); 1 runs everything in this process, as before. */
+  readonly workers: number;
 }
 
 /** What one client can make the gRPC server hold; README "Limits" explains the defaults. */
@@ -82,9 +85,11 @@ export const DEFAULT_SERVER_LIMITS: ServerLimits = {
 export interface ConfigProbe {
   readonly fileExists: (path: string) => boolean;
   readonly homeDirectory: string;
+  /** The CPUs the container may use (LB_WORKERS's default); the real count when not given. */
+  readonly cpus?: () => number;
 }
 
-const REAL_PROBE: ConfigProbe = { fileExists: existsSync, homeDirectory: homedir() };
+const REAL_PROBE: ConfigProbe = { fileExists: existsSync, homeDirectory: homedir(), cpus: () => containerCpus() };
 
 /** Reads and checks every setting once, at start-up; throws ConfigError naming the variable. */
 export function loadLookasideConfig(env: Env, probe: ConfigProbe = REAL_PROBE): LookasideConfig {
@@ -122,6 +127,7 @@ export function loadLookasideConfig(env: Env, probe: ConfigProbe = REAL_PROBE): 
     xds: readChoice(env, 'XDS', ['on', 'off'] as const, 'on') === 'on',
     tls: readServingTls(env),
     grpcRoutes: readChoice(env, 'GRPC_ROUTES', ['on', 'off'] as const, 'on') === 'on',
+    workers: readWorkerCount(env, (probe.cpus ?? containerCpus)()),
   };
 }
 

@@ -3,6 +3,7 @@ import { GrpcServerMetrics } from '../common/grpc-metrics.js';
 import { shutdownServer } from '../common/grpc.js';
 import type { Logger } from '../common/logging.js';
 import { createMetricsRegistry, startMetricsServer, type JsonPage } from '../common/metrics.js';
+import type { Registry } from 'prom-client';
 import type { LookasideConfig } from './config.js';
 import { FileDiscovery } from './discovery/file.js';
 import { readApiAccess } from './discovery/api-access.js';
@@ -12,7 +13,7 @@ import { KubernetesRoutes } from './routing/kubernetes-routes.js';
 import { GRPC_ROUTE_KIND } from './routing/route-objects.js';
 import type { RouteSource } from './routing/route-source.js';
 import { RouteStatusWriter, sourceServiceExists, transportStatusPatcher } from './routing/route-status-writer.js';
-import type { DiscoverySource } from './discovery/types.js';
+import type { DiscoverySource, ServiceKey } from './discovery/types.js';
 import { LimitMetrics } from './limit-metrics.js';
 import { DEBUG_ENDPOINTS_PATH, debugEndpointsRoute } from './load/debug-endpoints.js';
 import { LoadMetrics } from './load/load-metrics.js';
@@ -33,7 +34,7 @@ export const HEALTH_PATH = '/healthz';
 export interface Lookaside {
   /** The bound gRPC port. */
   readonly port: number;
-  /** The bound metrics port. */
+  /** The bound metrics port; 0 in a gRPC edge worker (its primary serves the metrics port). */
   readonly metricsPort: number;
   /**
    * Health NOT_SERVING, no new connections, every ADS stream ended, unary
@@ -43,23 +44,48 @@ export interface Lookaside {
   stop(): Promise<void>;
 }
 
+/**
+ * What a gRPC edge worker (LB_WORKERS > 1) is built from instead of its own
+ * discovery: the primary's Services and routes over IPC, and a registry the
+ * primary reads. A worker serves no metrics port: `pages` go to the primary.
+ */
+export interface EdgeParts {
+  readonly source: DiscoverySource;
+  readonly routes: RouteSource | undefined;
+  readonly registry: Registry;
+  /** Where this worker's round-robin rotations start (its slot), so workers do not all begin with the same endpoint. */
+  readonly rotationOffset: number;
+  /** An endpoint this worker ejected, for the primary to pass on to the other workers. */
+  readonly onEjected: (key: ServiceKey, address: string, durationMs: number) => void;
+}
+
+/** A gRPC edge worker: the Lookaside without a metrics port, and the pages the primary serves for it. */
+export interface EdgeLookaside extends Lookaside {
+  readonly pages: Readonly<Record<string, JsonPage>>;
+  /** Another worker ejected this endpoint: out of this worker's rotation too. */
+  adoptEjection(key: ServiceKey, address: string, durationMs: number): void;
+}
+
 /** The whole lookaside as `main.ts` runs it, built from its config: discovery, the watched Services, the gRPC server with its xDS control plane, metrics. */
-export async function createLookaside(config: LookasideConfig, logger: Logger): Promise<Lookaside> {
+export async function createLookaside(config: LookasideConfig, logger: Logger): Promise<Lookaside>;
+export async function createLookaside(config: LookasideConfig, logger: Logger, edge: EdgeParts): Promise<EdgeLookaside>;
+export async function createLookaside(config: LookasideConfig, logger: Logger, edge?: EdgeParts): Promise<Lookaside | EdgeLookaside> {
   // First, so that bad TLS files fail start-up before anything else is opened.
   const tls = config.tls === undefined ? undefined : await ServingTls.open(config.tls, logger.child({ module: 'tls' }));
   // Read in a thread while discovery starts: reflection needs them before the server exists.
   const xdsDescriptors = config.xds ? xdsDescriptorsOffThread() : undefined;
   xdsDescriptors?.catch(() => undefined); // awaited below; a failure before then must not go unhandled
-  const registry = createMetricsRegistry('lookaside');
+  const registry = edge?.registry ?? createMetricsRegistry('lookaside');
   const metrics = new LookasideMetrics(registry);
-  const source = await openDiscovery(config, metrics, logger.child({ module: 'discovery' }));
-  const routes = openRoutes(config, source, logger.child({ module: 'routes' }));
+  const source = edge?.source ?? (await openDiscovery(config, metrics, logger.child({ module: 'discovery' })));
+  const routes = edge === undefined ? openRoutes(config, source, logger.child({ module: 'routes' })) : edge.routes;
   const loads = new ServiceLoads({
     config: config.load,
     logger: logger.child({ module: 'load' }),
     metrics: new LoadMetrics(registry),
     openOrca: openGrpcOrcaStream,
     weightsIdleMs: config.idleTimeoutMs,
+    onEjected: edge?.onEjected,
   });
   const services = new WatchedServices({
     source,
@@ -71,6 +97,7 @@ export async function createLookaside(config: LookasideConfig, logger: Logger): 
     metrics,
     logger: logger.child({ module: 'services' }),
     loads,
+    rotationOffset: edge?.rotationOffset,
   });
   const resolver = new Resolver({
     services,
@@ -113,24 +140,27 @@ export async function createLookaside(config: LookasideConfig, logger: Logger): 
   // For the kubelet when the gRPC port speaks TLS: its gRPC probe cannot.
   pages[HEALTH_PATH] = () => ({ status: health.status === 'SERVING' ? 200 : 503, body: { status: health.status } });
   if (xds !== undefined) pages['/debug/xds'] = (query) => ({ status: 200, body: xds.report(query.get('node') ?? undefined) });
-  const metricsEndpoint = await startMetricsServer(registry, config.host, config.metricsPort, logger.child({ module: 'metrics' }), pages);
+  const metricsEndpoint = edge === undefined ? await startMetricsServer(registry, config.host, config.metricsPort, logger.child({ module: 'metrics' }), pages) : undefined;
   health.setAll('SERVING');
   logger.info(
     {
       port,
       host: config.host,
-      metricsPort: metricsEndpoint.port,
+      metricsPort: metricsEndpoint?.port,
       discovery: source.name,
       namespace: config.ownNamespace,
       xds: config.xds,
       tls: config.tls === undefined ? 'off' : config.tls.clientCaFile === undefined ? 'tls' : 'mtls',
     },
-    'listening',
+    // The primary says 'listening' (with the metrics port) once every worker does.
+    edge === undefined ? 'listening' : 'worker listening',
   );
 
   return {
     port,
-    metricsPort: metricsEndpoint.port,
+    metricsPort: metricsEndpoint?.port ?? 0,
+    pages,
+    adoptEjection: (key, address, durationMs) => loads.adoptEjection(key, address, durationMs),
     async stop() {
       health.setAll('NOT_SERVING');
       void listener.close();
@@ -143,13 +173,13 @@ export async function createLookaside(config: LookasideConfig, logger: Logger): 
       loads.closeAll();
       await routes?.close();
       await source.close();
-      await metricsEndpoint.close();
+      await metricsEndpoint?.close();
     },
   };
 }
 
 /** Where routes come from: the endpoints file's `routes`, or GRPCRoutes (with their status written) over discovery's API connections. */
-function openRoutes(config: LookasideConfig, source: DiscoverySource, logger: Logger): RouteSource | undefined {
+export function openRoutes(config: LookasideConfig, source: DiscoverySource, logger: Logger): RouteSource | undefined {
   if (source instanceof FileDiscovery) return source.routes;
   const transport = source instanceof KubernetesDiscovery ? source.transport : undefined;
   if (!config.grpcRoutes || transport === undefined) return undefined;
@@ -172,7 +202,7 @@ function openRoutes(config: LookasideConfig, source: DiscoverySource, logger: Lo
   };
 }
 
-async function openDiscovery(config: LookasideConfig, metrics: LookasideMetrics, logger: Logger): Promise<DiscoverySource> {
+export async function openDiscovery(config: LookasideConfig, metrics: LookasideMetrics, logger: Logger): Promise<DiscoverySource> {
   if (config.discovery.kind === 'file') return FileDiscovery.open(config.discovery.path, logger);
   const cluster = config.discovery.cluster;
   const access = await readApiAccess(cluster);

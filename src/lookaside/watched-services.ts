@@ -47,6 +47,8 @@ export interface WatchedServicesOptions {
   readonly random?: () => number;
   /** The per-endpoint state (outstanding calls, ejections, weights) of each watched Service; none when not given. */
   readonly loads?: ServiceLoads;
+  /** Where round-robin rotations start (the worker's slot with LB_WORKERS > 1); 0 when not given. */
+  readonly rotationOffset?: number;
 }
 
 /** Called after a watched Service's snapshot changed (never from inside the change). */
@@ -65,8 +67,9 @@ export class WatchedService {
     public lastUsedMs: number,
     random: (() => number) | undefined,
     load?: ServiceLoad,
+    rotationOffset = 0,
   ) {
-    this.pickers = new ServicePickers(snapshot, undefined, random, load);
+    this.pickers = new ServicePickers(snapshot, undefined, random, load, rotationOffset);
   }
 
   /** Whether something holds the Service watched (WatchedServices.hold). */
@@ -268,7 +271,7 @@ export class WatchedServices {
     } else {
       this.lookups.delete(id);
       const { key } = entry.lookup;
-      const service = new WatchedService(key, state.snapshot, this.now(), this.options.random, this.options.loads?.open(key));
+      const service = new WatchedService(key, state.snapshot, this.now(), this.options.random, this.options.loads?.open(key), this.options.rotationOffset);
       entry.watched = service;
       this.services.set(id, { service, subscription: entry.subscription });
       this.options.metrics.serviceLookedUp('found');

@@ -56,7 +56,8 @@ export class ServiceProcess {
   static start(script: string, env: Record<string, string>, nodeArgs: readonly string[] = []): ServiceProcess {
     const child = spawn(process.execPath, [...nodeArgs, `${REPO_ROOT}dist/${script}`], {
       cwd: REPO_ROOT,
-      env: { PATH: process.env['PATH'] ?? '', HOME: '/nonexistent', ...env },
+      // One lookaside process unless a test asks for workers: LB_WORKERS's default is this machine's CPUs.
+      env: { PATH: process.env['PATH'] ?? '', HOME: '/nonexistent', LB_WORKERS: '1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     return new ServiceProcess(child);

@@ -15,13 +15,16 @@ export class RoundRobinPicker implements Picker {
    * @param continueAfter the last address the previous picker handed out: the
    *   rotation goes on from the next address in order, so a change of endpoints
    *   neither restarts the rotation nor gives anyone a second turn in a row.
+   * @param startIndex where a rotation with nothing to continue starts (modulo
+   *   the number of endpoints): each LB_WORKERS worker starts at its own slot.
    */
   constructor(
     private readonly endpoints: readonly Endpoint[],
     continueAfter?: string,
+    startIndex = 0,
   ) {
     if (endpoints.length === 0) throw new Error('RoundRobinPicker needs at least one endpoint');
-    this.nextIndex = continueAfter === undefined ? 0 : indexAfter(endpoints, continueAfter);
+    this.nextIndex = continueAfter === undefined ? startIndex % endpoints.length : indexAfter(endpoints, continueAfter);
     this.lastAddress = continueAfter;
   }
 

@@ -33,13 +33,17 @@ export class ServicePickers {
   /** Where each port's rotation stood in the previous set (copied, so old sets can be freed). */
   private inheritedPositions: ReadonlyMap<string, string>;
   private builtVersion: number;
+  /** Where a rotation with nothing to continue starts: endpoint `rotationOffset` modulo their number. */
+  private readonly rotationOffset: number;
 
   constructor(
     readonly snapshot: ServiceSnapshot,
     previous?: ServicePickers,
     private readonly randomSource: () => number = Math.random,
     load?: ServiceLoad,
+    rotationOffset?: number,
   ) {
+    this.rotationOffset = rotationOffset ?? previous?.rotationOffset ?? 0;
     this.inheritedPositions = previous?.rotationPositions() ?? new Map();
     this.load = load ?? previous?.load;
     this.load?.sync(snapshot);
@@ -65,7 +69,7 @@ export class ServicePickers {
     if (picker === undefined) {
       const endpoints = this.availableEndpoints(portName);
       if (endpoints === undefined) return undefined;
-      picker = new RoundRobinPicker(endpoints, this.inheritedPositions.get(portName));
+      picker = new RoundRobinPicker(endpoints, this.inheritedPositions.get(portName), this.rotationOffset);
       this.roundRobin.set(portName, picker);
     }
     return picker;

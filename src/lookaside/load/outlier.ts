@@ -121,6 +121,18 @@ export class EndpointHealth {
     return durationMs;
   }
 
+  /**
+   * Out of the rotation until `untilMs` because another LB_WORKERS worker
+   * ejected it (from the calls its own clients reported): this worker's counts
+   * start over; how long its own next ejection lasts is still its own.
+   */
+  ejectUntil(untilMs: number, nowMs: number): void {
+    this.ejectedUntilMs = untilMs;
+    this.ejections += 1;
+    this.onProbation = false;
+    this.clearCounts(nowMs);
+  }
+
   /** Puts it back, on probation, as of when its time was up. */
   returnToRotation(): void {
     const returnedAtMs = this.ejectedUntilMs;

@@ -22,7 +22,8 @@ export interface ServiceLoadHooks {
   readonly logger: Logger;
   /** Undefined: no ORCA, so no endpoint has a weight of its own. */
   readonly orca: OrcaStreams | undefined;
-  readonly onEjected: (key: ServiceKey) => void;
+  /** An endpoint was ejected here (not adopted from another worker), for `durationMs`. */
+  readonly onEjected: (key: ServiceKey, address: string, durationMs: number) => void;
 }
 
 /**
@@ -158,6 +159,23 @@ export class ServiceLoad {
     if (reason !== undefined) this.eject(load, reason, nowMs);
   }
 
+  /**
+   * Another LB_WORKERS worker ejected `address` for `durationMs`: out of the
+   * rotation here too, within the same maxEjectionPercent. Not reported
+   * through `onEjected` (the other worker did), so it never echoes back.
+   */
+  adoptEjection(address: string, durationMs: number, nowMs: number): void {
+    const load = this.endpoints.get(address);
+    if (load === undefined || load.health.ejectedUntilMs !== undefined) return;
+    if (nowMs >= this.nextReturnAtMs) this.returnDue(nowMs);
+    if (this.ejectedCount >= this.maxEjected()) return;
+    load.health.ejectUntil(nowMs + durationMs, nowMs);
+    this.ejectedCount += 1;
+    this.nextReturnAtMs = Math.min(this.nextReturnAtMs, nowMs + durationMs);
+    this.changes += 1;
+    this.hooks.logger.info({ namespace: this.key.namespace, service: this.key.name, address, ejectedForMs: durationMs }, 'endpoint ejected by another worker');
+  }
+
   /** A Resolve with WEIGHTED_ROUND_ROBIN: ORCA streams are opened to every endpoint on first use. */
   useWeights(nowMs: number): void {
     this.lastWeightedUseMs = nowMs;
@@ -248,7 +266,7 @@ export class ServiceLoad {
     this.ejectedCount += 1;
     this.nextReturnAtMs = Math.min(this.nextReturnAtMs, nowMs + durationMs);
     this.changes += 1;
-    this.hooks.onEjected(this.key);
+    this.hooks.onEjected(this.key, load.address, durationMs);
     this.hooks.logger.info({ ...log, ejectedForMs: durationMs, ejections: load.health.ejections }, 'endpoint ejected');
   }
 

@@ -29,6 +29,8 @@ export interface ServiceLoadsOptions {
   readonly weightsIdleMs: number;
   /** Milliseconds; injectable for tests. */
   readonly now?: () => number;
+  /** An endpoint was ejected here, for the other LB_WORKERS workers to adopt (`adoptEjection`). */
+  readonly onEjected?: (key: ServiceKey, address: string, durationMs: number) => void;
 }
 
 /**
@@ -62,10 +64,18 @@ export class ServiceLoads implements CallAccounting {
       now: this.now,
       logger: this.options.logger,
       orca: this.orca,
-      onEjected: (ejectedKey) => this.options.metrics?.countEjection(ejectedKey),
+      onEjected: (ejectedKey, address, durationMs) => {
+        this.options.metrics?.countEjection(ejectedKey);
+        this.options.onEjected?.(ejectedKey, address, durationMs);
+      },
     });
     this.services.set(id, load);
     return load;
+  }
+
+  /** Another LB_WORKERS worker ejected `address` of `key` for `durationMs`: out here too (see ServiceLoad.adoptEjection). */
+  adoptEjection(key: ServiceKey, address: string, durationMs: number): void {
+    this.services.get(serviceKeyString(key))?.adoptEjection(address, durationMs, this.now());
   }
 
   /** The Service is no longer watched: its state and ORCA streams go. */
