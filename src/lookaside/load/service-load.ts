@@ -165,7 +165,7 @@ export class ServiceLoad {
    * through `onEjected` (the other worker did), so it never echoes back.
    */
   adoptEjection(address: string, durationMs: number, nowMs: number): void {
-    const load = this.endpoints.get(address);
+    const load = this.make().get(address);
     if (load === undefined || load.health.ejectedUntilMs !== undefined) return;
     if (nowMs >= this.nextReturnAtMs) this.returnDue(nowMs);
     if (this.ejectedCount >= this.maxEjected()) return;
