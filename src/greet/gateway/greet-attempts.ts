@@ -4,6 +4,7 @@ import type { GreetRequest } from '../api.js';
 import type { ChannelPool } from './channel-pool.js';
 import type { GreetCallResult, StartedGreet } from './greet-client.js';
 import type { GatewayMetrics } from './metrics.js';
+import { greetFailure, type RouteOutcome } from './router.js';
 
 /** What an attempt's end is told to the lookaside as (see Resolving in lookaside-router.ts). */
 export interface AttemptReports {
@@ -95,4 +96,26 @@ export async function firstAnswer(
   }
   const last = await loser.result;
   return { attempt: loser, result: last, other: winner.result };
+}
+
+/**
+ * What a hedged request answers: the first OK of the two attempts; when both
+ * failed, a timeout if either timed out (the whole budget went: 504), else
+ * the last failure. `forget` hears of each pod that answered UNAVAILABLE.
+ */
+export async function hedgedOutcome(first: GreetAttempt, hedge: GreetAttempt, forget: (address: string) => void): Promise<RouteOutcome> {
+  const { attempt, result, other } = await firstAnswer(first, hedge);
+  if (result.ok) return { ok: true, response: result.response, address: attempt.address };
+  const ended = [
+    { address: attempt.address, result },
+    { address: attempt === first ? hedge.address : first.address, result: other },
+  ];
+  for (const one of ended) if (one.result?.ok === false && one.result.code === Status.UNAVAILABLE) forget(one.address);
+  const timedOut = ended.find((one) => one.result?.ok === false && one.result.code === Status.DEADLINE_EXCEEDED);
+  if (timedOut?.result?.ok === false) return greetFailure(timedOut.address, timedOut.result.code, `${timedOut.result.message} (hedged: ${first.address}, ${hedge.address})`);
+  return outcomeOf(attempt.address, result);
+}
+
+export function outcomeOf(address: string, result: GreetCallResult): RouteOutcome {
+  return result.ok ? { ok: true, response: result.response, address } : greetFailure(address, result.code, result.message);
 }

@@ -4,10 +4,11 @@ import type { Logger } from '../../common/logging.js';
 import type { GreetRequest } from '../api.js';
 import type { ChannelPool } from './channel-pool.js';
 import type { RecentAddresses } from './fallback.js';
-import { firstAnswer, GreetAttempts, type GreetAttempt } from './greet-attempts.js';
-import type { GreetCallResult, StartedGreet } from './greet-client.js';
+import { GreetAttempts, hedgedOutcome, outcomeOf, type GreetAttempt } from './greet-attempts.js';
+import type { StartedGreet } from './greet-client.js';
 import { Hedging, type SetTimer } from './hedging.js';
 import type { ResolveResult } from './lookaside-client.js';
+import { describeTrouble, lookasideReadiness, troubleKind, type FailedResolve, type LookasideState } from './lookaside-readiness.js';
 import type { GatewayMetrics } from './metrics.js';
 import { greetFailure, type GreetRouter, type Readiness, type RouteOutcome } from './router.js';
 
@@ -45,18 +46,7 @@ export interface LookasideRouterOptions<C> {
   readonly probeIntervalMs?: number;
 }
 
-/**
- * - `connecting`: no answer from the lookaside yet.
- * - `reachable`: every request asks the lookaside.
- * - `degraded`: the lookaside cannot be asked, or answers with faults of its
- *   own (see ResolveFailure); requests rotate over recently seen addresses
- *   while a probe waits for the lookaside to come back.
- */
-type LookasideState = 'connecting' | 'reachable' | 'degraded';
-
 type Pick = { readonly ok: true; readonly address: string } | { readonly ok: false; readonly outcome: RouteOutcome };
-
-type FailedResolve = Extract<ResolveResult, { ok: false }>;
 
 /**
  * BALANCING=lookaside: Resolve, then Greet over the pooled channel to the pod
@@ -135,61 +125,25 @@ export class LookasideRouter<C> implements GreetRouter {
    */
   private async hedge(first: GreetAttempt, request: GreetRequest, startedMs: number): Promise<RouteOutcome> {
     try {
-      this.options.metrics.countHedge();
       const second = await this.pick(first.address);
       const leftMs = this.options.greetTimeoutMs - (this.now() - startedMs);
       if (!second.ok || leftMs < 1) return outcomeOf(first.address, await first.result);
       const hedge = this.attempts.start(second.address, request, Math.ceil(leftMs));
-      const { attempt, result, other } = await firstAnswer(first, hedge);
-      if (result.ok) return { ok: true, response: result.response, address: attempt.address };
-      // Both failed; `other` ended first.
-      const ended = [
-        { address: attempt.address, result },
-        { address: attempt === first ? hedge.address : first.address, result: other },
-      ];
-      for (const one of ended) if (one.result?.ok === false && one.result.code === Status.UNAVAILABLE) this.options.fallback.forget(one.address);
-      // A timeout of either means the whole budget went (504).
-      const timedOut = ended.find((one) => one.result?.ok === false && one.result.code === Status.DEADLINE_EXCEEDED);
-      if (timedOut?.result?.ok === false) return greetFailure(timedOut.address, timedOut.result.code, `${timedOut.result.message} (hedged: ${first.address}, ${hedge.address})`);
-      return outcomeOf(attempt.address, result);
+      this.options.metrics.countHedge();
+      return await hedgedOutcome(first, hedge, (address) => this.options.fallback.forget(address));
     } finally {
       this.hedging.hedgeEnded();
     }
   }
 
   readiness(): Readiness {
-    const channels = this.options.pool.size;
-    if (this.state === 'reachable') {
-      return {
-        ready: true,
-        summary: 'the lookaside is reachable',
-        detail: { mode: this.mode, lookaside: 'reachable', degraded: false, channels },
-      };
-    }
-    if (this.state === 'connecting') {
-      return {
-        ready: false,
-        summary: 'no answer from the lookaside yet',
-        detail: { mode: this.mode, lookaside: 'connecting', degraded: false, channels },
-      };
-    }
-    const fallbackAddresses = this.options.fallback.usableCount();
-    const trouble = describeTrouble(this.trouble);
-    return {
-      ready: fallbackAddresses > 0,
-      summary:
-        fallbackAddresses > 0
-          ? `${trouble}; balancing locally over ${fallbackAddresses} recently seen pod(s)`
-          : `${trouble} and no pod was seen in the last ${this.options.fallbackMaxAgeMs} ms`,
-      detail: {
-        mode: this.mode,
-        lookaside: this.trouble?.failure === 'lookaside-fault' ? 'failing' : 'unreachable',
-        degraded: true,
-        reason: trouble,
-        fallback_addresses: fallbackAddresses,
-        channels,
-      },
-    };
+    return lookasideReadiness({
+      state: this.state,
+      trouble: this.trouble,
+      fallbackAddresses: this.options.fallback.usableCount(),
+      fallbackMaxAgeMs: this.options.fallbackMaxAgeMs,
+      channels: this.options.pool.size,
+    });
   }
 
   close(): void {
@@ -304,21 +258,6 @@ export class LookasideRouter<C> implements GreetRouter {
   }
 }
 
-function outcomeOf(address: string, result: GreetCallResult): RouteOutcome {
-  return result.ok ? { ok: true, response: result.response, address } : greetFailure(address, result.code, result.message);
-}
-
 function noBackend(message: string, detail: string): Pick {
   return { ok: false, outcome: { ok: false, kind: 'no-backend', message, detail } };
-}
-
-function troubleKind(trouble: FailedResolve): string {
-  return trouble.failure === 'unreachable' ? 'unreachable' : String(trouble.code);
-}
-
-/** The lookaside's trouble in a few words, for callers and /readyz: the code, not its message. */
-function describeTrouble(trouble: FailedResolve | undefined): string {
-  if (trouble === undefined) return 'the lookaside is unreachable';
-  const code = Status[trouble.code] ?? String(trouble.code);
-  return trouble.failure === 'unreachable' ? `the lookaside is unreachable (${code})` : `the lookaside answers ${code}`;
 }
