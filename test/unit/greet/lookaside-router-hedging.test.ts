@@ -133,4 +133,20 @@ describe('LookasideRouter hedging (GREET_HEDGE_DELAY_MS)', () => {
     assert.deepEqual(reported, [`b:1 ${Status.UNAVAILABLE}`, 'a:1 0']);
     router.close();
   });
+
+  it('with no other pod to hedge on, waits for the first call until the budget is spent', async () => {
+    const { router, greeted, hung, timers, reported } = makeRouter([at('a:1')], { hedgeDelayMs: HEDGE_DELAY_MS });
+    hung.add('a:1');
+    const outcome = router.greet(REQUEST);
+    await settled();
+    timers.advance(HEDGE_DELAY_MS);
+    await settled();
+    timers.advance(1_000 - HEDGE_DELAY_MS);
+    const answer = await outcome;
+    await settled();
+    assert.equal(answer.ok ? '' : answer.kind, 'timeout');
+    assert.deepEqual(greeted, ['a:1']);
+    assert.deepEqual(reported, ['a:1 not called', 'a:1 not called', `a:1 ${Status.DEADLINE_EXCEEDED}`]);
+    router.close();
+  });
 });
