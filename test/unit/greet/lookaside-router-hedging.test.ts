@@ -12,6 +12,18 @@ async function settled(): Promise<void> {
 
 const HEDGE_DELAY_MS = 250;
 
+/** Sends one request and lets the hedge delay pass (the hedge, if any, sent); its outcome to come, wrapped so that awaiting this does not wait for it. */
+async function pastHedgeDelay(
+  router: { greet: (request: typeof REQUEST) => Promise<RouteOutcome> },
+  timers: { advance: (ms: number) => void },
+): Promise<{ readonly outcome: Promise<RouteOutcome> }> {
+  const outcome = router.greet(REQUEST);
+  await settled();
+  timers.advance(HEDGE_DELAY_MS);
+  await settled();
+  return { outcome };
+}
+
 describe('LookasideRouter hedging (GREET_HEDGE_DELAY_MS)', () => {
   it('sends a Greet the first pod has not answered within the hedge delay to another pod, and answers 200 from it', async () => {
     const { router, greeted, hung, timers, reported } = makeRouter([at('a:1'), at('b:1')], { hedgeDelayMs: HEDGE_DELAY_MS });
@@ -46,24 +58,6 @@ describe('LookasideRouter hedging (GREET_HEDGE_DELAY_MS)', () => {
     assert.equal(answer.address, 'a:1');
     assert.deepEqual(greeted, ['a:1']);
     assert.deepEqual(reported, ['a:1 0']);
-    router.close();
-  });
-
-  it('keeps the first answer when the first pod beats the hedge, and releases the hedge unreported', async () => {
-    const { router, greeted, slow, timers, reported } = makeRouter([at('a:1'), at('b:1')], { hedgeDelayMs: HEDGE_DELAY_MS });
-    slow.set('a:1', 400);
-    slow.set('b:1', 400);
-    const outcome = router.greet(REQUEST);
-    await settled();
-    timers.advance(HEDGE_DELAY_MS);
-    await settled();
-    assert.deepEqual(greeted, ['a:1', 'b:1']);
-    timers.advance(400 - HEDGE_DELAY_MS);
-    const answer = await outcome;
-    await settled();
-    assert.ok(answer.ok);
-    assert.equal(answer.address, 'a:1');
-    assert.deepEqual(reported, ['a:1 0', 'b:1 not called']);
     router.close();
   });
 
@@ -116,31 +110,32 @@ describe('LookasideRouter hedging (GREET_HEDGE_DELAY_MS)', () => {
     router.close();
   });
 
-  it('a hedge that fails UNAVAILABLE leaves the answer to the first pod', async () => {
-    const { router, greeted, slow, down, timers, reported } = makeRouter([at('a:1'), at('b:1')], { hedgeDelayMs: HEDGE_DELAY_MS });
-    slow.set('a:1', 400);
-    down.add('b:1');
-    const outcome = router.greet(REQUEST);
-    await settled();
-    timers.advance(HEDGE_DELAY_MS);
-    await settled();
-    assert.deepEqual(greeted, ['a:1', 'b:1']);
-    timers.advance(400 - HEDGE_DELAY_MS);
-    const answer = await outcome;
-    await settled();
-    assert.ok(answer.ok);
-    assert.equal(answer.address, 'a:1');
-    assert.deepEqual(reported, [`b:1 ${Status.UNAVAILABLE}`, 'a:1 0']);
-    router.close();
-  });
+  const firstStands = [
+    { hedge: 'is beaten by it: released unreported', slowHedge: true, reports: ['a:1 0', 'b:1 not called'] },
+    { hedge: 'fails UNAVAILABLE', slowHedge: false, reports: [`b:1 ${Status.UNAVAILABLE}`, 'a:1 0'] },
+  ];
+  for (const { hedge, slowHedge, reports } of firstStands) {
+    it(`keeps the first pod's answer when the hedge ${hedge}`, async () => {
+      const { router, greeted, slow, down, timers, reported } = makeRouter([at('a:1'), at('b:1')], { hedgeDelayMs: HEDGE_DELAY_MS });
+      slow.set('a:1', 400);
+      if (slowHedge) slow.set('b:1', 400);
+      else down.add('b:1');
+      const { outcome } = await pastHedgeDelay(router, timers);
+      assert.deepEqual(greeted, ['a:1', 'b:1']);
+      timers.advance(400 - HEDGE_DELAY_MS);
+      const answer = await outcome;
+      await settled();
+      assert.ok(answer.ok);
+      assert.equal(answer.address, 'a:1');
+      assert.deepEqual(reported, reports);
+      router.close();
+    });
+  }
 
   it('with no other pod to hedge on, waits for the first call until the budget is spent', async () => {
     const { router, greeted, hung, timers, reported } = makeRouter([at('a:1')], { hedgeDelayMs: HEDGE_DELAY_MS });
     hung.add('a:1');
-    const outcome = router.greet(REQUEST);
-    await settled();
-    timers.advance(HEDGE_DELAY_MS);
-    await settled();
+    const { outcome } = await pastHedgeDelay(router, timers);
     timers.advance(1_000 - HEDGE_DELAY_MS);
     const answer = await outcome;
     await settled();
