@@ -20,16 +20,21 @@ export const REAL_SET_TIMER: SetTimer = (callback, ms) => {
 };
 
 const LATE = Symbol('late');
+const SLOT = Symbol('slot');
 
 /**
  * When a Greet should be sent again to another pod while the first is still
  * open (hedged, as gRPC's hedging policy does): when the first has not
  * answered within GREET_HEDGE_DELAY_MS, and the share of requests hedged at
- * once allows it. Counts the requests and hedges in flight.
+ * once allows it; a request over that share waits for a hedge to end (or
+ * for its own answer) and asks again. Counts the requests and hedges in
+ * flight.
  */
 export class Hedging {
   private requestsInFlight = 0;
   private hedgesInFlight = 0;
+  /** Requests waiting for a hedge to end, woken all at once when one does. */
+  private waiting: (() => void)[] = [];
 
   /**
    * @param delayMs a first attempt unanswered this long is hedged; 0 = never
@@ -49,8 +54,8 @@ export class Hedging {
 
   /**
    * The first attempt's result if it ends within the hedge delay; else
-   * 'hedge' when a hedge may be sent now (it counts until `hedgeEnded`), or
-   * the result whenever it ends when too many requests are hedged already.
+   * 'hedge' once a hedge may be sent (it counts until `hedgeEnded`), or the
+   * result if it ends while too many requests are hedged to send one.
    */
   async resultOrHedge(result: Promise<GreetCallResult>): Promise<GreetCallResult | 'hedge'> {
     if (this.delayMs === 0) return result;
@@ -61,13 +66,21 @@ export class Hedging {
     const first = await Promise.race([result, late]);
     stopTimer();
     if (first !== LATE) return first;
-    if (this.hedgesInFlight >= Math.max(MIN_HEDGES_IN_FLIGHT, Math.floor(this.requestsInFlight * MAX_HEDGED_SHARE))) return result;
-    this.hedgesInFlight += 1;
-    return 'hedge';
+    for (;;) {
+      if (this.hedgesInFlight < Math.max(MIN_HEDGES_IN_FLIGHT, Math.floor(this.requestsInFlight * MAX_HEDGED_SHARE))) {
+        this.hedgesInFlight += 1;
+        return 'hedge';
+      }
+      const next = await Promise.race([result, new Promise<typeof SLOT>((resolve) => this.waiting.push(() => resolve(SLOT)))]);
+      if (next !== SLOT) return next;
+    }
   }
 
   hedgeEnded(): void {
     this.hedgesInFlight -= 1;
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const wake of waiting) wake();
   }
 
   /** Hedges in flight now (for tests and the debug log). */
