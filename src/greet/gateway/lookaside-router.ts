@@ -127,7 +127,11 @@ export class LookasideRouter<C> implements GreetRouter {
     try {
       const second = await this.pick(first.address);
       const leftMs = this.options.greetTimeoutMs - (this.now() - startedMs);
-      if (!second.ok || leftMs < 1) return outcomeOf(first.address, await first.result);
+      if (!second.ok) return outcomeOf(first.address, await first.result);
+      if (leftMs < 1) {
+        this.options.lookaside.notCalled(second.address);
+        return outcomeOf(first.address, await first.result);
+      }
       const hedge = this.attempts.start(second.address, request, Math.ceil(leftMs));
       this.options.metrics.countHedge();
       return await hedgedOutcome(first, hedge, (address) => this.options.fallback.forget(address));

@@ -150,4 +150,20 @@ describe('LookasideRouter hedging (GREET_HEDGE_DELAY_MS)', () => {
     assert.deepEqual(reported, ['a:1 not called', 'a:1 not called', `a:1 ${Status.DEADLINE_EXCEEDED}`]);
     router.close();
   });
+
+  it('releases the pod picked for a hedge when no budget is left to send it', async () => {
+    const { router, greeted, hung, timers, reported } = makeRouter([at('a:1'), at('b:1')], { hedgeDelayMs: 999.5 });
+    hung.add('a:1');
+    const outcome = router.greet(REQUEST);
+    await settled();
+    timers.advance(999.5);
+    await settled();
+    timers.advance(1);
+    const answer = await outcome;
+    await settled();
+    assert.equal(answer.ok ? '' : answer.kind, 'timeout');
+    assert.deepEqual(greeted, ['a:1']);
+    assert.deepEqual(reported, ['b:1 not called', `a:1 ${Status.DEADLINE_EXCEEDED}`]);
+    router.close();
+  });
 });
