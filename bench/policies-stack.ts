@@ -25,8 +25,11 @@ export interface Arm {
   readonly lookasideEnv?: Readonly<Record<string, string>>;
 }
 
-/** Today's anchor: round robin with a gateway that reports nothing, so nothing is counted and nothing ejected (as before #12). */
-export const BEFORE: Arm = { name: 'round_robin, no reports (before)', gatewayEnv: { LB_POLICY: 'round_robin', LB_REPORT_CALLS: 'false' } };
+/** Today's anchor: round robin with a gateway that reports nothing and never hedges, so nothing is counted, ejected or sent twice (as before #12). */
+export const BEFORE: Arm = {
+  name: 'round_robin, no reports (before)',
+  gatewayEnv: { LB_POLICY: 'round_robin', LB_REPORT_CALLS: 'false', GREET_HEDGE_DELAY_MS: '0' },
+};
 export const ROUND_ROBIN: Arm = { name: 'round_robin + ejection', gatewayEnv: { LB_POLICY: 'round_robin' } };
 export const LEAST_REQUEST: Arm = { name: 'least_request', gatewayEnv: { LB_POLICY: 'least_request' } };
 export const WEIGHTED: Arm = { name: 'weighted_round_robin', gatewayEnv: { LB_POLICY: 'weighted_round_robin' } };
@@ -94,9 +97,15 @@ export class Stack {
     );
   }
 
+  /** Greets the arm's gateway has hedged so far. */
+  private async hedges(arm: Arm): Promise<number> {
+    return metricValue(await scrape(this.of(arm).gateway.port), 'greet_gateway_hedges_total');
+  }
+
   /** Closed-loop load on the arm's gateway for `durationS`; `during` runs alongside, given the start time. */
   async measure(arm: Arm, connections: number, durationS: number, during?: (startedMs: number) => Promise<void>): Promise<Round> {
     const before = await this.answeredPerPod();
+    const hedgesBefore = await this.hedges(arm);
     const startedMs = performance.now();
     const failureTimesMs: number[] = [];
     const run = autocannon({
@@ -112,6 +121,7 @@ export class Stack {
     });
     const [result] = await Promise.all([run, during?.(startedMs)]);
     const after = await this.answeredPerPod();
+    const hedges = (await this.hedges(arm)) - hedgesBefore;
     const failed = result.non2xx + result.errors + result.timeouts;
     return {
       rps: result['2xx'] / result.duration,
@@ -122,6 +132,7 @@ export class Stack {
       failedAfterFirstSecond: failureTimesMs.filter((atMs) => atMs >= 1_000).length + result.errors + result.timeouts,
       requestsAfterFirstSecond: result['2xx'] + failed - failureTimesMs.filter((atMs) => atMs < 1_000).length,
       perPod: new Map([...after].map(([pod, count]) => [pod, count - (before.get(pod) ?? 0)])),
+      hedges,
     };
   }
 
@@ -142,6 +153,8 @@ export interface Round {
   readonly requestsAfterFirstSecond: number;
   /** Calls each pod answered OK during the round. */
   readonly perPod: ReadonlyMap<string, number>;
+  /** Greets the gateway hedged on another pod during the round. */
+  readonly hedges: number;
 }
 
 /** The arms in the order of one round, alternating so that drift on the machine favours none. */

@@ -72,7 +72,7 @@ async function rounds(stack: Stack, arms: readonly Arm[], count: number, run: (a
       results.get(arm)?.push(result);
       say(
         `  round ${round + 1} ${arm.name.padEnd(34)} ${result.rps.toFixed(0).padStart(6)} req/s  mean ${result.meanMs.toFixed(1)} ms  ` +
-          `failed ${result.failed}  [${[...result.perPod].map(([pod, calls]) => `${pod} ${calls}`).join(', ')}]`,
+          `failed ${result.failed}  hedged ${result.hedges}  [${[...result.perPod].map(([pod, calls]) => `${pod} ${calls}`).join(', ')}]`,
       );
     }
   }
@@ -117,7 +117,8 @@ async function slowPod(settings: Settings): Promise<void> {
   const arms = [ROUND_ROBIN, LEAST_REQUEST];
   await withStack([{ GREET_DELAY_MS: '50' }, { GREET_DELAY_MS: '2' }, { GREET_DELAY_MS: '2' }], arms, async (stack) => {
     await stack.warmUp(arms, settings.connections, 2);
-    const results = await rounds(stack, arms, settings.rounds, (arm) => stack.measure(arm, settings.connections, settings.durationS));
+    // Twice the rounds: a ratio of two arms' rounds swings with the load on a shared machine.
+    const results = await rounds(stack, arms, settings.rounds * 2, (arm) => stack.measure(arm, settings.connections, settings.durationS));
     table(results, 'greet-0');
     const throughput = ratio(results, LEAST_REQUEST, ROUND_ROBIN, (round) => round.rps);
     const latency = ratio(results, LEAST_REQUEST, ROUND_ROBIN, (round) => round.meanMs);
@@ -167,12 +168,13 @@ async function frozenPod(settings: Settings): Promise<void> {
       });
     });
     table(results);
-    say('| policy | round | failed | ejected after the freeze | back after the thaw |');
-    say('|---|---:|---:|---:|---:|');
+    say('| policy | round | failed | hedged | ejected after the freeze | back after the thaw |');
+    say('|---|---:|---:|---:|---:|---:|');
     for (const arm of arms) {
       (timelines.get(arm) ?? []).forEach((timeline, index) => {
         const seconds = (ms: number | undefined): string => (ms === undefined ? 'never' : `${(ms / 1000).toFixed(1)} s`);
-        say(`| ${arm.name} | ${index + 1} | ${results.get(arm)?.[index]?.failed ?? '?'} | ${seconds(timeline.ejectedAfterFreezeMs)} | ${seconds(timeline.backAfterThawMs)} |`);
+        const round = results.get(arm)?.[index];
+        say(`| ${arm.name} | ${index + 1} | ${round?.failed ?? '?'} | ${round?.hedges ?? '?'} | ${seconds(timeline.ejectedAfterFreezeMs)} | ${seconds(timeline.backAfterThawMs)} |`);
       });
     }
     const worst = (arm: Arm): number => Math.max(...(results.get(arm) ?? []).map((round) => round.failed));

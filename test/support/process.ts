@@ -158,6 +158,8 @@ export function runCommand(binary: string, args: readonly string[], input?: stri
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
+    // A command that exits without reading its input closes the pipe first; the EPIPE says nothing of the command.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(input ?? '');
   });
 }

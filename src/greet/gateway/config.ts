@@ -23,6 +23,8 @@ export const DEFAULT_GRPC_SERVER_PORT = 50_051;
  */
 export const DEFAULT_KEEPALIVE_TIME_MS = 10_000;
 export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 5_000;
+/** GREET_HEDGE_DELAY_MS defaults to this share of GREET_TIMEOUT_MS. */
+export const DEFAULT_HEDGE_SHARE_OF_TIMEOUT = 0.25;
 
 export const BALANCING_MODES = ['lookaside', 'round_robin', 'none', 'xds'] as const;
 /**
@@ -68,6 +70,8 @@ export interface LookasideSettings {
   /** Tell the lookaside how every Greet ended (v1 only). */
   readonly reportCalls: boolean;
   readonly resolveTimeoutMs: number;
+  /** A Greet unanswered this long is sent again to another pod, the first answer winning; 0 = never. */
+  readonly hedgeDelayMs: number;
   /** Channels not used for this long are closed (the lookaside stopped returning them). */
   readonly channelIdleMs: number;
   readonly maxChannels: number;
@@ -113,6 +117,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
   checkDnsLabel('POD_NAMESPACE', namespace);
   const serverPort = readInteger(env, 'GRPC_SERVER_PORT', DEFAULT_GRPC_SERVER_PORT, { min: 1, max: 65_535 });
   if (balancing === 'xds') refuseLookasideTls(env);
+  const greetTimeoutMs = readInteger(env, 'GREET_TIMEOUT_MS', 2_000, { min: 1, max: 600_000 });
 
   return {
     host: readString(env, 'GATEWAY_HOST', '0.0.0.0'),
@@ -124,13 +129,13 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     serverPort,
     // The headless Service's DNS name; `.svc` lets the pod's search list add the cluster domain.
     directTarget: readString(env, 'GRPC_TARGET', `dns:///${service}.${namespace}.svc:${serverPort}`),
-    lookaside: balancing === 'lookaside' ? readLookaside(env) : undefined,
+    lookaside: balancing === 'lookaside' ? readLookaside(env, greetTimeoutMs) : undefined,
     // The Listener name the lookaside serves for the Service's port (README "xDS").
     xds:
       balancing === 'xds'
         ? readXdsSettings(env, `xds:///${service}.${namespace}.svc.cluster.local:${serverPort}`, () => readLookasideTarget(env, balancing))
         : undefined,
-    greetTimeoutMs: readInteger(env, 'GREET_TIMEOUT_MS', 2_000, { min: 1, max: 600_000 }),
+    greetTimeoutMs,
     greetKeepalive: {
       timeMs: readInteger(env, 'GREET_KEEPALIVE_TIME_MS', DEFAULT_KEEPALIVE_TIME_MS, { min: 0, max: 86_400_000 }),
       timeoutMs: readInteger(env, 'GREET_KEEPALIVE_TIMEOUT_MS', DEFAULT_KEEPALIVE_TIMEOUT_MS, { min: 1, max: 600_000 }),
@@ -141,7 +146,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
   };
 }
 
-function readLookaside(env: Env): LookasideSettings {
+function readLookaside(env: Env, greetTimeoutMs: number): LookasideSettings {
   const api = readChoice(env, 'LB_API', LOOKASIDE_APIS, 'v1');
   const policy = readChoice(env, 'LB_POLICY', RESOLVE_POLICIES, 'round_robin');
   if (api === 'seed' && policy !== 'round_robin' && policy !== 'random') {
@@ -153,6 +158,7 @@ function readLookaside(env: Env): LookasideSettings {
     policy,
     reportCalls: readChoice(env, 'LB_REPORT_CALLS', ['true', 'false'] as const, 'true') === 'true',
     resolveTimeoutMs: readInteger(env, 'RESOLVE_TIMEOUT_MS', 250, { min: 1, max: 60_000 }),
+    hedgeDelayMs: readHedgeDelay(env, greetTimeoutMs),
     channelIdleMs: readInteger(env, 'CHANNEL_IDLE_MS', 30_000, { min: 10, max: 86_400_000 }),
     maxChannels: readInteger(env, 'MAX_CHANNELS', 100, { min: 1, max: 10_000 }),
     fallbackMaxAgeMs: readInteger(env, 'FALLBACK_MAX_AGE_MS', 120_000, { min: 0, max: 86_400_000 }),
@@ -162,6 +168,19 @@ function readLookaside(env: Env): LookasideSettings {
     },
     tls: readLookasideTlsFiles(env),
   };
+}
+
+/**
+ * GREET_HEDGE_DELAY_MS: by default a quarter of GREET_TIMEOUT_MS, so a hedge
+ * keeps three quarters of the budget and a pod that merely answers slowly
+ * still has all of it; it must leave the hedge some of the budget.
+ */
+function readHedgeDelay(env: Env, greetTimeoutMs: number): number {
+  const delayMs = readInteger(env, 'GREET_HEDGE_DELAY_MS', Math.ceil(greetTimeoutMs * DEFAULT_HEDGE_SHARE_OF_TIMEOUT), { min: 0, max: 600_000 });
+  if (delayMs >= greetTimeoutMs) {
+    throw new ConfigError('GREET_HEDGE_DELAY_MS', `must be below GREET_TIMEOUT_MS (${greetTimeoutMs}), or 0 to never hedge; got ${delayMs}`);
+  }
+  return delayMs;
 }
 
 /** Any LB_TLS_* turns TLS on; LB_TLS_CERT_FILE and LB_TLS_KEY_FILE go together. The files are read at start-up (lookaside-tls.ts). */

@@ -7,7 +7,7 @@ import { ChannelPool } from './channel-pool.js';
 import type { GatewayConfig, LookasideSettings } from './config.js';
 import { DirectRouter } from './direct-router.js';
 import { RecentAddresses } from './fallback.js';
-import { callGreet, openGreetChannel } from './greet-client.js';
+import { openGreetChannel, startGreet } from './greet-client.js';
 import { HttpEdge } from './http-edge.js';
 import { LookasideClient } from './lookaside-client.js';
 import { LookasideRouter } from './lookaside-router.js';
@@ -110,8 +110,9 @@ function lookasideRouter(config: GatewayConfig, settings: LookasideSettings, met
     service: `${config.namespace}/${config.service}`,
     pool,
     fallback: new RecentAddresses({ maxAgeMs: settings.fallbackMaxAgeMs, maxAddresses: settings.maxChannels }),
-    callGreet,
+    startGreet,
     greetTimeoutMs: config.greetTimeoutMs,
+    hedgeDelayMs: settings.hedgeDelayMs,
     fallbackMaxAgeMs: settings.fallbackMaxAgeMs,
     metrics,
     logger,

@@ -75,10 +75,24 @@ export function openGreetChannel(target: string, keepalive: KeepaliveSettings, e
   });
 }
 
+/** A Greet on its way: its result, and a way to give up on it. */
+export interface StartedGreet {
+  /** Never rejects: failures come back as data (CANCELLED once given up on). */
+  readonly result: Promise<GreetCallResult>;
+  /** Cancels the call; its result then says CANCELLED unless it had already ended. */
+  cancel(): void;
+}
+
 /** One Greet call with a deadline. Never rejects: failures come back as data. */
 export function callGreet(client: Client, request: GreetRequest, timeoutMs: number): Promise<GreetCallResult> {
+  return startGreet(client, request, timeoutMs).result;
+}
+
+/** One Greet call with a deadline, which the caller may cancel before it ends (a hedge answered first). */
+export function startGreet(client: Client, request: GreetRequest, timeoutMs: number): StartedGreet {
   const { serialize, deserialize } = greetCodec();
-  return new Promise((resolve) => {
+  let cancel: () => void = () => undefined;
+  const result = new Promise<GreetCallResult>((resolve) => {
     const call = client.makeUnaryRequest(
       GREET_PATH,
       serialize,
@@ -93,5 +107,7 @@ export function callGreet(client: Client, request: GreetRequest, timeoutMs: numb
         }
       },
     );
+    cancel = () => call.cancel();
   });
+  return { result, cancel: () => cancel() };
 }

@@ -4,8 +4,11 @@ import type { Logger } from '../../common/logging.js';
 import type { GreetRequest } from '../api.js';
 import type { ChannelPool } from './channel-pool.js';
 import type { RecentAddresses } from './fallback.js';
-import type { GreetCallResult } from './greet-client.js';
+import { GreetAttempts, hedgedOutcome, outcomeOf, type GreetAttempt } from './greet-attempts.js';
+import type { StartedGreet } from './greet-client.js';
+import { Hedging, type SetTimer } from './hedging.js';
 import type { ResolveResult } from './lookaside-client.js';
+import { describeTrouble, lookasideReadiness, troubleKind, type FailedResolve, type LookasideState } from './lookaside-readiness.js';
 import type { GatewayMetrics } from './metrics.js';
 import { greetFailure, type GreetRouter, type Readiness, type RouteOutcome } from './router.js';
 
@@ -30,31 +33,27 @@ export interface LookasideRouterOptions<C> {
   readonly service: string;
   readonly pool: ChannelPool<C>;
   readonly fallback: RecentAddresses;
-  readonly callGreet: (channel: C, request: GreetRequest, timeoutMs: number) => Promise<GreetCallResult>;
+  readonly startGreet: (channel: C, request: GreetRequest, timeoutMs: number) => StartedGreet;
   readonly greetTimeoutMs: number;
+  /** A Greet unanswered this long is hedged on another pod (0 = never); see Hedging. */
+  readonly hedgeDelayMs: number;
+  /** Injected by tests; real timers and performance.now() otherwise. */
+  readonly setTimer?: SetTimer;
+  readonly now?: () => number;
   readonly fallbackMaxAgeMs: number;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
   readonly probeIntervalMs?: number;
 }
 
-/**
- * - `connecting`: no answer from the lookaside yet.
- * - `reachable`: every request asks the lookaside.
- * - `degraded`: the lookaside cannot be asked, or answers with faults of its
- *   own (see ResolveFailure); requests rotate over recently seen addresses
- *   while a probe waits for the lookaside to come back.
- */
-type LookasideState = 'connecting' | 'reachable' | 'degraded';
-
 type Pick = { readonly ok: true; readonly address: string } | { readonly ok: false; readonly outcome: RouteOutcome };
-
-type FailedResolve = Extract<ResolveResult, { ok: false }>;
 
 /**
  * BALANCING=lookaside: Resolve, then Greet over the pooled channel to the pod
  * the lookaside chose. A pod that answers UNAVAILABLE gets the call retried
- * once on another pod.
+ * once on another pod; one that has not answered within the hedge delay gets
+ * it hedged once on another pod (the first OK answer wins). A request makes
+ * two attempts at most.
  */
 export class LookasideRouter<C> implements GreetRouter {
   readonly mode = 'lookaside' as const;
@@ -65,7 +64,15 @@ export class LookasideRouter<C> implements GreetRouter {
   private probing = false;
   private closed = false;
 
-  constructor(private readonly options: LookasideRouterOptions<C>) {}
+  private readonly attempts: GreetAttempts<C>;
+  private readonly hedging: Hedging;
+  private readonly now: () => number;
+
+  constructor(private readonly options: LookasideRouterOptions<C>) {
+    this.attempts = new GreetAttempts({ pool: options.pool, startGreet: options.startGreet, reports: options.lookaside, metrics: options.metrics });
+    this.hedging = new Hedging(options.hedgeDelayMs, options.setTimer);
+    this.now = options.now ?? (() => performance.now());
+  }
 
   /** Asks the lookaside once, so /readyz knows whether it is reachable before the first request. */
   start(): void {
@@ -73,9 +80,21 @@ export class LookasideRouter<C> implements GreetRouter {
   }
 
   async greet(request: GreetRequest): Promise<RouteOutcome> {
+    this.hedging.requestStarted();
+    try {
+      return await this.route(request);
+    } finally {
+      this.hedging.requestEnded();
+    }
+  }
+
+  private async route(request: GreetRequest): Promise<RouteOutcome> {
     const first = await this.pick(undefined);
     if (!first.ok) return first.outcome;
-    const result = await this.call(first.address, request);
+    const startedMs = this.now();
+    const attempt = this.attempts.start(first.address, request, this.options.greetTimeoutMs);
+    const result = await this.hedging.resultOrHedge(attempt.result);
+    if (result === 'hedge') return this.hedge(attempt, request, startedMs);
     if (result.ok) return { ok: true, response: result.response, address: first.address };
     if (result.code !== Status.UNAVAILABLE) return greetFailure(first.address, result.code, result.message);
 
@@ -93,45 +112,42 @@ export class LookasideRouter<C> implements GreetRouter {
         detail: `greet server ${first.address}: ${result.message}; no other pod to retry on: ${why}`,
       };
     }
-    const retried = await this.call(second.address, request);
+    const retried = await this.attempts.start(second.address, request, this.options.greetTimeoutMs).result;
     if (retried.ok) return { ok: true, response: retried.response, address: second.address };
     if (retried.code === Status.UNAVAILABLE) this.options.fallback.forget(second.address);
     return greetFailure(second.address, retried.code, `${retried.message} (after ${first.address} was unavailable)`);
   }
 
+  /**
+   * The first attempt has not answered within the hedge delay (a pod that
+   * hangs, or froze): the same Greet goes to another pod, within what is
+   * left of GREET_TIMEOUT_MS, and the first OK answer of the two wins.
+   */
+  private async hedge(first: GreetAttempt, request: GreetRequest, startedMs: number): Promise<RouteOutcome> {
+    try {
+      const second = await this.pick(first.address);
+      const leftMs = this.options.greetTimeoutMs - (this.now() - startedMs);
+      if (!second.ok) return outcomeOf(first.address, await first.result);
+      if (leftMs < 1) {
+        this.options.lookaside.notCalled(second.address);
+        return outcomeOf(first.address, await first.result);
+      }
+      const hedge = this.attempts.start(second.address, request, Math.ceil(leftMs));
+      this.options.metrics.countHedge();
+      return await hedgedOutcome(first, hedge, (address) => this.options.fallback.forget(address));
+    } finally {
+      this.hedging.hedgeEnded();
+    }
+  }
+
   readiness(): Readiness {
-    const channels = this.options.pool.size;
-    if (this.state === 'reachable') {
-      return {
-        ready: true,
-        summary: 'the lookaside is reachable',
-        detail: { mode: this.mode, lookaside: 'reachable', degraded: false, channels },
-      };
-    }
-    if (this.state === 'connecting') {
-      return {
-        ready: false,
-        summary: 'no answer from the lookaside yet',
-        detail: { mode: this.mode, lookaside: 'connecting', degraded: false, channels },
-      };
-    }
-    const fallbackAddresses = this.options.fallback.usableCount();
-    const trouble = describeTrouble(this.trouble);
-    return {
-      ready: fallbackAddresses > 0,
-      summary:
-        fallbackAddresses > 0
-          ? `${trouble}; balancing locally over ${fallbackAddresses} recently seen pod(s)`
-          : `${trouble} and no pod was seen in the last ${this.options.fallbackMaxAgeMs} ms`,
-      detail: {
-        mode: this.mode,
-        lookaside: this.trouble?.failure === 'lookaside-fault' ? 'failing' : 'unreachable',
-        degraded: true,
-        reason: trouble,
-        fallback_addresses: fallbackAddresses,
-        channels,
-      },
-    };
+    return lookasideReadiness({
+      state: this.state,
+      trouble: this.trouble,
+      fallbackAddresses: this.options.fallback.usableCount(),
+      fallbackMaxAgeMs: this.options.fallbackMaxAgeMs,
+      channels: this.options.pool.size,
+    });
   }
 
   close(): void {
@@ -197,22 +213,6 @@ export class LookasideRouter<C> implements GreetRouter {
       : `no endpoint of Service ${this.options.service} is ready`;
   }
 
-  private async call(address: string, request: GreetRequest): Promise<GreetCallResult> {
-    const entry = this.options.pool.acquire(address);
-    const startedMs = performance.now();
-    let result: GreetCallResult;
-    try {
-      result = await this.options.callGreet(entry.channel, request, this.options.greetTimeoutMs);
-    } finally {
-      this.options.pool.release(entry);
-    }
-    const code = result.ok ? Status.OK : result.code;
-    // Every Greet, retries included: what the lookaside counts, ejects and balances by.
-    this.options.lookaside.report(address, code, (performance.now() - startedMs) * 1000);
-    this.options.metrics.countBackendCall(address, code);
-    return result;
-  }
-
   private markReachable(): void {
     if (this.state === 'reachable' || this.closed) return;
     const wasDegraded = this.state === 'degraded';
@@ -264,15 +264,4 @@ export class LookasideRouter<C> implements GreetRouter {
 
 function noBackend(message: string, detail: string): Pick {
   return { ok: false, outcome: { ok: false, kind: 'no-backend', message, detail } };
-}
-
-function troubleKind(trouble: FailedResolve): string {
-  return trouble.failure === 'unreachable' ? 'unreachable' : String(trouble.code);
-}
-
-/** The lookaside's trouble in a few words, for callers and /readyz: the code, not its message. */
-function describeTrouble(trouble: FailedResolve | undefined): string {
-  if (trouble === undefined) return 'the lookaside is unreachable';
-  const code = Status[trouble.code] ?? String(trouble.code);
-  return trouble.failure === 'unreachable' ? `the lookaside is unreachable (${code})` : `the lookaside answers ${code}`;
 }

@@ -17,6 +17,7 @@ export class GatewayMetrics {
   private readonly resolveDuration: Histogram;
   private readonly resolveErrors: Counter<'code'>;
   private readonly retries: Counter;
+  private readonly hedges: Counter;
   private readonly channels: Gauge;
   private readonly channelsClosed: Counter<'reason'>;
   private readonly degraded: Gauge;
@@ -59,6 +60,11 @@ export class GatewayMetrics {
     this.retries = new Counter({
       name: 'greet_gateway_retries_total',
       help: 'Greet calls retried on another pod after the first one answered UNAVAILABLE.',
+      registers: [registry],
+    });
+    this.hedges = new Counter({
+      name: 'greet_gateway_hedges_total',
+      help: 'Greet calls sent again to another pod because the first had not answered within GREET_HEDGE_DELAY_MS.',
       registers: [registry],
     });
     this.channels = new Gauge({
@@ -123,6 +129,10 @@ export class GatewayMetrics {
 
   countRetry(): void {
     this.retries.inc();
+  }
+
+  countHedge(): void {
+    this.hedges.inc();
   }
 
   setChannels(count: number): void {

@@ -11,13 +11,18 @@ export interface RequestLoad {
 
 /**
  * Power of two choices: draws two different endpoints at random and hands out
- * the one whose open calls will take the least time to clear, as Linkerd's
- * P2C with peak EWMA does: (outstanding + 1) × expected latency. Equal counts
- * go to the faster endpoint; a slow one (or a frozen one, whose open calls
- * stop being answered) must have proportionally fewer calls open to win.
- * When either latency is unknown the two are compared by count alone. The
- * first drawn keeps a tie. Counts and latencies are read live at each pick,
- * so every client's open calls weigh at once.
+ * the one where one more call should end soonest: its expected latency times
+ * the square root of (outstanding + 1). An endpoint that answers its calls
+ * one after another would take (outstanding + 1) × latency (Linkerd's P2C
+ * with peak EWMA weighs that), one that answers them all at once just its
+ * latency; pods are in between, and the latency clients measure already
+ * includes whatever queueing the open calls cause. So a pod five times
+ * slower loses until the other has 25 calls open, not 5, and a slow pod gets
+ * next to nothing while the others have room. Equal latencies compare by
+ * count as before; a frozen pod, whose open calls stop being answered, looks
+ * slower at once. When either latency is unknown the two are compared by
+ * count alone. The first drawn keeps a tie. Counts and latencies are read
+ * live at each pick, so every client's open calls weigh at once.
  */
 export class LeastRequestPicker implements Picker {
   /**
@@ -51,5 +56,6 @@ function lighter(first: RequestLoad, second: RequestLoad, nowMs: number): boolea
   const firstLatency = first.expectedLatencyMicros(nowMs);
   const secondLatency = second.expectedLatencyMicros(nowMs);
   if (firstLatency === undefined || secondLatency === undefined) return first.outstanding <= second.outstanding;
-  return (first.outstanding + 1) * firstLatency <= (second.outstanding + 1) * secondLatency;
+  // latency × √(outstanding + 1), compared squared.
+  return (first.outstanding + 1) * firstLatency * firstLatency <= (second.outstanding + 1) * secondLatency * secondLatency;
 }

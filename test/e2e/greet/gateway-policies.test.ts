@@ -17,6 +17,7 @@ interface EndpointView {
   readonly address: string;
   readonly pod_name: string;
   readonly outstanding: number;
+  readonly failures: number;
   readonly ejected: boolean;
   readonly ejections: number;
   readonly weight: number | null;
@@ -34,6 +35,19 @@ async function statuses(port: number, count: number): Promise<number[]> {
   for (let i = 0; i < count; i += 1) seen.push((await postGreet(port)).status);
   return seen;
 }
+
+/** Sends `count` greetings one after another; the pod that answered each (its status when not 200). */
+async function answeredBy(port: number, count: number): Promise<string[]> {
+  const seen: string[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const answer = await postGreet(port);
+    seen.push(answer.status === 200 ? String(answer.json?.['pod_name']) : String(answer.status));
+  }
+  return seen;
+}
+
+/** The gateway for the hedging tests: greet-0 (GREET_DELAY_MS 3 s) hangs past the hedge delay, within a budget that would wait it out. */
+const HEDGING_GATEWAY = { LB_POLICY: 'round_robin', GREET_TIMEOUT_MS: '5000', GREET_HEDGE_DELAY_MS: '200' };
 
 /** Greet calls a server answered with `code` (grpc_code label, e.g. OK, Unavailable). */
 async function handled(server: GreetServerHandle, code: string): Promise<number> {
@@ -63,6 +77,10 @@ describe('load- and failure-aware balancing through the built processes (3 greet
     const answer = await httpCall(stack.lookaside.metricsPort, 'GET', '/debug/endpoints?service=greetserver&namespace=default');
     assert.equal(answer.status, 200, answer.text);
     return (answer.json?.['endpoints'] ?? []) as EndpointView[];
+  }
+
+  async function reportedAtLookaside(stack: Stack, code: string): Promise<number> {
+    return metricValue(await scrape(stack.lookaside.metricsPort), 'lookaside_call_results_total', { code });
   }
 
   async function endpointOf(stack: Stack, server: GreetServerHandle): Promise<EndpointView> {
@@ -190,5 +208,35 @@ describe('load- and failure-aware balancing through the built processes (3 greet
     assert.ok((perPod['greet-0'] ?? 0) < 300 * 0.2, JSON.stringify(perPod));
     const page = await scrape(stack.lookaside.metricsPort);
     assert.equal(metricValue(page, 'lookaside_orca_streams'), 3);
+  });
+
+  it('hedges a Greet a pod has not answered within GREET_HEDGE_DELAY_MS: 200 from another pod, and one DEADLINE_EXCEEDED report per hedge (ejection off: exact counts)', async () => {
+    const noEjection = { OUTLIER_CONSECUTIVE_FAILURES: '0', OUTLIER_FAILURE_PERCENTAGE: '0', OUTLIER_STALLED_CALLS_MS: '0' };
+    const stack = await start([{ GREET_DELAY_MS: '3000' }, {}, {}], noEjection, HEDGING_GATEWAY);
+    const seen = await answeredBy(stack.gateway.port, 12);
+    assert.ok(seen.every((pod) => pod === 'greet-1' || pod === 'greet-2'), `every request 200 from a pod that answers in time: ${seen.join(' ')}`);
+    const gatewayPage = await scrape(stack.gateway.port);
+    const hedges = metricValue(gatewayPage, 'greet_gateway_hedges_total');
+    // Round robin hands greet-0 one request in three, and its hedge goes to the next pod.
+    assert.ok(hedges >= 3, `hedges: ${hedges}`);
+    assert.equal(metricValue(gatewayPage, 'greet_gateway_retries_total'), 0);
+    await eventually(async () => ((await reportedAtLookaside(stack, 'OK')) === 12 ? true : undefined), 10_000, '12 OK results at the lookaside');
+    await eventually(
+      async () => ((await reportedAtLookaside(stack, 'DeadlineExceeded')) === hedges ? true : undefined),
+      10_000,
+      `${hedges} DEADLINE_EXCEEDED results at the lookaside, one per hedged call`,
+    );
+    const hung = await endpointOf(stack, stack.servers[0] as GreetServerHandle);
+    assert.deepEqual({ failures: hung.failures, outstanding: hung.outstanding }, { failures: hedges, outstanding: 0 });
+  });
+
+  it('with the default ejection, a pod hung past the hedge delay is ejected after exactly 5 hedged calls, and no request fails', async () => {
+    const stack = await start([{ GREET_DELAY_MS: '3000' }, {}, {}], {}, HEDGING_GATEWAY);
+    const seen = await answeredBy(stack.gateway.port, 30);
+    assert.ok(seen.every((pod) => pod === 'greet-1' || pod === 'greet-2'), seen.join(' '));
+    await eventually(async () => ((await reportedAtLookaside(stack, 'DeadlineExceeded')) === 5 ? true : undefined), 10_000, '5 DEADLINE_EXCEEDED results');
+    assert.equal(metricValue(await scrape(stack.gateway.port), 'greet_gateway_hedges_total'), 5);
+    const ejections = stack.lookaside.process.logs.filter((line) => line.msg === 'endpoint ejected').map((line) => [line['address'], line['reason']]);
+    assert.deepEqual(ejections, [[stack.servers[0]?.address, 'consecutive-failures']]);
   });
 });

@@ -77,6 +77,18 @@ describe('gateway configuration', () => {
     assert.equal(configError({ LB_ADDR: 'x:1', LB_REPORT_CALLS: 'no' }).variable, 'LB_REPORT_CALLS');
   });
 
+  it('hedges a Greet after a quarter of GREET_TIMEOUT_MS by default; GREET_HEDGE_DELAY_MS sets it, 0 turns it off, and it must leave the hedge some budget', () => {
+    const lookaside = { LB_ADDR: 'lookaside:50055' };
+    assert.equal(loadGatewayConfig(lookaside).lookaside?.hedgeDelayMs, 500);
+    assert.equal(loadGatewayConfig({ ...lookaside, GREET_TIMEOUT_MS: '1000' }).lookaside?.hedgeDelayMs, 250);
+    assert.equal(loadGatewayConfig({ ...lookaside, GREET_HEDGE_DELAY_MS: '300' }).lookaside?.hedgeDelayMs, 300);
+    assert.equal(loadGatewayConfig({ ...lookaside, GREET_HEDGE_DELAY_MS: '0' }).lookaside?.hedgeDelayMs, 0);
+    const error = configError({ ...lookaside, GREET_TIMEOUT_MS: '1000', GREET_HEDGE_DELAY_MS: '1000' });
+    assert.equal(error.variable, 'GREET_HEDGE_DELAY_MS');
+    assert.match(error.message, /below GREET_TIMEOUT_MS \(1000\)/);
+    assert.equal(configError({ ...lookaside, GREET_HEDGE_DELAY_MS: '-1' }).variable, 'GREET_HEDGE_DELAY_MS');
+  });
+
   it('refuses a policy the seed API does not have', () => {
     const error = configError({ LB_ADDR: 'x:1', LB_API: 'seed', LB_POLICY: 'least_request' });
     assert.equal(error.variable, 'LB_POLICY');

@@ -63,13 +63,22 @@ describe('LeastRequestPicker (power of two choices)', () => {
     assert.ok(Math.abs((loads[0]?.outstanding ?? 0) - (loads[1]?.outstanding ?? 0)) <= 1, JSON.stringify(loads));
   });
 
-  it('weighs each endpoint’s open calls by what its calls take: (outstanding + 1) × expected latency', () => {
-    // pod-1: 4 calls of 5 ms = 20 ms to clear; pod-2: 2 calls of 50 ms = 100 ms.
+  it('weighs each endpoint by what one more call should take: expected latency × √(outstanding + 1)', () => {
+    // pod-1: 5 ms × √4 = 10 ms; pod-2: 50 ms × √2 = 71 ms.
     const loads = [timed(3, 5), timed(1, 50), timed(0, 5)];
     assert.equal(new LeastRequestPicker(endpoints, loads, scripted(0.5, 0)).pick().podName, 'pod-1', 'fewer open calls, but slower');
     assert.equal(new LeastRequestPicker(endpoints, loads, scripted(0, 0)).pick().podName, 'pod-1');
-    // pod-2 against pod-3: 100 ms against 5 ms; pod-3 with 20 calls open (105 ms) loses.
-    assert.equal(new LeastRequestPicker(endpoints, [timed(3, 5), timed(1, 50), timed(20, 5)], scripted(0.5, 0.9)).pick().podName, 'pod-2');
+    // pod-2 against pod-3: 71 ms against 5 ms × √(o + 1); pod-3 loses only past 199 calls open.
+    assert.equal(new LeastRequestPicker(endpoints, [timed(3, 5), timed(1, 50), timed(198, 5)], scripted(0.5, 0.9)).pick().podName, 'pod-3');
+    assert.equal(new LeastRequestPicker(endpoints, [timed(3, 5), timed(1, 50), timed(200, 5)], scripted(0.5, 0.9)).pick().podName, 'pod-2');
+  });
+
+  it('gives a pod 5 times slower no call while the others have fewer than 24 open (counts times latency would at 5)', () => {
+    const slow = timed(0, 50);
+    for (const open of [5, 10, 23]) {
+      assert.equal(new LeastRequestPicker([endpoint(1), endpoint(2)], [slow, timed(open, 10)], scripted(0, 0)).pick().podName, 'pod-2', `${open} open`);
+    }
+    assert.equal(new LeastRequestPicker([endpoint(1), endpoint(2)], [slow, timed(24, 10)], scripted(0, 0)).pick().podName, 'pod-1', 'a tie at 24: the first drawn');
   });
 
   it('compares by count alone when either endpoint’s latency is unknown', () => {
@@ -82,9 +91,9 @@ describe('LeastRequestPicker (power of two choices)', () => {
     // pod-1 stalls: the longer its one call stays open, the slower it looks.
     const stalling: RequestLoad = { outstanding: 1, expectedLatencyMicros: (nowMs) => Math.max(5_000, nowMs * 1000) };
     const picker = new LeastRequestPicker([endpoint(1), endpoint(2)], [stalling, timed(2, 5)], scripted(0, 0), () => clock.nowMs);
-    assert.equal(picker.pick().podName, 'pod-1', '2 × 5 ms against 3 × 5 ms');
+    assert.equal(picker.pick().podName, 'pod-1', '5 ms × √2 against 5 ms × √3');
     clock.nowMs = 8;
-    assert.equal(picker.pick().podName, 'pod-2', '2 × 8 ms against 3 × 5 ms');
+    assert.equal(picker.pick().podName, 'pod-2', '8 ms × √2 against 5 ms × √3');
   });
 
   it('hands out the only endpoint when there is one, and refuses an empty list', () => {
