@@ -143,6 +143,10 @@ export class LookasideClient {
         requestFrame: this.requestFrame,
         deserialize: streamMethod.responseDeserialize as (bytes: Buffer) => StreamAnswer<ResolveAnswer>,
         timeoutMs: options.timeoutMs,
+        onLateAnswer: (answer) => {
+          const picked = answer.code === Status.OK ? answer.response?.address : undefined;
+          if (picked) this.notCalled(picked);
+        },
       });
     }
   }

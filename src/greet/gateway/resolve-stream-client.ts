@@ -42,6 +42,12 @@ export interface ResolveStreamClientOptions<Response> {
   /** Per-request deadline. */
   readonly timeoutMs: number;
   readonly now?: () => number;
+  /**
+   * The answer to a request that already failed for its deadline. The
+   * lookaside counted what it picked as a call handed out; the caller tells it
+   * no call was made, or that call stays outstanding until the stream ends.
+   */
+  readonly onLateAnswer?: (answer: StreamAnswer<Response>) => void;
 }
 
 interface Pending<Response> {
@@ -130,7 +136,8 @@ export class ResolveStreamClient<Response> {
       return;
     }
     this.reopenBackoffMs = STREAM_REOPEN_BACKOFF_INITIAL_MS;
-    if (!head.expired) head.settle({ kind: 'answer', answer });
+    if (head.expired) this.options.onLateAnswer?.(answer);
+    else head.settle({ kind: 'answer', answer });
   }
 
   private onEnd(call: BidiStream, status: CallStatus): void {

@@ -18,6 +18,7 @@ import { frameMessage } from '../../../src/greet/gateway/grpc-wire.js';
 import { classifyLookasideError } from '../../../src/greet/gateway/lookaside-answers.js';
 import { LookasideClient } from '../../../src/greet/gateway/lookaside-client.js';
 import { ResolveStreamClient, type StreamAnswer } from '../../../src/greet/gateway/resolve-stream-client.js';
+import { eventually } from '../../support/process.js';
 
 const SERVICE = 'lookaside.v1.Lookaside';
 
@@ -107,7 +108,7 @@ describe('LookasideClient with LB_API=v1', () => {
     for (const step of cleanup.splice(0).reverse()) step();
   });
 
-  function client(port: number): LookasideClient {
+  function client(port: number, timeoutMs = 5_000): LookasideClient {
     const lookaside = new LookasideClient({
       target: `127.0.0.1:${port}`,
       api: 'v1',
@@ -115,7 +116,7 @@ describe('LookasideClient with LB_API=v1', () => {
       namespace: 'default',
       policy: 'round_robin',
       defaultPort: 50051,
-      timeoutMs: 5_000,
+      timeoutMs,
       keepalive: { timeMs: 10_000, timeoutMs: 5_000 },
     });
     cleanup.push(() => lookaside.close());
@@ -149,6 +150,33 @@ describe('LookasideClient with LB_API=v1', () => {
       code: Status.RESOURCE_EXHAUSTED,
       message: 'already watching the maximum of 1000 services (MAX_SERVICES)',
     });
+  });
+
+  it('tells the lookaside no call was made with an answer that came after its deadline, so it does not stay outstanding', async () => {
+    interface Received {
+      report_only: boolean;
+      finished_calls: { address: string; not_called: boolean }[];
+    }
+    const received: Received[] = [];
+    let held: StreamCall | undefined;
+    const { server, port } = await startServer((call) =>
+      call.on('data', (request: Received) => {
+        received.push(request);
+        if (received.length === 1) held = call; // answered only once the client gave up on it
+        else call.write(request.report_only ? { response: null, code: 0, message: '', reason: '' } : ok('10.0.0.8:50051'));
+      }),
+    );
+    cleanup.push(() => server.forceShutdown());
+    const lookaside = client(port, 200);
+    const first = await lookaside.resolve();
+    assert.equal(first.ok, false, 'the first Resolve missed its deadline');
+    held?.write(ok('10.0.0.7:50051'));
+    await eventually(() => received.find((request) => request.finished_calls.length > 0), 10_000, 'a report of the late answer');
+    const reported = received.flatMap((request) => request.finished_calls);
+    assert.deepEqual(
+      reported.map((call) => [call.address, call.not_called]),
+      [['10.0.0.7:50051', true]],
+    );
   });
 
   it('sorts a unary Resolve error the same way, by the ErrorInfo in its status details (a lookaside without ResolveStream)', async () => {

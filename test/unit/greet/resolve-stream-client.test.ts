@@ -56,10 +56,12 @@ describe('ResolveStreamClient (Resolve over one long-lived bidi stream; fake str
   let clock: FakeClock;
   let streams: FakeStream[];
   let client: ResolveStreamClient<Answer>;
+  let lateAnswers: StreamAnswer<Answer>[];
 
   beforeEach(() => {
     clock = installFakeClock();
     streams = [];
+    lateAnswers = [];
     client = new ResolveStreamClient<Answer>({
       open: (handlers) => {
         const stream = new FakeStream(handlers);
@@ -70,6 +72,7 @@ describe('ResolveStreamClient (Resolve over one long-lived bidi stream; fake str
       deserialize: (bytes) => JSON.parse(bytes.toString('utf8')) as StreamAnswer<Answer>,
       timeoutMs: TIMEOUT_MS,
       now: () => Date.now(),
+      onLateAnswer: (answer) => lateAnswers.push(answer),
     });
   });
 
@@ -102,6 +105,7 @@ describe('ResolveStreamClient (Resolve over one long-lived bidi stream; fake str
     current().answer(ok('late:1'));
     current().answer(ok('on-time:2'));
     assert.deepEqual(await second, { kind: 'answer', answer: ok('on-time:2') });
+    assert.deepEqual(lateAnswers, [ok('late:1')], 'the late answer is handed back, so what it picked can be released');
     assert.equal(streams.length, 1);
     assert.equal(current().cancelled, false);
   });
