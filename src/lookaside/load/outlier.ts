@@ -114,17 +114,14 @@ export class EndpointHealth {
     }
     this.multiplier += 1;
     const durationMs = Math.min(baseEjectionMs * this.multiplier, Math.max(baseEjectionMs, maxEjectionMs));
-    this.ejectedUntilMs = nowMs + durationMs;
-    this.ejections += 1;
-    this.onProbation = false;
-    this.clearCounts(nowMs);
+    this.ejectUntil(nowMs + durationMs, nowMs);
     return durationMs;
   }
 
   /**
-   * Out of the rotation until `untilMs` because another LB_WORKERS worker
-   * ejected it (from the calls its own clients reported): this worker's counts
-   * start over; how long its own next ejection lasts is still its own.
+   * Out of the rotation until `untilMs`, its counts started over: the end of
+   * its own ejection, or all of it when another LB_WORKERS worker ejected it
+   * (how long its own next ejection lasts is still its own).
    */
   ejectUntil(untilMs: number, nowMs: number): void {
     this.ejectedUntilMs = untilMs;

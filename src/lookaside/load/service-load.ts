@@ -166,13 +166,9 @@ export class ServiceLoad {
    */
   adoptEjection(address: string, durationMs: number, nowMs: number): void {
     const load = this.make().get(address);
-    if (load === undefined || load.health.ejectedUntilMs !== undefined) return;
-    if (nowMs >= this.nextReturnAtMs) this.returnDue(nowMs);
-    if (this.ejectedCount >= this.maxEjected()) return;
+    if (load === undefined || load.health.ejectedUntilMs !== undefined || !this.roomToEject(nowMs)) return;
     load.health.ejectUntil(nowMs + durationMs, nowMs);
-    this.ejectedCount += 1;
-    this.nextReturnAtMs = Math.min(this.nextReturnAtMs, nowMs + durationMs);
-    this.changes += 1;
+    this.countEjected(nowMs + durationMs);
     this.hooks.logger.info({ namespace: this.key.namespace, service: this.key.name, address, ejectedForMs: durationMs }, 'endpoint ejected by another worker');
   }
 
@@ -256,18 +252,28 @@ export class ServiceLoad {
   }
 
   private eject(load: EndpointLoad, reason: EjectionReason, nowMs: number): void {
-    if (nowMs >= this.nextReturnAtMs) this.returnDue(nowMs);
     const log = { namespace: this.key.namespace, service: this.key.name, address: load.address, reason };
-    if (this.ejectedCount >= this.maxEjected()) {
+    if (!this.roomToEject(nowMs)) {
       this.hooks.logger.debug({ ...log, ejected: this.ejectedCount }, 'endpoint not ejected: as many as allowed are out already');
       return;
     }
     const durationMs = load.health.eject(nowMs);
-    this.ejectedCount += 1;
-    this.nextReturnAtMs = Math.min(this.nextReturnAtMs, nowMs + durationMs);
-    this.changes += 1;
+    this.countEjected(nowMs + durationMs);
     this.hooks.onEjected(this.key, load.address, durationMs);
     this.hooks.logger.info({ ...log, ejectedForMs: durationMs, ejections: load.health.ejections }, 'endpoint ejected');
+  }
+
+  /** Whether one more endpoint may be ejected now, once those whose time is up are back. */
+  private roomToEject(nowMs: number): boolean {
+    if (nowMs >= this.nextReturnAtMs) this.returnDue(nowMs);
+    return this.ejectedCount < this.maxEjected();
+  }
+
+  /** One more endpoint is out, until `untilMs`. */
+  private countEjected(untilMs: number): void {
+    this.ejectedCount += 1;
+    this.nextReturnAtMs = Math.min(this.nextReturnAtMs, untilMs);
+    this.changes += 1;
   }
 
   private returnDue(nowMs: number): void {
