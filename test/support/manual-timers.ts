@@ -1,4 +1,4 @@
-import type { Timers } from '../../src/lookaside/xds/timers.js';
+import type { Timers } from '../../src/common/timers.js';
 
 interface Pending {
   readonly dueMs: number;

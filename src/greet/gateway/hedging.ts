@@ -1,3 +1,4 @@
+import { REAL_TIMERS, type Timers } from '../../common/timers.js';
 import type { GreetCallResult } from './greet-client.js';
 
 /** Hedges that may be in flight at once however few requests are: a pod that hangs holds several requests of a small load. */
@@ -9,15 +10,6 @@ export const MIN_HEDGES_IN_FLIGHT = 3;
  * requests in the same way).
  */
 export const MAX_HEDGED_SHARE = 0.5;
-
-/** Starts a timer that must not keep the process alive; returns how to stop it. */
-export type SetTimer = (callback: () => void, ms: number) => () => void;
-
-export const REAL_SET_TIMER: SetTimer = (callback, ms) => {
-  const timer = setTimeout(callback, ms);
-  timer.unref();
-  return () => clearTimeout(timer);
-};
 
 const LATE = Symbol('late');
 const SLOT = Symbol('slot');
@@ -41,7 +33,7 @@ export class Hedging {
    */
   constructor(
     private readonly delayMs: number,
-    private readonly setTimer: SetTimer = REAL_SET_TIMER,
+    private readonly timers: Timers = REAL_TIMERS,
   ) {}
 
   requestStarted(): void {
@@ -59,12 +51,12 @@ export class Hedging {
    */
   async resultOrHedge(result: Promise<GreetCallResult>): Promise<GreetCallResult | 'hedge'> {
     if (this.delayMs === 0) return result;
-    let stopTimer: () => void = () => undefined;
+    let timer: unknown;
     const late = new Promise<typeof LATE>((resolve) => {
-      stopTimer = this.setTimer(() => resolve(LATE), this.delayMs);
+      timer = this.timers.setTimeout(() => resolve(LATE), this.delayMs);
     });
     const first = await Promise.race([result, late]);
-    stopTimer();
+    this.timers.clearTimeout(timer);
     if (first !== LATE) return first;
     for (;;) {
       if (this.hedgesInFlight < Math.max(MIN_HEDGES_IN_FLIGHT, Math.floor(this.requestsInFlight * MAX_HEDGED_SHARE))) {

@@ -1,12 +1,13 @@
 import { status as Status } from '@grpc/grpc-js';
 
 import type { Logger } from '../../common/logging.js';
+import type { Timers } from '../../common/timers.js';
 import type { GreetRequest } from '../api.js';
 import type { ChannelPool } from './channel-pool.js';
 import type { RecentAddresses } from './fallback.js';
 import { GreetAttempts, hedgedOutcome, outcomeOf, type GreetAttempt } from './greet-attempts.js';
 import type { StartedGreet } from './greet-client.js';
-import { Hedging, type SetTimer } from './hedging.js';
+import { Hedging } from './hedging.js';
 import type { ResolveResult } from './lookaside-client.js';
 import { describeTrouble, lookasideReadiness, troubleKind, type FailedResolve, type LookasideState } from './lookaside-readiness.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -37,8 +38,9 @@ export interface LookasideRouterOptions<C> {
   readonly greetTimeoutMs: number;
   /** A Greet unanswered this long is hedged on another pod (0 = never); see Hedging. */
   readonly hedgeDelayMs: number;
-  /** Injected by tests; real timers and performance.now() otherwise. */
-  readonly setTimer?: SetTimer;
+  /** Injected by tests: the hedge timer (real, unref()ed timers otherwise)… */
+  readonly timers?: Timers;
+  /** …and the clock of a request's time budget (performance.now() otherwise: monotonic, unlike Timers' wall clock). */
   readonly now?: () => number;
   readonly fallbackMaxAgeMs: number;
   readonly metrics: GatewayMetrics;
@@ -70,7 +72,7 @@ export class LookasideRouter<C> implements GreetRouter {
 
   constructor(private readonly options: LookasideRouterOptions<C>) {
     this.attempts = new GreetAttempts({ pool: options.pool, startGreet: options.startGreet, reports: options.lookaside, metrics: options.metrics });
-    this.hedging = new Hedging(options.hedgeDelayMs, options.setTimer);
+    this.hedging = new Hedging(options.hedgeDelayMs, options.timers);
     this.now = options.now ?? (() => performance.now());
   }
 

@@ -1,4 +1,4 @@
-import type { Timers } from './timers.js';
+import type { Timers } from '../../common/timers.js';
 
 /** A push waits for this much quiet after the last change… */
 export const PUSH_QUIET_MS = 20;

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 
 import type { Logger } from '../../common/logging.js';
+import { REAL_TIMERS, type Timers } from '../../common/timers.js';
 import { serviceKeyString, type ServiceKey, type ServiceSnapshot } from '../discovery/types.js';
 import { FAILED_LOOKUP_TTL_MS, type WatchedService, type WatchedServices } from '../watched-services.js';
 import type { XdsTarget } from './xds-names.js';
 import { TYPE_URLS, type XdsProtos, type XdsType } from './xds-protos.js';
 import { buildResource, endpointsOf } from './xds-resources.js';
-import { REAL_TIMERS, type Timers } from './timers.js';
 import type { RouteSource } from '../routing/route-source.js';
 import type { ServiceRoutes } from '../routing/route-table.js';
 

@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 
 import type { GrpcServerMetrics } from '../../common/grpc-metrics.js';
 import type { Logger } from '../../common/logging.js';
+import { REAL_TIMERS, type Timers } from '../../common/timers.js';
 import { tolerantRequests } from '../unary-calls.js';
 import type { WatchedServices } from '../watched-services.js';
 import type { RouteSource } from '../routing/route-source.js';
@@ -12,7 +13,6 @@ import { AdsStream, type AdsCall, type AdsStreamHost } from './ads-stream.js';
 import { PushCoalescer } from './push-coalescer.js';
 import { SharedResponses } from './shared-responses.js';
 import { Subscriptions } from './subscriptions.js';
-import { REAL_TIMERS, type Timers } from './timers.js';
 import { XdsFeeds } from './xds-feeds.js';
 import { XdsMetrics } from './xds-metrics.js';
 import { ADS_SERVICE, lazyXdsProtos, type XdsProtos, type XdsType } from './xds-protos.js';

@@ -85,10 +85,7 @@ export function makeRouter(answers: ResolveResult[], timing: RouterTiming = {}) 
     greetTimeoutMs: 1_000,
     hedgeDelayMs: timing.hedgeDelayMs ?? 0,
     now: () => timers.now(),
-    setTimer: (callback, ms) => {
-      const handle = timers.setTimeout(callback, ms);
-      return () => timers.clearTimeout(handle);
-    },
+    timers,
     fallbackMaxAgeMs: 60_000,
     metrics: new GatewayMetrics(registry),
     logger: silentLogger(),

@@ -1,4 +1,8 @@
-/** The clock and timers of the xDS server, injectable so tests move time by hand. */
+/**
+ * A clock and one-shot timers, injected wherever code waits (the xDS server's
+ * coalescing and retries, the gateway's hedge delay) so tests move time by
+ * hand instead of racing the machine.
+ */
 export interface Timers {
   now(): number;
   /** Calls `callback` once after `ms`; must not keep the process alive. */
