@@ -1,3 +1,4 @@
+import { BoundedLru } from '../../common/bounded-lru.js';
 import { serviceKeyString, type DiscoverySource, type DiscoveryState, type FollowOptions, type ServiceKey, type Subscription } from '../discovery/types.js';
 import { MAX_MISSING_NAMES } from '../watched-services.js';
 import type { WorkerChannel } from './channel.js';
@@ -18,10 +19,14 @@ interface Followed {
 export class PrimaryDiscovery implements DiscoverySource {
   private nextId = 1;
   private readonly followed = new Map<number, Followed>();
-  /** The primary's "not found" text per Service, from the latest state it sent (bounded, oldest forgotten first). */
-  private readonly missingTexts = new Map<string, string>();
-  /** Namespaces where the primary found a Service: following another Service there costs the API server nothing. */
-  private readonly namespacesHeard = new Set<string>();
+  /** The primary's "not found" text per Service, from the latest state it sent (the least recently sent forgotten first). */
+  private readonly missingTexts = new BoundedLru<string, string>(MAX_MISSING_NAMES);
+  /**
+   * Namespaces where the primary found a Service: following another Service
+   * there costs the API server nothing (they are watched by the primary; the
+   * least recently heard forgotten first).
+   */
+  private readonly namespacesHeard = new BoundedLru<string, true>(MAX_MISSING_NAMES);
   private readonly stopListening: () => void;
 
   constructor(
@@ -33,14 +38,14 @@ export class PrimaryDiscovery implements DiscoverySource {
       if (message.type !== 'state') return;
       const followed = this.followed.get(message.id);
       if (followed === undefined) return;
-      if (message.missing !== undefined) this.rememberMissingText(followed.key, message.missing);
-      if (message.state.kind === 'synced' && message.state.sliceCount > 0) this.rememberNamespace(followed.key.namespace);
+      if (message.missing !== undefined) this.missingTexts.set(serviceKeyString(followed.key), message.missing);
+      if (message.state.kind === 'synced' && message.state.sliceCount > 0) this.namespacesHeard.set(followed.key.namespace, true);
       followed.onState(decodeState(message.state));
     });
   }
 
   describeMissing(service: ServiceKey): string {
-    return this.missingTexts.get(serviceKeyString(service)) ?? `the ${this.name} discovery of the lookaside has nothing for it`;
+    return this.missingTexts.peek(serviceKeyString(service)) ?? `the ${this.name} discovery of the lookaside has nothing for it`;
   }
 
   answersFromMemory(service: ServiceKey): boolean {
@@ -64,22 +69,5 @@ export class PrimaryDiscovery implements DiscoverySource {
     this.stopListening();
     for (const id of [...this.followed.keys()]) this.channel.send({ channel: CHANNEL, type: 'unfollow', id });
     this.followed.clear();
-  }
-
-  /** A namespace where a Service exists is watched by the primary (bounded: the oldest is forgotten first). */
-  private rememberNamespace(namespace: string): void {
-    this.namespacesHeard.delete(namespace);
-    this.namespacesHeard.add(namespace);
-    if (this.namespacesHeard.size > MAX_MISSING_NAMES) this.namespacesHeard.delete(this.namespacesHeard.values().next().value as string);
-  }
-
-  private rememberMissingText(key: ServiceKey, text: string): void {
-    const id = serviceKeyString(key);
-    this.missingTexts.delete(id);
-    this.missingTexts.set(id, text);
-    if (this.missingTexts.size > MAX_MISSING_NAMES) {
-      const oldest = this.missingTexts.keys().next().value;
-      if (oldest !== undefined) this.missingTexts.delete(oldest);
-    }
   }
 }

@@ -1,3 +1,4 @@
+import { BoundedLru } from '../../common/bounded-lru.js';
 import { MAX_ROUTE_NAMESPACES } from '../routing/kubernetes-routes.js';
 import type { RouteSource } from '../routing/route-source.js';
 import { RouteTable } from '../routing/route-table.js';
@@ -22,7 +23,8 @@ interface Known {
  * the primary then sends the namespace's routes again after every change.
  */
 export class PrimaryRoutes implements RouteSource {
-  private readonly known = new Map<string, Known>();
+  /** Namespaces whose routes came, the least recently used forgotten first. */
+  private readonly known = new BoundedLru<string, Known>(MAX_ROUTE_NAMESPACES);
   private readonly waiting = new Map<string, Set<(table: RouteTable) => void>>();
   private readonly listeners = new Set<(namespace: string | undefined) => void>();
   private readonly stopListening: () => void;
@@ -40,9 +42,6 @@ export class PrimaryRoutes implements RouteSource {
     const known = this.known.get(namespace);
     const nowMs = this.now();
     if (known !== undefined) {
-      // Most recently used last, so that the first one is the one to forget.
-      this.known.delete(namespace);
-      this.known.set(namespace, known);
       if (nowMs - known.askedAtMs >= ROUTES_ASK_AGAIN_MS) {
         known.askedAtMs = nowMs;
         this.ask(namespace);
@@ -86,7 +85,7 @@ export class PrimaryRoutes implements RouteSource {
   }
 
   private receive(namespace: string, table: RouteTable): void {
-    const known = this.known.get(namespace);
+    const known = this.known.peek(namespace);
     if (known !== undefined) known.table = table;
     else if (this.waiting.has(namespace)) this.remember(namespace, table);
     else return; // forgotten meanwhile: asked again on next use
@@ -97,10 +96,6 @@ export class PrimaryRoutes implements RouteSource {
   }
 
   private remember(namespace: string, table: RouteTable): void {
-    if (this.known.size >= MAX_ROUTE_NAMESPACES) {
-      const oldest = this.known.keys().next().value;
-      if (oldest !== undefined) this.known.delete(oldest);
-    }
     this.known.set(namespace, { table, askedAtMs: this.now() });
   }
 }

@@ -1,3 +1,4 @@
+import { BoundedLru } from '../../common/bounded-lru.js';
 import type { DiscoverySource, Subscription } from '../discovery/types.js';
 import { MAX_ROUTE_NAMESPACES } from '../routing/kubernetes-routes.js';
 import type { RouteSource } from '../routing/route-source.js';
@@ -15,7 +16,7 @@ import { CHANNEL, encodeState, type WorkerMessage } from './protocol.js';
 export class WorkerRelay {
   private readonly follows = new Map<number, Subscription>();
   /** Namespaces whose routes the worker asked for, least recently asked first. */
-  private readonly routeNamespaces = new Set<string>();
+  private readonly routeNamespaces = new BoundedLru<string, true>(MAX_ROUTE_NAMESPACES);
   private closed = false;
   private readonly stopRoutes: (() => void) | undefined;
 
@@ -39,9 +40,7 @@ export class WorkerRelay {
         this.follows.delete(message.id);
         return true;
       case 'routes':
-        this.routeNamespaces.delete(message.namespace);
-        this.routeNamespaces.add(message.namespace);
-        if (this.routeNamespaces.size > MAX_ROUTE_NAMESPACES) this.routeNamespaces.delete(this.routeNamespaces.values().next().value as string);
+        this.routeNamespaces.set(message.namespace, true);
         this.sendRoutes(message.namespace);
         return true;
       default:
@@ -56,7 +55,7 @@ export class WorkerRelay {
       if (this.routeNamespaces.has(namespace)) this.sendRoutes(namespace);
       return;
     }
-    for (const asked of this.routeNamespaces) this.sendRoutes(asked);
+    for (const asked of this.routeNamespaces.keys()) this.sendRoutes(asked);
   }
 
   /** Services the worker follows now. */
