@@ -1,14 +1,13 @@
-import type { Logger } from '../../common/logging.js';
 import type { Endpoint, ServiceKey, ServiceSnapshot } from '../discovery/types.js';
 import type { CallLedger } from './call-ledger.js';
 import { isEndpointFailure, type FinishedCall } from './call-outcome.js';
+import { Ejections, type EjectionHooks } from './ejections.js';
 import { EndpointLoad, type OpenCallTally } from './endpoint-load.js';
 import type { HeldSubscription, OrcaStreams } from './orca-subscription.js';
-import { STALL_LATENCY_MULTIPLE, STALL_MIN_OPEN_CALLS, type EjectionReason, type OutlierConfig } from './outlier.js';
+import type { OutlierConfig } from './outlier.js';
 import { schedulerWeights, type WeightConfig } from './weights.js';
 
-/** Stalled endpoints are looked for at most this often on Resolves (and at every sweep). */
-export const STALL_CHECK_INTERVAL_MS = 100;
+export { STALL_CHECK_INTERVAL_MS } from './ejections.js';
 
 export interface LoadConfig {
   readonly outlier: OutlierConfig;
@@ -17,20 +16,17 @@ export interface LoadConfig {
   readonly callLeaseMs: number;
 }
 
-export interface ServiceLoadHooks {
+export interface ServiceLoadHooks extends EjectionHooks {
   readonly now: () => number;
-  readonly logger: Logger;
   /** Undefined: no ORCA, so no endpoint has a weight of its own. */
   readonly orca: OrcaStreams | undefined;
-  /** An endpoint was ejected here (not adopted from another worker), for `durationMs`. */
-  readonly onEjected: (key: ServiceKey, address: string, durationMs: number) => void;
 }
 
 /**
  * The per-endpoint state of one watched Service, fed by the calls clients
  * report and by ORCA load reports, read by its pickers: outstanding calls,
- * ejections, weights. Pickers built over it check `version` and are rebuilt
- * when the set of ejected endpoints changed.
+ * ejections (decided by its Ejections), weights. Pickers built over it
+ * check `version` and are rebuilt when the set of ejected endpoints changed.
  */
 export class ServiceLoad {
   private readonly endpoints = new Map<string, EndpointLoad>();
@@ -40,10 +36,7 @@ export class ServiceLoad {
   /** The snapshot synced last, until the endpoints' state is first needed (`endpoints` is empty till then). */
   private pending: ServiceSnapshot | undefined;
   private made = false;
-  private ejectedCount = 0;
-  private nextReturnAtMs = Number.POSITIVE_INFINITY;
-  private nextStallCheckMs = 0;
-  private changes = 0;
+  private readonly ejections: Ejections;
   private weighted = false;
   private lastWeightedUseMs = 0;
 
@@ -51,7 +44,9 @@ export class ServiceLoad {
     readonly key: ServiceKey,
     private readonly config: LoadConfig,
     private readonly hooks: ServiceLoadHooks,
-  ) {}
+  ) {
+    this.ejections = new Ejections(key, this.endpoints, this.tally, config.outlier, hooks);
+  }
 
   /**
    * Follows the Service's ready endpoints: state for new addresses, none kept
@@ -94,7 +89,7 @@ export class ServiceLoad {
       this.subscriptions.get(load)?.close();
       this.subscriptions.delete(load);
     }
-    this.recountEjected();
+    this.ejections.recount();
   }
 
   /** The clock everything here runs on. */
@@ -115,7 +110,7 @@ export class ServiceLoad {
   }
 
   get ejected(): number {
-    return this.ejectedCount;
+    return this.ejections.ejected;
   }
 
   /** Calls handed out on its endpoints and not yet reported nor released, those of endpoints since gone included. */
@@ -125,14 +120,12 @@ export class ServiceLoad {
 
   /** Changes whenever an endpoint is ejected or returns; returns that are due, and ejections of stalled endpoints, happen here. */
   version(nowMs: number): number {
-    if (nowMs >= this.nextReturnAtMs) this.returnDue(nowMs);
-    if (nowMs >= this.nextStallCheckMs) this.ejectStalled(nowMs);
-    return this.changes;
+    return this.ejections.version(nowMs);
   }
 
   /** `endpoints` without the ejected ones; all of them if that would leave none. */
   available(endpoints: readonly Endpoint[]): readonly Endpoint[] {
-    if (this.ejectedCount === 0) return endpoints;
+    if (this.ejections.ejected === 0) return endpoints;
     const kept = endpoints.filter((endpoint) => this.endpoints.get(endpoint.address)?.health.ejectedUntilMs === undefined);
     return kept.length > 0 ? kept : endpoints;
   }
@@ -156,7 +149,7 @@ export class ServiceLoad {
     if (!failed) load.answered(nowMs);
     if (load.health.ejectedUntilMs === undefined) load.noteLatency(call.latencyMicros, nowMs);
     const reason = load.health.record(failed, nowMs);
-    if (reason !== undefined) this.eject(load, reason, nowMs);
+    if (reason !== undefined) this.ejections.eject(load, reason, nowMs);
   }
 
   /**
@@ -166,10 +159,7 @@ export class ServiceLoad {
    */
   adoptEjection(address: string, durationMs: number, nowMs: number): void {
     const load = this.make().get(address);
-    if (load === undefined || load.health.ejectedUntilMs !== undefined || !this.roomToEject(nowMs)) return;
-    load.health.ejectUntil(nowMs + durationMs, nowMs);
-    this.countEjected(nowMs + durationMs);
-    this.hooks.logger.info({ namespace: this.key.namespace, service: this.key.name, address, ejectedForMs: durationMs }, 'endpoint ejected by another worker');
+    if (load !== undefined) this.ejections.adopt(load, durationMs, nowMs);
   }
 
   /** A Resolve with WEIGHTED_ROUND_ROBIN: ORCA streams are opened to every endpoint on first use. */
@@ -219,90 +209,6 @@ export class ServiceLoad {
       if (pending !== undefined) this.syncEndpoints(pending);
     }
     return this.endpoints;
-  }
-
-  /** At most maxEjectionPercent of the endpoints, rounded up, and never all of them. */
-  private maxEjected(): number {
-    const count = this.endpoints.size;
-    return Math.min(count - 1, Math.ceil((count * this.config.outlier.maxEjectionPercent) / 100));
-  }
-
-  /**
-   * Ejects the endpoint whose open calls have gone unanswered far longer than
-   * its calls take, when the silence is its own: it has several calls open
-   * (one call a paused client has not reported yet looks the same), and no
-   * other endpoint of the Service is silent too (several at once: more likely
-   * their clients went quiet than the pods froze together).
-   */
-  private ejectStalled(nowMs: number): void {
-    this.nextStallCheckMs = nowMs + STALL_CHECK_INTERVAL_MS;
-    const { stalledCallsMs } = this.config.outlier;
-    // No call open: none can be stalled, so no scan. This runs on a Resolve of
-    // each Service and every sweep over all of them: at 1,000 Services × 100
-    // endpoints the scans took about 5% of the lookaside's CPU (bench-scale).
-    if (stalledCallsMs === 0 || this.tally.open === 0) return;
-    let stalled: EndpointLoad | undefined;
-    for (const load of this.endpoints.values()) {
-      if (load.health.ejectedUntilMs !== undefined || load.stalledMs(nowMs) < stalledCallsMs) continue;
-      if (stalled !== undefined) return;
-      stalled = load;
-    }
-    if (stalled === undefined || stalled.latencyMicros === undefined || stalled.outstanding < STALL_MIN_OPEN_CALLS) return;
-    if (stalled.stalledMs(nowMs) >= (STALL_LATENCY_MULTIPLE * stalled.latencyMicros) / 1000) this.eject(stalled, 'stalled', nowMs);
-  }
-
-  private eject(load: EndpointLoad, reason: EjectionReason, nowMs: number): void {
-    const log = { namespace: this.key.namespace, service: this.key.name, address: load.address, reason };
-    if (!this.roomToEject(nowMs)) {
-      this.hooks.logger.debug({ ...log, ejected: this.ejectedCount }, 'endpoint not ejected: as many as allowed are out already');
-      return;
-    }
-    const durationMs = load.health.eject(nowMs);
-    this.countEjected(nowMs + durationMs);
-    this.hooks.onEjected(this.key, load.address, durationMs);
-    this.hooks.logger.info({ ...log, ejectedForMs: durationMs, ejections: load.health.ejections }, 'endpoint ejected');
-  }
-
-  /** Whether one more endpoint may be ejected now, once those whose time is up are back. */
-  private roomToEject(nowMs: number): boolean {
-    if (nowMs >= this.nextReturnAtMs) this.returnDue(nowMs);
-    return this.ejectedCount < this.maxEjected();
-  }
-
-  /** One more endpoint is out, until `untilMs`. */
-  private countEjected(untilMs: number): void {
-    this.ejectedCount += 1;
-    this.nextReturnAtMs = Math.min(this.nextReturnAtMs, untilMs);
-    this.changes += 1;
-  }
-
-  private returnDue(nowMs: number): void {
-    this.nextReturnAtMs = Number.POSITIVE_INFINITY;
-    for (const load of this.endpoints.values()) {
-      const until = load.health.ejectedUntilMs;
-      if (until === undefined) continue;
-      if (until > nowMs) {
-        this.nextReturnAtMs = Math.min(this.nextReturnAtMs, until);
-        continue;
-      }
-      load.health.returnToRotation();
-      this.hooks.logger.info({ namespace: this.key.namespace, service: this.key.name, address: load.address }, 'endpoint back in rotation');
-    }
-    this.recountEjected();
-  }
-
-  private recountEjected(): void {
-    let count = 0;
-    let nextReturnAtMs = Number.POSITIVE_INFINITY;
-    for (const load of this.endpoints.values()) {
-      const until = load.health.ejectedUntilMs;
-      if (until === undefined) continue;
-      count += 1;
-      nextReturnAtMs = Math.min(nextReturnAtMs, until);
-    }
-    if (count !== this.ejectedCount) this.changes += 1;
-    this.ejectedCount = count;
-    this.nextReturnAtMs = nextReturnAtMs;
   }
 
   /** Never expected (pickers only hold ready endpoints, all synced): state for an endpoint sync has not seen. */
