@@ -19,7 +19,7 @@ import { Registry } from 'prom-client';
 import { silentLogger } from '../src/common/logging.js';
 import { DEFAULT_LOAD_CONFIG } from '../src/lookaside/load/config.js';
 import { ServiceLoads } from '../src/lookaside/load/service-loads.js';
-import { LookasideMetrics, UNWATCHED_LABEL } from '../src/lookaside/metrics.js';
+import { LookasideMetrics } from '../src/lookaside/metrics.js';
 import { Resolver, type ResolveOutcome, type ResolveQuery } from '../src/lookaside/resolver.js';
 import { StaticRoutes } from '../src/lookaside/routing/static-routes.js';
 import { WatchedServices } from '../src/lookaside/watched-services.js';
@@ -123,12 +123,12 @@ async function main(): Promise<void> {
 
 /** What server.ts `answer()` does with an outcome that did not wait: count it, and build the response (or the failure). */
 function answer(metrics: LookasideMetrics, outcome: ResolveOutcome): unknown {
-  const labels = outcome.watched ? outcome : { namespace: UNWATCHED_LABEL, service: UNWATCHED_LABEL };
+  const counts = outcome.resolveCounts ?? metrics.unwatchedResolves;
   if (!outcome.ok) {
-    metrics.countResolve(labels.namespace, labels.service, outcome.policy, 'Unavailable');
+    counts.count(outcome.policy, 'Unavailable');
     return { ok: false, message: outcome.message };
   }
-  metrics.countResolve(labels.namespace, labels.service, outcome.policy, 'OK');
+  counts.count(outcome.policy, 'OK');
   const { endpoint } = outcome;
   return {
     ok: true,

@@ -11,7 +11,7 @@ import {
   type Subscription,
 } from './discovery/types.js';
 import type { ServiceLoads } from './load/service-loads.js';
-import type { LookasideMetrics } from './metrics.js';
+import type { LookasideMetrics, ResolveCounts } from './metrics.js';
 import { MissingServices, type RememberedAnswer } from './missing-services.js';
 import { ServiceLookup } from './service-lookup.js';
 
@@ -65,6 +65,8 @@ export class WatchedService {
     readonly key: ServiceKey,
     public snapshot: ServiceSnapshot,
     public lastUsedMs: number,
+    /** Its lookaside_resolve_total series, counted on by each Resolve answered from it. */
+    readonly resolveCounts: ResolveCounts,
     random: (() => number) | undefined,
     load?: ServiceLoad,
     rotationOffset = 0,
@@ -271,7 +273,8 @@ export class WatchedServices {
     } else {
       this.lookups.delete(id);
       const { key } = entry.lookup;
-      const service = new WatchedService(key, state.snapshot, this.now(), this.options.random, this.options.loads?.open(key), this.options.rotationOffset);
+      const { metrics, random, loads, rotationOffset } = this.options;
+      const service = new WatchedService(key, state.snapshot, this.now(), metrics.resolveCounts(key.namespace, key.name), random, loads?.open(key), rotationOffset);
       entry.watched = service;
       this.services.set(id, { service, subscription: entry.subscription });
       this.options.metrics.serviceLookedUp('found');
