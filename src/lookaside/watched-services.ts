@@ -57,6 +57,8 @@ export type SnapshotListener = (service: WatchedService) => void;
 /** One Service being followed: it exists, and its latest snapshot and pickers are here. */
 export class WatchedService {
   pickers: ServicePickers;
+  /** What `acquire` answers for it, made once: a Resolve allocates nothing to be told the Service is watched. */
+  readonly acquired: { readonly kind: 'watched'; readonly service: WatchedService } = { kind: 'watched', service: this };
   /** Holders (xDS subscriptions) keeping the Service watched however long it goes without a Resolve. */
   private holds = 0;
   private readonly listeners = new Set<SnapshotListener>();
@@ -126,6 +128,8 @@ interface LookupEntry {
  */
 export class WatchedServices {
   private readonly services = new Map<string, { service: WatchedService; subscription: Subscription }>();
+  /** The same Services by namespace, then name: what a Resolve looks up, without building a `namespace/name` key per call. */
+  private readonly byNamespace = new Map<string, Map<string, WatchedService>>();
   private readonly lookups = new Map<string, LookupEntry>();
   private readonly missing: MissingServices;
   private readonly lookupBudget: TokenBucket | undefined;
@@ -184,13 +188,13 @@ export class WatchedServices {
 
   /** What is known of `key`, starting a lookup when nothing is and the limits allow one. */
   acquire(key: ServiceKey): Acquired {
-    const id = serviceKeyString(key);
     const nowMs = this.now();
-    const watched = this.services.get(id);
+    const watched = this.byNamespace.get(key.namespace)?.get(key.name);
     if (watched !== undefined) {
-      watched.service.lastUsedMs = nowMs;
-      return { kind: 'watched', service: watched.service };
+      watched.lastUsedMs = nowMs;
+      return watched.acquired;
     }
+    const id = serviceKeyString(key);
     const running = this.lookups.get(id);
     if (running !== undefined) return { kind: 'looking-up', lookup: running.lookup };
     const remembered = this.missing.get(id, nowMs);
@@ -277,6 +281,9 @@ export class WatchedServices {
       const service = new WatchedService(key, state.snapshot, this.now(), metrics.resolveCounts(key.namespace, key.name), random, loads?.open(key), rotationOffset);
       entry.watched = service;
       this.services.set(id, { service, subscription: entry.subscription });
+      const names = this.byNamespace.get(key.namespace) ?? new Map<string, WatchedService>();
+      names.set(key.name, service);
+      this.byNamespace.set(key.namespace, names);
       this.options.metrics.serviceLookedUp('found');
       this.options.metrics.setWatchedServices(this.services.size);
       this.options.metrics.endpointsChanged(key, state.snapshot, this.now());
@@ -301,6 +308,9 @@ export class WatchedServices {
     const entry = this.services.get(id);
     if (entry === undefined) return;
     this.services.delete(id);
+    const names = this.byNamespace.get(entry.service.key.namespace);
+    names?.delete(entry.service.key.name);
+    if (names?.size === 0) this.byNamespace.delete(entry.service.key.namespace);
     entry.subscription.stop();
     this.options.loads?.close(entry.service.key);
     this.options.metrics.serviceUnwatched(entry.service.key);
