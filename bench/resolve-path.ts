@@ -26,6 +26,7 @@ import { StaticRoutes } from '../src/lookaside/routing/static-routes.js';
 import { WatchedServices } from '../src/lookaside/watched-services.js';
 import type { SliceInput } from '../src/lookaside/discovery/slices.js';
 import { FakeSource } from '../test/support/fake-source.js';
+import { shuffled } from './resolve-load.js';
 
 const NAMESPACES = 10;
 const SERVICES_PER_NAMESPACE = 100;
@@ -157,15 +158,6 @@ function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-}
-
-function shuffled<T>(items: readonly T[]): T[] {
-  const copy = [...items];
-  for (let i = copy.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [copy[i], copy[j]] = [copy[j] as T, copy[i] as T];
-  }
-  return copy;
 }
 
 function envInteger(name: string, fallback: number): number {
