@@ -215,22 +215,20 @@ export class Resolver {
 
   /** `namespace` and `service` are the watched Service's (its key, not read again: one cold object less per call). */
   private answer(watched: WatchedService, query: ResolveQuery, namespace: string, service: string, policy: PolicyName): ResolveOutcome {
-    const base = { namespace, service, policy, resolveCounts: watched.resolveCounts };
-    const snapshot = watched.snapshot;
-    const load = watched.pickers.load;
+    const pickers = watched.pickers;
+    const load = pickers.load;
     const calls = query.calls;
     // Reports first: an endpoint they eject is not handed out by this very Resolve.
     if (calls !== undefined && load !== undefined && calls.finished.length > 0) recordCalls(load, calls);
-    // Watched, then all its slices went (the Service was deleted): watched until idle, in case it comes back.
-    if (snapshot.sliceCount === 0) return this.notFound(base);
-    // Scaled to zero: the controller's placeholder slice has neither endpoints nor ports.
-    if (snapshot.readyCount === 0 && snapshot.readyByPort.size === 0) return noReadyEndpoint(base, snapshot, '');
+    // A Service with one port, asked by no port name or by its own (nearly every Resolve): the
+    // snapshot is not read, one cache miss less on a random one of 1,000 Services.
+    const onlyPort = pickers.onlyPort;
+    const usual = onlyPort !== undefined && (query.portName === '' || query.portName === onlyPort);
+    const port = usual ? onlyPort : this.portOf(watched, query, namespace, service, policy);
+    if (typeof port !== 'string') return port;
 
-    const port = choosePort(snapshot, query.portName, query.anyPort === true);
-    if (typeof port !== 'string') return { ...base, ok: false, ...port, message: `${namespace}/${service}: ${port.message}` };
-
-    const picker = watched.pickers.pickerFor(port, policy);
-    if (picker === undefined) return noReadyEndpoint(base, snapshot, port);
+    const picker = pickers.pickerFor(port, policy);
+    if (picker === undefined) return noReadyEndpoint({ namespace, service, policy, resolveCounts: watched.resolveCounts }, watched.snapshot, port);
     const endpoint = picker.pick();
     if (calls?.reportsCall === true && load !== undefined) {
       const endpointLoad = load.endpoint(endpoint.address);
@@ -245,8 +243,21 @@ export class Resolver {
       resolveCounts: watched.resolveCounts,
       ok: true,
       endpoint,
-      readyEndpoints: snapshot.readyByPort.get(port)?.length ?? 0,
+      readyEndpoints: pickers.readyOn(port),
     };
+  }
+
+  /** The port a query means on the Service's snapshot, or why it has none to answer from. */
+  private portOf(watched: WatchedService, query: ResolveQuery, namespace: string, service: string, policy: PolicyName): string | ResolveFailed {
+    const base = { namespace, service, policy, resolveCounts: watched.resolveCounts };
+    const snapshot = watched.snapshot;
+    // Watched, then all its slices went (the Service was deleted): watched until idle, in case it comes back.
+    if (snapshot.sliceCount === 0) return this.notFound(base);
+    // Scaled to zero: the controller's placeholder slice has neither endpoints nor ports.
+    if (snapshot.readyCount === 0 && snapshot.readyByPort.size === 0) return noReadyEndpoint(base, snapshot, '');
+    const port = choosePort(snapshot, query.portName, query.anyPort === true);
+    if (typeof port !== 'string') return { ...base, ok: false, ...port, message: `${namespace}/${service}: ${port.message}` };
+    return port;
   }
 
   /** Spelled out, not spread from `base`: a flood of made-up names all end here (see `answer`). */

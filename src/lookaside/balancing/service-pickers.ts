@@ -26,6 +26,9 @@ interface WeightedPicker {
 export class ServicePickers {
   /** The per-endpoint state it reads; carried over from the pickers it replaces. */
   readonly load: ServiceLoad | undefined;
+  /** The snapshot's port when it has exactly one (what a Resolve naming no port means); undefined otherwise. */
+  readonly onlyPort: string | undefined;
+  private readonly onlyPortReady: number;
   private readonly roundRobin = new Map<string, RoundRobinPicker>();
   private readonly random = new Map<string, RandomPicker>();
   private readonly leastRequest = new Map<string, LeastRequestPicker>();
@@ -53,6 +56,14 @@ export class ServicePickers {
     this.load = load ?? previous?.load;
     this.load?.sync(snapshot);
     this.builtVersion = this.load?.version(this.load.now()) ?? 0;
+    const only = snapshot.readyByPort.size === 1 ? [...snapshot.readyByPort][0] : undefined;
+    this.onlyPort = only?.[0];
+    this.onlyPortReady = only?.[1].length ?? 0;
+  }
+
+  /** Ready endpoints on `portName` in the snapshot, ejected ones included; kept for the only port, as its Resolves ask on every call. */
+  readyOn(portName: string): number {
+    return portName === this.onlyPort ? this.onlyPortReady : (this.snapshot.readyByPort.get(portName)?.length ?? 0);
   }
 
   /** The picker for a port that has ready endpoints; undefined when it has none. */
