@@ -96,3 +96,13 @@ function open(target: string): Promise<ClientHttp2Session> {
     });
   });
 }
+
+/** A copy of `items` in random order (Fisher–Yates). */
+export function shuffled<T>(items: readonly T[]): T[] {
+  const copy = [...items];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j] as T, copy[i] as T];
+  }
+  return copy;
+}

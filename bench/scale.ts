@@ -27,7 +27,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 import { establishedConnections } from '../test/support/tcp-connections.js';
-import { resolveBodies, runLoad, type LoadRun } from './resolve-load.js';
+import { resolveBodies, runLoad, shuffled, type LoadRun } from './resolve-load.js';
 import { ScaleCluster, type BenchService } from './scale-cluster.js';
 import { measureSliceChange } from './slice-change.js';
 
@@ -180,15 +180,6 @@ async function throughput(cluster: ScaleCluster, pid: number): Promise<{ ratio: 
     ),
   ].join('\n');
   return { ratio: rate('random') / rate('one'), cpuRatio: cpu('one') / cpu('random'), peakRss, table };
-}
-
-function shuffled<T>(items: readonly T[]): T[] {
-  const copy = [...items];
-  for (let i = copy.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [copy[i], copy[j]] = [copy[j] as T, copy[i] as T];
-  }
-  return copy;
 }
 
 function printRows(rows: readonly Row[]): void {

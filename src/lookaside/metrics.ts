@@ -24,7 +24,9 @@ export class LookasideMetrics {
   private readonly watched: Gauge;
   private readonly watchRestarts: Counter<'reason'>;
   private readonly lookups: Counter<'result'>;
-  private readonly resolveCounters = new Map<string, BufferedCounterChild<ResolveLabel>>();
+  private readonly resolveCountsByService = new Map<string, ResolveCounts>();
+  /** Calls that reached no watched Service, under UNWATCHED_LABEL; never removed. */
+  readonly unwatchedResolves: ResolveCounts;
 
   constructor(registry: Registry) {
     this.resolves = new BufferedCounter({
@@ -33,6 +35,7 @@ export class LookasideMetrics {
       labelNames: ['namespace', 'service', 'policy', 'code'],
       registers: [registry],
     });
+    this.unwatchedResolves = new ResolveCounts(this.resolves, UNWATCHED_LABEL, UNWATCHED_LABEL);
     this.endpoints = new Gauge({
       name: 'lookaside_endpoints',
       help: 'Ready endpoints (pods) of each watched Service.',
@@ -64,15 +67,29 @@ export class LookasideMetrics {
     });
   }
 
-  /** Counts one Resolve; the counter child is cached because this runs on every call. */
+  /**
+   * Counts one Resolve outside the per-call path (a request refused before it
+   * names a Service); the per-call path counts on the outcome's ResolveCounts.
+   */
   countResolve(namespace: string, service: string, policy: string, code: string): void {
-    const cacheKey = `${namespace}\u0000${service}\u0000${policy}\u0000${code}`;
-    let counter = this.resolveCounters.get(cacheKey);
-    if (counter === undefined) {
-      counter = this.resolves.child({ namespace, service, policy, code });
-      this.resolveCounters.set(cacheKey, counter);
+    this.resolveCounts(namespace, service).count(policy, code);
+  }
+
+  /**
+   * The lookaside_resolve_total series of one Service, kept by its
+   * WatchedService so a Resolve counts without looking anything up; removed
+   * by `serviceUnwatched`. UNWATCHED_LABEL for both labels gives the shared
+   * series of calls that reached no watched Service.
+   */
+  resolveCounts(namespace: string, service: string): ResolveCounts {
+    if (namespace === UNWATCHED_LABEL && service === UNWATCHED_LABEL) return this.unwatchedResolves;
+    const id = `${namespace}\u0000${service}`;
+    let counts = this.resolveCountsByService.get(id);
+    if (counts === undefined) {
+      counts = new ResolveCounts(this.resolves, namespace, service);
+      this.resolveCountsByService.set(id, counts);
     }
-    counter.inc();
+    return counts;
   }
 
   setWatchedServices(count: number): void {
@@ -87,12 +104,9 @@ export class LookasideMetrics {
   serviceUnwatched(service: ServiceKey): void {
     this.endpoints.remove(service.namespace, service.name);
     this.lastChange.remove(service.namespace, service.name);
-    const prefix = `${service.namespace}\u0000${service.name}\u0000`;
-    for (const [cacheKey, counter] of this.resolveCounters) {
-      if (!cacheKey.startsWith(prefix)) continue;
-      this.resolveCounters.delete(cacheKey);
-      this.resolves.remove(counter);
-    }
+    const id = `${service.namespace}\u0000${service.name}`;
+    this.resolveCountsByService.get(id)?.remove();
+    this.resolveCountsByService.delete(id);
   }
 
   watchRestarted(reason: 'expired' | 'error' | 'closed' | 'silent'): void {
@@ -101,5 +115,63 @@ export class LookasideMetrics {
 
   serviceLookedUp(result: LookupResultLabel): void {
     this.lookups.labels(result).inc();
+  }
+}
+
+/**
+ * The lookaside_resolve_total series of one Service (or of every name not
+ * watched), by policy and code, each made on its first count. Held where a
+ * Resolve already is (the WatchedService), so counting costs no map lookup
+ * under a string key built per call: a random one of 1,000 Services would
+ * otherwise touch cold entries of a map of them all on every call.
+ */
+export class ResolveCounts {
+  private readonly byPolicy = new Map<string, Map<string, BufferedCounterChild<ResolveLabel>>>();
+  // The series counted last: nearly every call of a Service has the same policy and succeeds.
+  private lastPolicy: string | undefined;
+  private lastCode: string | undefined;
+  private last: BufferedCounterChild<ResolveLabel> | undefined;
+  private removed = false;
+
+  constructor(
+    private readonly counter: BufferedCounter<ResolveLabel>,
+    readonly namespace: string,
+    readonly service: string,
+  ) {}
+
+  count(policy: string, code: string): void {
+    if (this.last !== undefined && code === this.lastCode && policy === this.lastPolicy) {
+      this.last.inc();
+      return;
+    }
+    // Removed with its Service: a late count must not bring the series back unbounded.
+    if (this.removed) return;
+    let byCode = this.byPolicy.get(policy);
+    if (byCode === undefined) {
+      byCode = new Map();
+      this.byPolicy.set(policy, byCode);
+    }
+    let child = byCode.get(code);
+    if (child === undefined) {
+      child = this.counter.child({ namespace: this.namespace, service: this.service, policy, code });
+      byCode.set(code, child);
+    }
+    this.lastPolicy = policy;
+    this.lastCode = code;
+    this.last = child;
+    child.inc();
+  }
+
+  /** What an outcome printed for a person (a log line, a test's message) shows of it: its labels, not the registry behind them. */
+  toJSON(): { namespace: string; service: string } {
+    return { namespace: this.namespace, service: this.service };
+  }
+
+  /** @internal LookasideMetrics.serviceUnwatched: every series of the Service goes, and later counts are dropped. */
+  remove(): void {
+    this.removed = true;
+    this.last = undefined;
+    for (const byCode of this.byPolicy.values()) for (const child of byCode.values()) this.counter.remove(child);
+    this.byPolicy.clear();
   }
 }

@@ -8,6 +8,7 @@ import { backendUnavailable, type RouteSource } from './routing/route-source.js'
 import type { RouteDecision, RouteTable } from './routing/route-table.js';
 import type { LookupResult, StillLookingUp } from './service-lookup.js';
 import type { Acquired, WatchedService, WatchedServices } from './watched-services.js';
+import type { ResolveCounts } from './metrics.js';
 
 /** The longest a first Resolve waits for a Service's initial list, whatever its deadline. */
 export const FIRST_LIST_WAIT_LIMIT_MS = 10_000;
@@ -46,8 +47,12 @@ interface OutcomeBase {
   readonly namespace: string;
   readonly service: string;
   readonly policy: PolicyName;
-  /** Whether the Service is among the watched ones (bounded), so it may label metrics. */
-  readonly watched: boolean;
+  /**
+   * Where the answer is counted (lookaside_resolve_total): the watched
+   * Service's own series; undefined when no watched Service was reached
+   * (counted under UNWATCHED_LABEL, keeping label sets bounded).
+   */
+  readonly resolveCounts: ResolveCounts | undefined;
 }
 
 export interface Resolved extends OutcomeBase {
@@ -118,7 +123,7 @@ export class Resolver {
     const checked = (settled: ResolveOutcome): ResolveOutcome => {
       if (settled.ok || (settled.reason !== 'not-found' && settled.reason !== 'no-ready-endpoints')) return settled;
       const why = settled.reason === 'not-found' ? 'does not exist (no EndpointSlice)' : 'has no ready endpoint';
-      return routeFailure(decision, namespace, settled.service, policy, why, settled.watched);
+      return routeFailure(decision, namespace, settled.service, policy, why, settled.resolveCounts);
     };
     return outcome instanceof Promise ? outcome.then(checked) : checked(outcome);
   }
@@ -145,7 +150,7 @@ export class Resolver {
 
   /** Why a query is refused before any lookup (a field not valid, a namespace not served); undefined when it is not. */
   private refusal(query: ResolveQuery, namespace: string, policy: PolicyName): ResolveFailed | undefined {
-    const base = { namespace, service: query.service, policy, watched: false };
+    const base = { namespace, service: query.service, policy, resolveCounts: undefined };
     const invalid =
       checkLabel('service', query.service, true) ??
       checkLabel('namespace', query.namespace, false) ??
@@ -172,8 +177,8 @@ export class Resolver {
     policy: PolicyName,
     waitedMs = 0,
   ): ResolveOutcome {
-    if (acquired.kind === 'watched') return this.answer(acquired.service, query, policy);
-    const base = { namespace, service, policy, watched: false };
+    if (acquired.kind === 'watched') return this.answer(acquired.service, query, namespace, service, policy);
+    const base = { namespace, service, policy, resolveCounts: undefined };
     switch (acquired.kind) {
       case 'missing':
         return this.notFound(base);
@@ -208,24 +213,22 @@ export class Resolver {
     }
   }
 
-  private answer(watched: WatchedService, query: ResolveQuery, policy: PolicyName): ResolveOutcome {
-    const { namespace, name: service } = watched.key;
-    const base = { namespace, service, policy, watched: true };
-    const snapshot = watched.snapshot;
-    const load = watched.pickers.load;
+  /** `namespace` and `service` are the watched Service's (its key, not read again: one cold object less per call). */
+  private answer(watched: WatchedService, query: ResolveQuery, namespace: string, service: string, policy: PolicyName): ResolveOutcome {
+    const pickers = watched.pickers;
+    const load = pickers.load;
     const calls = query.calls;
     // Reports first: an endpoint they eject is not handed out by this very Resolve.
     if (calls !== undefined && load !== undefined && calls.finished.length > 0) recordCalls(load, calls);
-    // Watched, then all its slices went (the Service was deleted): watched until idle, in case it comes back.
-    if (snapshot.sliceCount === 0) return this.notFound(base);
-    // Scaled to zero: the controller's placeholder slice has neither endpoints nor ports.
-    if (snapshot.readyCount === 0 && snapshot.readyByPort.size === 0) return noReadyEndpoint(base, snapshot, '');
+    // A Service with one port, asked by no port name or by its own (nearly every Resolve): the
+    // snapshot is not read, one cache miss less on a random one of 1,000 Services.
+    const onlyPort = pickers.onlyPort;
+    const usual = onlyPort !== undefined && (query.portName === '' || query.portName === onlyPort);
+    const port = usual ? onlyPort : this.portOf(watched, query, namespace, service, policy);
+    if (typeof port !== 'string') return port;
 
-    const port = choosePort(snapshot, query.portName, query.anyPort === true);
-    if (typeof port !== 'string') return { ...base, ok: false, ...port, message: `${namespace}/${service}: ${port.message}` };
-
-    const picker = watched.pickers.pickerFor(port, policy);
-    if (picker === undefined) return noReadyEndpoint(base, snapshot, port);
+    const picker = pickers.pickerFor(port, policy);
+    if (picker === undefined) return noReadyEndpoint({ namespace, service, policy, resolveCounts: watched.resolveCounts }, watched.snapshot, port);
     const endpoint = picker.pick();
     if (calls?.reportsCall === true && load !== undefined) {
       const endpointLoad = load.endpoint(endpoint.address);
@@ -237,21 +240,34 @@ export class Resolver {
       namespace,
       service,
       policy,
-      watched: true,
+      resolveCounts: watched.resolveCounts,
       ok: true,
       endpoint,
-      readyEndpoints: snapshot.readyByPort.get(port)?.length ?? 0,
+      readyEndpoints: pickers.readyOn(port),
     };
+  }
+
+  /** The port a query means on the Service's snapshot, or why it has none to answer from. */
+  private portOf(watched: WatchedService, query: ResolveQuery, namespace: string, service: string, policy: PolicyName): string | ResolveFailed {
+    const base = { namespace, service, policy, resolveCounts: watched.resolveCounts };
+    const snapshot = watched.snapshot;
+    // Watched, then all its slices went (the Service was deleted): watched until idle, in case it comes back.
+    if (snapshot.sliceCount === 0) return this.notFound(base);
+    // Scaled to zero: the controller's placeholder slice has neither endpoints nor ports.
+    if (snapshot.readyCount === 0 && snapshot.readyByPort.size === 0) return noReadyEndpoint(base, snapshot, '');
+    const port = choosePort(snapshot, query.portName, query.anyPort === true);
+    if (typeof port !== 'string') return { ...base, ok: false, ...port, message: `${namespace}/${service}: ${port.message}` };
+    return port;
   }
 
   /** Spelled out, not spread from `base`: a flood of made-up names all end here (see `answer`). */
   private notFound(base: OutcomeBase): ResolveFailed {
-    const { namespace, service, policy, watched } = base;
+    const { namespace, service, policy, resolveCounts } = base;
     return {
       namespace,
       service,
       policy,
-      watched,
+      resolveCounts,
       ok: false,
       reason: 'not-found',
       message: `no endpoints known for Service ${namespace}/${service}: ${this.options.describeMissing(namespace, service)}`,
@@ -259,9 +275,16 @@ export class Resolver {
   }
 }
 
-function routeFailure(decision: RouteDecision, namespace: string, service: string, policy: PolicyName, why: string, watched = false): ResolveFailed {
+function routeFailure(
+  decision: RouteDecision,
+  namespace: string,
+  service: string,
+  policy: PolicyName,
+  why: string,
+  resolveCounts?: ResolveCounts,
+): ResolveFailed {
   const message = backendUnavailable(decision, namespace, why);
-  return { namespace, service, policy, watched, ok: false, reason: 'route-backend-unavailable', message };
+  return { namespace, service, policy, resolveCounts, ok: false, reason: 'route-backend-unavailable', message };
 }
 
 function noReadyEndpoint(base: OutcomeBase, snapshot: ServiceSnapshot, port: string): ResolveFailed {

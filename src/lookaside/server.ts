@@ -250,13 +250,13 @@ function answer<Response>(
   toResponse: (outcome: Extract<ResolveOutcome, { ok: true }>) => Response,
 ): Answer<Response> | Promise<Answer<Response>> {
   const settle = (outcome: ResolveOutcome): Answer<Response> => {
-    const labels = outcome.watched ? outcome : { namespace: UNWATCHED_LABEL, service: UNWATCHED_LABEL };
+    const counts = outcome.resolveCounts ?? options.metrics.unwatchedResolves;
     if (outcome.ok) {
-      options.metrics.countResolve(labels.namespace, labels.service, outcome.policy, 'OK');
+      counts.count(outcome.policy, 'OK');
       return { ok: true, response: toResponse(outcome) };
     }
     const { code, reason } = FAILURES[outcome.reason];
-    options.metrics.countResolve(labels.namespace, labels.service, outcome.policy, grpcCodeName(code));
+    counts.count(outcome.policy, grpcCodeName(code));
     options.logger.debug({ code: grpcCodeName(code), reason, message: outcome.message }, 'resolve failed');
     return { ok: false, code, message: outcome.message, reason };
   };

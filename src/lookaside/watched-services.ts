@@ -11,7 +11,7 @@ import {
   type Subscription,
 } from './discovery/types.js';
 import type { ServiceLoads } from './load/service-loads.js';
-import type { LookasideMetrics } from './metrics.js';
+import type { LookasideMetrics, ResolveCounts } from './metrics.js';
 import { MissingServices, type RememberedAnswer } from './missing-services.js';
 import { ServiceLookup } from './service-lookup.js';
 
@@ -57,6 +57,8 @@ export type SnapshotListener = (service: WatchedService) => void;
 /** One Service being followed: it exists, and its latest snapshot and pickers are here. */
 export class WatchedService {
   pickers: ServicePickers;
+  /** What `acquire` answers for it, made once: a Resolve allocates nothing to be told the Service is watched. */
+  readonly acquired: { readonly kind: 'watched'; readonly service: WatchedService } = { kind: 'watched', service: this };
   /** Holders (xDS subscriptions) keeping the Service watched however long it goes without a Resolve. */
   private holds = 0;
   private readonly listeners = new Set<SnapshotListener>();
@@ -65,6 +67,8 @@ export class WatchedService {
     readonly key: ServiceKey,
     public snapshot: ServiceSnapshot,
     public lastUsedMs: number,
+    /** Its lookaside_resolve_total series, counted on by each Resolve answered from it. */
+    readonly resolveCounts: ResolveCounts,
     random: (() => number) | undefined,
     load?: ServiceLoad,
     rotationOffset = 0,
@@ -124,6 +128,8 @@ interface LookupEntry {
  */
 export class WatchedServices {
   private readonly services = new Map<string, { service: WatchedService; subscription: Subscription }>();
+  /** The same Services by namespace, then name: what a Resolve looks up, without building a `namespace/name` key per call. */
+  private readonly byNamespace = new Map<string, Map<string, WatchedService>>();
   private readonly lookups = new Map<string, LookupEntry>();
   private readonly missing: MissingServices;
   private readonly lookupBudget: TokenBucket | undefined;
@@ -182,13 +188,13 @@ export class WatchedServices {
 
   /** What is known of `key`, starting a lookup when nothing is and the limits allow one. */
   acquire(key: ServiceKey): Acquired {
-    const id = serviceKeyString(key);
     const nowMs = this.now();
-    const watched = this.services.get(id);
+    const watched = this.byNamespace.get(key.namespace)?.get(key.name);
     if (watched !== undefined) {
-      watched.service.lastUsedMs = nowMs;
-      return { kind: 'watched', service: watched.service };
+      watched.lastUsedMs = nowMs;
+      return watched.acquired;
     }
+    const id = serviceKeyString(key);
     const running = this.lookups.get(id);
     if (running !== undefined) return { kind: 'looking-up', lookup: running.lookup };
     const remembered = this.missing.get(id, nowMs);
@@ -271,9 +277,13 @@ export class WatchedServices {
     } else {
       this.lookups.delete(id);
       const { key } = entry.lookup;
-      const service = new WatchedService(key, state.snapshot, this.now(), this.options.random, this.options.loads?.open(key), this.options.rotationOffset);
+      const { metrics, random, loads, rotationOffset } = this.options;
+      const service = new WatchedService(key, state.snapshot, this.now(), metrics.resolveCounts(key.namespace, key.name), random, loads?.open(key), rotationOffset);
       entry.watched = service;
       this.services.set(id, { service, subscription: entry.subscription });
+      const names = this.byNamespace.get(key.namespace) ?? new Map<string, WatchedService>();
+      names.set(key.name, service);
+      this.byNamespace.set(key.namespace, names);
       this.options.metrics.serviceLookedUp('found');
       this.options.metrics.setWatchedServices(this.services.size);
       this.options.metrics.endpointsChanged(key, state.snapshot, this.now());
@@ -298,6 +308,9 @@ export class WatchedServices {
     const entry = this.services.get(id);
     if (entry === undefined) return;
     this.services.delete(id);
+    const names = this.byNamespace.get(entry.service.key.namespace);
+    names?.delete(entry.service.key.name);
+    if (names?.size === 0) this.byNamespace.delete(entry.service.key.namespace);
     entry.subscription.stop();
     this.options.loads?.close(entry.service.key);
     this.options.metrics.serviceUnwatched(entry.service.key);

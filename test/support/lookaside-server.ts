@@ -29,13 +29,16 @@ export class FakeResolver {
   readonly asked: string[] = [];
   private readonly held = new Set<string>();
 
+  constructor(private readonly metrics: LookasideMetrics) {}
+
   hold(service: string): void {
     this.held.add(service);
   }
 
   resolve(query: ResolveQuery): ResolveOutcome | Promise<ResolveOutcome> {
     this.asked.push(query.service);
-    const base = { namespace: 'default', service: query.service, policy: 'round_robin' as const, watched: true };
+    const resolveCounts = this.metrics.resolveCounts('default', query.service);
+    const base = { namespace: 'default', service: query.service, policy: 'round_robin' as const, resolveCounts };
     const number = /^svc-(\d+)$/.exec(query.service)?.[1];
     const outcome: ResolveOutcome =
       number === undefined
@@ -60,8 +63,9 @@ export interface HarnessOptions {
 
 /** createLookasideServer on a loopback port 0 with a fake resolver, a fresh registry and a manual clock. */
 export class LookasideHarness {
-  readonly resolver = new FakeResolver();
   readonly registry = new Registry();
+  private readonly lookasideMetrics = new LookasideMetrics(this.registry);
+  readonly resolver = new FakeResolver(this.lookasideMetrics);
   readonly clock = { nowMs: 1_000_000 };
   /** The limits that refused something, in order. */
   readonly refused: string[] = [];
@@ -74,7 +78,7 @@ export class LookasideHarness {
   constructor(options: HarnessOptions = {}) {
     this.lookaside = createLookasideServer({
       resolver: this.resolver as unknown as Resolver,
-      metrics: new LookasideMetrics(this.registry),
+      metrics: this.lookasideMetrics,
       grpcMetrics: new GrpcServerMetrics(this.registry),
       logger: silentLogger(),
       limits: { ...DEFAULT_SERVER_LIMITS, ...options.limits },

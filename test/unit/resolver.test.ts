@@ -200,6 +200,22 @@ describe('Resolver', () => {
       assert.match(outcome.message, /no port named "metrics"; the Service's ports are: grpc, http/);
     });
 
+    it('on a one-port Service answers no port name and its own, refuses another, and counts its ready endpoints per snapshot', async () => {
+      h = harness();
+      const first = h.resolver.resolve(query('greet'));
+      h.source.publishSlices('default/greet', [slice([sliceEndpoint(1), sliceEndpoint(2), sliceEndpoint(3, { ready: false })])]);
+      const unnamed = await first;
+      assert.ok(unnamed.ok && unnamed.readyEndpoints === 2);
+      const named = await resolve(h.resolver, query('greet', { portName: 'grpc' }));
+      assert.ok(named.ok && named.readyEndpoints === 2 && named.endpoint.port === 50051);
+      const other = failure(await resolve(h.resolver, query('greet', { portName: 'http' })));
+      assert.equal(other.reason, 'invalid-argument');
+      assert.match(other.message, /no port named "http"; the Service's ports are: grpc/);
+      h.source.publishSlices('default/greet', [slice([sliceEndpoint(1), sliceEndpoint(2), sliceEndpoint(3)])]);
+      const grown = await resolve(h.resolver, query('greet'));
+      assert.ok(grown.ok && grown.readyEndpoints === 3, 'the new snapshot counts');
+    });
+
     it('asks for port_name when several ports exist and none is grpc', async () => {
       h = harness();
       await synced(noGrpc);
