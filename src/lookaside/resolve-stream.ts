@@ -1,8 +1,6 @@
-import { status as Status, type ServerDuplexStream } from '@grpc/grpc-js';
+import { status as Status } from '@grpc/grpc-js';
 
-import type { StreamObserver } from '../common/grpc-metrics.js';
 import { MalformedRequest } from '../common/grpc-request-framing.js';
-import { remainingMs } from '../common/grpc.js';
 import type { ResolveReason } from '../common/resolve-reasons.js';
 import { NO_LEDGER, type CallLedger, type ReleasableLedger } from './load/call-ledger.js';
 
@@ -71,7 +69,7 @@ interface Slot<Response> {
  * one still waits is held until the earlier one is sent.
  */
 export class ResolveStreams<Request, Response> {
-  private readonly open = new Set<ResolveStreamSession<Request, Response>>();
+  private readonly sessions = new Set<ResolveStreamSession<Request, Response>>();
   private ending: { readonly code: Status; readonly message: string } | undefined;
   private readonly now: () => number;
   private readonly sweepTimer: NodeJS.Timeout;
@@ -88,33 +86,36 @@ export class ResolveStreams<Request, Response> {
 
   /** How many streams are open now. */
   get size(): number {
-    return this.open.size;
+    return this.sessions.size;
   }
 
-  /** The stream handler, for `GrpcServerMetrics.instrumentBidi`. */
-  readonly handle = (call: ServerDuplexStream<Request | MalformedRequest, StreamAnswer<Response>>, observer: StreamObserver): void => {
-    const session = new ResolveStreamSession(call, this.answering, this.options.maxUnansweredPerStream ?? MAX_UNANSWERED_PER_STREAM, {
-      observer,
+  /**
+   * A new stream, answering through `sink`: its transport hands the session
+   * its requests and events. Refused at once (RESOURCE_EXHAUSTED) over
+   * `maxStreams`, ended at once while the server shuts down.
+   */
+  open(sink: AnswerSink<Response>): ResolveStreamSession<Request, Response> {
+    const session = new ResolveStreamSession(sink, this.answering, this.options.maxUnansweredPerStream ?? MAX_UNANSWERED_PER_STREAM, {
       now: this.now,
       ledger: this.options.openLedger?.() ?? NO_LEDGER,
-      onFinished: () => this.open.delete(session),
+      onFinished: () => this.sessions.delete(session),
     });
-    session.start();
     if (this.ending !== undefined) {
       session.end(this.ending.code, this.ending.message);
-    } else if (this.open.size >= this.options.maxStreams) {
+    } else if (this.sessions.size >= this.options.maxStreams) {
       this.options.onRefused?.();
-      session.end(Status.RESOURCE_EXHAUSTED, `the server has ${this.open.size} ResolveStreams open, its limit (MAX_RESOLVE_STREAMS); retry later`);
+      session.end(Status.RESOURCE_EXHAUSTED, `the server has ${this.sessions.size} ResolveStreams open, its limit (MAX_RESOLVE_STREAMS); retry later`);
     } else {
-      this.open.add(session);
+      this.sessions.add(session);
     }
-  };
+    return session;
+  }
 
   /** Ends every stream that has sent no request for `idleMs`. */
   sweepIdle(): void {
     const oldestAllowedMs = this.now() - this.options.idleMs;
     const message = `no request for ${Math.round(this.options.idleMs / 1000)} s (RESOLVE_STREAM_IDLE_SECONDS); open a new stream when you need one`;
-    for (const session of this.open) if (session.lastRequestMs < oldestAllowedMs) session.end(Status.DEADLINE_EXCEEDED, message);
+    for (const session of this.sessions) if (session.lastRequestMs < oldestAllowedMs) session.end(Status.DEADLINE_EXCEEDED, message);
   }
 
   /**
@@ -124,31 +125,55 @@ export class ResolveStreams<Request, Response> {
   endAll(code: Status, message: string): void {
     this.ending = { code, message };
     clearInterval(this.sweepTimer);
-    for (const session of this.open) session.end(code, message);
+    for (const session of this.sessions) session.end(code, message);
   }
 }
 
+/**
+ * Where a ResolveStream's answers go: its transport (the HTTP/2 stream). The
+ * session queues answers and says when to write them, so answers ready
+ * together leave in one write.
+ */
+export interface AnswerSink<Response> {
+  /** Queues one answer for the next write. */
+  send(answer: StreamAnswer<Response>): void;
+  /** Writes what was queued; false when the client is behind (`drained()` follows once it caught up). */
+  flush(): boolean;
+  /** Stops reading requests (the client's flow-control window closes). */
+  pause(): void;
+  resume(): void;
+  /** Ends the stream with `code` after what was sent. */
+  end(code: Status, message: string): void;
+  /** Milliseconds left before the stream's deadline; Infinity without one. */
+  remainingMs(): number;
+}
+
 interface SessionHooks {
-  readonly observer: StreamObserver;
   readonly now: () => number;
   /** The calls handed out on this stream and not yet reported; released when it ends. */
   readonly ledger: ReleasableLedger;
   readonly onFinished: () => void;
 }
 
-class ResolveStreamSession<Request, Response> {
+/**
+ * One ResolveStream's answers: in request order, reading only while the
+ * client takes them and fewer than `maxUnanswered` are owed. Its transport
+ * calls `request` for each request, `sendQueued` once it handed over the
+ * requests that arrived together, and reports the stream's end.
+ */
+export class ResolveStreamSession<Request, Response> {
   /** Answers owed, oldest first; empty in the common case where every answer is immediate. */
   private readonly queue: Slot<Response>[] = [];
   private paused = false;
   private writeBlocked = false;
-  private inputEnded = false;
+  private inputEnd = false;
   private ending: { readonly code: Status; readonly message: string } | undefined;
   private finished = false;
   /** When the last request arrived (or the stream opened), for the idle limit. */
   lastRequestMs: number;
 
   constructor(
-    private readonly call: ServerDuplexStream<Request | MalformedRequest, StreamAnswer<Response>>,
+    private readonly sink: AnswerSink<Response>,
     private readonly answering: Answering<Request, Response>,
     private readonly maxUnanswered: number,
     private readonly hooks: SessionHooks,
@@ -156,34 +181,42 @@ class ResolveStreamSession<Request, Response> {
     this.lastRequestMs = hooks.now();
   }
 
-  start(): void {
-    this.call.on('data', (request: Request | MalformedRequest) => this.onRequest(request));
-    this.call.on('end', () => {
-      this.inputEnded = true;
-      this.finishIfDone();
-    });
-    this.call.on('cancelled', () => this.finish(Status.CANCELLED, 'cancelled by the client', false));
-    this.call.on('drain', () => {
-      this.writeBlocked = false;
-      this.updateFlow();
-    });
-  }
-
   /** Ends the stream with `code` once the answers owed are sent; reads nothing more. */
   end(code: Status, message: string): void {
     if (this.finished || this.ending !== undefined) return;
     this.ending = { code, message };
-    this.call.pause();
+    this.sink.pause();
     this.paused = true;
     this.finishIfDone();
   }
 
-  private onRequest(request: Request | MalformedRequest): void {
+  /** Ends the stream with `code` now, owing nothing more (a request stream that cannot be read on, a deadline passed). */
+  fail(code: Status, message: string): void {
+    this.finish(code, message, true);
+  }
+
+  /** The client cancelled, or the connection went: nothing more can be sent. */
+  cancelled(code: Status): void {
+    this.finish(code, '', false);
+  }
+
+  /** The client half-closed: the stream ends once every answer is sent. */
+  inputEnded(): void {
+    this.inputEnd = true;
+    this.finishIfDone();
+  }
+
+  /** The transport took the answers it held back. */
+  drained(): void {
+    this.writeBlocked = false;
+    this.updateFlow();
+  }
+
+  request(request: Request | MalformedRequest): void {
     if (this.finished || this.ending !== undefined) return;
     this.lastRequestMs = this.hooks.now();
-    this.hooks.observer.received();
     const answer =
-      request instanceof MalformedRequest ? malformedAnswer(request) : this.answering(request, remainingMs(this.call), this.hooks.ledger);
+      request instanceof MalformedRequest ? malformedAnswer(request) : this.answering(request, this.sink.remainingMs(), this.hooks.ledger);
     if (!(answer instanceof Promise) && this.queue.length === 0) {
       this.send(answer);
     } else {
@@ -199,6 +232,13 @@ class ResolveStreamSession<Request, Response> {
     this.updateFlow();
   }
 
+  /** Writes the answers queued since the last write, together. */
+  sendQueued(): void {
+    if (this.finished) return;
+    if (!this.sink.flush()) this.writeBlocked = true;
+    this.updateFlow();
+  }
+
   /** Sends the answers at the head of the queue that are ready. */
   private flush(): void {
     while (!this.finished) {
@@ -207,17 +247,17 @@ class ResolveStreamSession<Request, Response> {
       this.queue.shift();
       this.send(head.answer);
     }
-    this.updateFlow();
+    this.sendQueued();
     this.finishIfDone();
   }
 
   private send(answer: Answer<Response>): void {
     if (this.finished) return;
-    const message: StreamAnswer<Response> = answer.ok
-      ? { response: answer.response, code: Status.OK, message: '', reason: '' }
-      : { response: null, code: answer.code, message: answer.message, reason: answer.reason };
-    if (!this.call.write(message)) this.writeBlocked = true;
-    this.hooks.observer.sent();
+    this.sink.send(
+      answer.ok
+        ? { response: answer.response, code: Status.OK, message: '', reason: '' }
+        : { response: null, code: answer.code, message: answer.message, reason: answer.reason },
+    );
   }
 
   /** Reads only while the client takes its answers and not too many are owed. */
@@ -226,17 +266,17 @@ class ResolveStreamSession<Request, Response> {
     const hold = this.writeBlocked || this.queue.length >= this.maxUnanswered;
     if (hold && !this.paused) {
       this.paused = true;
-      this.call.pause();
+      this.sink.pause();
     } else if (!hold && this.paused) {
       this.paused = false;
-      this.call.resume();
+      this.sink.resume();
     }
   }
 
   private finishIfDone(): void {
     if (this.finished || this.queue.length > 0) return;
     if (this.ending !== undefined) this.finish(this.ending.code, this.ending.message, true);
-    else if (this.inputEnded) this.finish(Status.OK, '', true);
+    else if (this.inputEnd) this.finish(Status.OK, '', true);
   }
 
   private finish(code: Status, message: string, sendStatus: boolean): void {
@@ -245,10 +285,7 @@ class ResolveStreamSession<Request, Response> {
     this.queue.length = 0;
     // Whatever the client was handed and never reported is no longer outstanding.
     this.hooks.ledger.release();
-    this.hooks.observer.finished(code);
     this.hooks.onFinished();
-    if (!sendStatus) return;
-    if (code === Status.OK) this.call.end();
-    else this.call.emit('error', { code, details: message });
+    if (sendStatus) this.sink.end(code, message);
   }
 }

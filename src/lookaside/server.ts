@@ -1,6 +1,8 @@
-import { Server, status as Status } from '@grpc/grpc-js';
+import { Server, status as Status, type ServiceDefinition } from '@grpc/grpc-js';
 
 import { CallGuard } from '../common/grpc-call-guard.js';
+import type { H2MethodContext, MessageCodec } from '../common/grpc-h2-call.js';
+import type { StreamRoutes } from '../common/grpc-stream-routes.js';
 import { grpcCodeName, type GrpcServerMetrics } from '../common/grpc-metrics.js';
 import { addReflection, HealthReporter, loadProtos, serviceConstructor } from '../common/grpc.js';
 import type { Logger } from '../common/logging.js';
@@ -9,9 +11,10 @@ import type { PolicyName } from './balancing/picker.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './config.js';
 import type { CallAccounting } from './load/service-loads.js';
 import { UNWATCHED_LABEL, type LookasideMetrics } from './metrics.js';
-import { ResolveStreams, type Answer, type Answering } from './resolve-stream.js';
+import { ResolveStreams, type Answer, type Answering, type StreamAnswer } from './resolve-stream.js';
 import type { ResolveFailed, ResolveFailureReason, ResolveOutcome, ResolveQuery, Resolver } from './resolver.js';
-import { tolerantRequests, UnaryCalls } from './unary-calls.js';
+import { UnaryCalls } from './unary-calls.js';
+import { resolveStreamRoute } from './resolve-stream-call.js';
 import { ADS_SERVICE } from './xds/xds-protos.js';
 import type { XdsServer } from './xds/xds-server.js';
 import type { Request__Output } from '../generated/lookaside/Request.js';
@@ -37,8 +40,6 @@ export interface ConnectionTimes {
 }
 
 export const CONNECTION_TIMES: ConnectionTimes = { keepaliveTimeMs: 60_000, keepaliveTimeoutMs: 20_000, connectionIdleMs: 600_000 };
-/** The methods whose handlers answer a MalformedRequest themselves (INVALID_ARGUMENT, counted like any answer). */
-const TAKES_MALFORMED = new Set([`/${V1_SERVICE}/Resolve`, `/${V1_SERVICE}/ResolveStream`, `/${SEED_SERVICE}/Resolve`]);
 
 /** The messages as proto-loader decodes them (src/common/grpc.ts: defaults filled in, enums as names). */
 type V1ResolveRequest = ResolveRequest__Output;
@@ -100,7 +101,10 @@ export interface LookasideServerOptions {
 }
 
 export interface LookasideServer {
+  /** Health, reflection, xDS: everything but the Resolve methods. */
   readonly server: Server;
+  /** The Resolve methods, served straight on the HTTP/2 streams the front hands them. */
+  readonly routes: StreamRoutes;
   readonly health: HealthReporter;
   /** Calls open now (every kind), and ResolveStreams among them. */
   openCalls(): number;
@@ -128,7 +132,7 @@ export function createLookasideServer(options: LookasideServerOptions): Lookasid
   const guard = new CallGuard({
     maxOpenCalls: limits.maxOpenCalls,
     limitName: 'MAX_OPEN_CALLS',
-    takesMalformed: TAKES_MALFORMED,
+    takesMalformed: new Set(),
     onRefused: () => options.onRefused?.('MAX_OPEN_CALLS'),
   });
   const times = options.connectionTimes ?? CONNECTION_TIMES;
@@ -154,18 +158,28 @@ export function createLookasideServer(options: LookasideServerOptions): Lookasid
     openLedger: calls === undefined ? undefined : () => calls.openStreamLedger(),
   });
 
-  server.addService(tolerantRequests(serviceConstructor(grpcObject, V1_SERVICE).service), {
-    Resolve: options.grpcMetrics.instrumentUnary(V1_SERVICE, 'Resolve', unary.handler(answerV1)),
-    ResolveStream: options.grpcMetrics.instrumentBidi(V1_SERVICE, 'ResolveStream', streams.handle),
+  // The Resolve methods are served on their HTTP/2 streams (`routes`), not by grpc-js; reflection still describes them.
+  const v1 = serviceConstructor(grpcObject, V1_SERVICE).service;
+  const seed = serviceConstructor(grpcObject, SEED_SERVICE).service;
+  const context = (type: 'unary' | 'bidi_stream', service: string, method: string): H2MethodContext => ({
+    slots: guard,
+    counters: options.grpcMetrics.methodCounters(type, service, method),
+    maxRequestBytes: MAX_REQUEST_BYTES,
   });
-  server.addService(tolerantRequests(serviceConstructor(grpcObject, SEED_SERVICE).service), {
-    Resolve: options.grpcMetrics.instrumentUnary(SEED_SERVICE, 'Resolve', unary.handler(seedAnswering(options))),
-  });
+  const routes: StreamRoutes = new Map([
+    [`/${V1_SERVICE}/Resolve`, unary.route(context('unary', V1_SERVICE, 'Resolve'), codecOf<V1ResolveRequest, V1ResolveResponse>(v1, 'Resolve'), answerV1)],
+    [
+      `/${V1_SERVICE}/ResolveStream`,
+      resolveStreamRoute(context('bidi_stream', V1_SERVICE, 'ResolveStream'), codecOf<V1ResolveRequest, StreamAnswer<V1ResolveResponse>>(v1, 'ResolveStream'), streams),
+    ],
+    [`/${SEED_SERVICE}/Resolve`, unary.route(context('unary', SEED_SERVICE, 'Resolve'), codecOf<SeedResolveRequest, SeedResolveResponse>(seed, 'Resolve'), seedAnswering(options))],
+  ]);
   xds?.addToServer(server, options.grpcMetrics);
   health.addToServer(server);
   addReflection(server, xds === undefined ? packageDefinition : { ...packageDefinition, ...xds.packageDefinition });
   return {
     server,
+    routes,
     health,
     openCalls: () => guard.openCalls,
     openResolveStreams: () => streams.size,
@@ -176,6 +190,16 @@ export function createLookasideServer(options: LookasideServerOptions): Lookasid
       await unary.idle();
       streams.endAll(Status.UNAVAILABLE, 'shutting down');
     },
+  };
+}
+
+/** proto-loader's decoder and encoder of a method (the objects grpc-js handed its handlers). */
+function codecOf<Request, Response>(service: ServiceDefinition, method: string): MessageCodec<Request, Response> {
+  const definition = service[method];
+  if (definition === undefined) throw new Error(`no method ${method}`);
+  return {
+    decode: definition.requestDeserialize as (bytes: Buffer) => Request,
+    encode: definition.responseSerialize as (response: Response) => Buffer,
   };
 }
 
