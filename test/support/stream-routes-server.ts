@@ -6,7 +6,7 @@ import { status as Status } from '@grpc/grpc-js';
 
 import type { StreamRoutes } from '../../src/common/grpc-stream-routes.js';
 
-/** A bare node:http2 server serving stream routes, for testing lean handlers without the front. */
+/** A bare node:http2 server serving stream routes, for testing (and bench/lean-server.ts) the lean handlers without the front. */
 export interface RoutesServer {
   readonly port: number;
   /** Closes the listener and every connection. */
@@ -14,10 +14,14 @@ export interface RoutesServer {
 }
 
 /**
- * Serves `routes` on a loopback port 0: each stream whose `:path` has a route
+ * Serves `routes` on a loopback port (0: any free one): each stream whose `:path` has a route
  * goes to it; any other gets UNIMPLEMENTED (the front would hand it to grpc-js).
  */
-export async function serveRoutes(routes: StreamRoutes, settings: { readonly maxConcurrentStreams?: number } = {}): Promise<RoutesServer> {
+export async function serveRoutes(
+  routes: StreamRoutes,
+  settings: { readonly maxConcurrentStreams?: number } = {},
+  port = 0,
+): Promise<RoutesServer> {
   const server = createServer({ settings });
   const sessions = new Set<Http2Session>();
   server.on('session', (session: Http2Session) => {
@@ -34,7 +38,7 @@ export async function serveRoutes(routes: StreamRoutes, settings: { readonly max
     stream.on('error', () => undefined);
     stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(Status.UNIMPLEMENTED), 'grpc-message': 'not a lean route' }, { endStream: true });
   });
-  server.listen(0, '127.0.0.1');
+  server.listen(port, '127.0.0.1');
   await once(server, 'listening');
   return {
     port: (server.address() as AddressInfo).port,
