@@ -11,6 +11,7 @@ import type { PolicyName } from './balancing/picker.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './config.js';
 import type { CallAccounting } from './load/service-loads.js';
 import { UNWATCHED_LABEL, type LookasideMetrics } from './metrics.js';
+import { encodeResolveResponse, encodeSeedResponse, encodeStreamAnswer } from './resolve-encoders.js';
 import { ResolveStreams, type Answer, type Answering, type StreamAnswer } from './resolve-stream.js';
 import type { ResolveFailed, ResolveFailureReason, ResolveOutcome, ResolveQuery, Resolver } from './resolver.js';
 import { UnaryCalls } from './unary-calls.js';
@@ -167,12 +168,12 @@ export function createLookasideServer(options: LookasideServerOptions): Lookasid
     maxRequestBytes: MAX_REQUEST_BYTES,
   });
   const routes: StreamRoutes = new Map([
-    [`/${V1_SERVICE}/Resolve`, unary.route(context('unary', V1_SERVICE, 'Resolve'), codecOf<V1ResolveRequest, V1ResolveResponse>(v1, 'Resolve'), answerV1)],
+    [`/${V1_SERVICE}/Resolve`, unary.route(context('unary', V1_SERVICE, 'Resolve'), codecOf<V1ResolveRequest, V1ResolveResponse>(v1, 'Resolve', encodeResolveResponse), answerV1)],
     [
       `/${V1_SERVICE}/ResolveStream`,
-      resolveStreamRoute(context('bidi_stream', V1_SERVICE, 'ResolveStream'), codecOf<V1ResolveRequest, StreamAnswer<V1ResolveResponse>>(v1, 'ResolveStream'), streams),
+      resolveStreamRoute(context('bidi_stream', V1_SERVICE, 'ResolveStream'), codecOf<V1ResolveRequest, StreamAnswer<V1ResolveResponse>>(v1, 'ResolveStream', encodeStreamAnswer), streams),
     ],
-    [`/${SEED_SERVICE}/Resolve`, unary.route(context('unary', SEED_SERVICE, 'Resolve'), codecOf<SeedResolveRequest, SeedResolveResponse>(seed, 'Resolve'), seedAnswering(options))],
+    [`/${SEED_SERVICE}/Resolve`, unary.route(context('unary', SEED_SERVICE, 'Resolve'), codecOf<SeedResolveRequest, SeedResolveResponse>(seed, 'Resolve', encodeSeedResponse), seedAnswering(options))],
   ]);
   xds?.addToServer(server, options.grpcMetrics);
   health.addToServer(server);
@@ -193,14 +194,11 @@ export function createLookasideServer(options: LookasideServerOptions): Lookasid
   };
 }
 
-/** proto-loader's decoder and encoder of a method (the objects grpc-js handed its handlers). */
-function codecOf<Request, Response>(service: ServiceDefinition, method: string): MessageCodec<Request, Response> {
+/** A method's codec: proto-loader's decoder (the objects grpc-js handed its handlers), our encoder (resolve-encoders.ts). */
+function codecOf<Request, Response>(service: ServiceDefinition, method: string, encode: (response: Response) => Buffer): MessageCodec<Request, Response> {
   const definition = service[method];
   if (definition === undefined) throw new Error(`no method ${method}`);
-  return {
-    decode: definition.requestDeserialize as (bytes: Buffer) => Request,
-    encode: definition.responseSerialize as (response: Response) => Buffer,
-  };
+  return { decode: definition.requestDeserialize as (bytes: Buffer) => Request, encode };
 }
 
 function v1Answering(options: LookasideServerOptions): Answering<V1ResolveRequest, V1ResolveResponse> {
