@@ -36,6 +36,10 @@ export interface MessageCodec<Request, Response> {
   encode(response: Response): Uint8Array;
 }
 
+/** Response options, made once: gRPC needs no `date` header (node adds one unless told not to). */
+const WITH_TRAILERS = Object.freeze({ waitForTrailers: true, sendDate: false });
+const TRAILERS_ONLY = Object.freeze({ endStream: true, sendDate: false });
+
 /** grpc-js's deadline timer may fire a little before Date.now() reaches the deadline; so may ours. */
 const DEADLINE_SLACK_MS = 5;
 
@@ -67,7 +71,7 @@ export function admitCall(stream: ServerHttp2Stream, headers: IncomingHttpHeader
 
 function refuse(stream: ServerHttp2Stream, headers: OutgoingHttpHeaders): void {
   if (stream.destroyed || stream.headersSent) return;
-  stream.respond(headers, { endStream: true });
+  stream.respond(headers, TRAILERS_ONLY);
   stopClientSending(stream);
 }
 
@@ -93,6 +97,7 @@ export abstract class H2Call implements MessageListener {
   private trailers: OutgoingHttpHeaders = OK_TRAILERS;
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
+  private waitsForDrain = false;
 
   constructor(
     protected readonly stream: ServerHttp2Stream,
@@ -140,8 +145,21 @@ export abstract class H2Call implements MessageListener {
 
   /** Writes the queued messages, together, in one write; false when the stream asks the writer to wait for 'drain'. */
   protected flushWrites(): boolean {
+    const out = this.takeQueued();
+    if (out === undefined || this.stream.destroyed) return true;
+    if (!this.stream.headersSent) this.stream.respond(RESPONSE_HEADERS, WITH_TRAILERS);
+    if (this.stream.write(out)) return true;
+    if (!this.waitsForDrain) {
+      this.waitsForDrain = true;
+      this.stream.on('drain', onDrain);
+    }
+    return false;
+  }
+
+  /** The queued messages framed in one buffer, or undefined when none is queued. */
+  private takeQueued(): Buffer | undefined {
     const count = this.pending.length;
-    if (count === 0 || this.stream.destroyed) return true;
+    if (count === 0) return undefined;
     const out = Buffer.allocUnsafe(this.pendingBytes);
     let offset = 0;
     for (let i = 0; i < count; i += 1) {
@@ -153,10 +171,7 @@ export abstract class H2Call implements MessageListener {
     }
     this.pending.length = 0;
     this.pendingBytes = 0;
-    if (!this.stream.headersSent) this.stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
-    if (this.stream.write(out)) return true;
-    this.stream.once('drain', onDrain);
-    return false;
+    return out;
   }
 
   /**
@@ -169,15 +184,21 @@ export abstract class H2Call implements MessageListener {
     const stream = this.stream;
     if (stream.destroyed) return;
     if (!stream.headersSent && this.pending.length === 0) {
-      stream.respond(statusTrailers(code, message, details, true), { endStream: true });
+      stream.respond(statusTrailers(code, message, details, true), TRAILERS_ONLY);
       // A unary call answered before its request ended (a second message, too big): stop the client.
       if (code !== Status.OK) stopClientSending(stream);
       return;
     }
     if (code !== Status.OK || message !== '' || details !== undefined) this.trailers = statusTrailers(code, message, details, false);
-    this.flushWrites();
-    stream.once('wantTrailers', onWantTrailers);
-    stream.end();
+    // wantTrailers comes once per stream: `on` spares the wrapper `once` allocates.
+    stream.on('wantTrailers', onWantTrailers);
+    const last = this.takeQueued();
+    if (last === undefined) {
+      stream.end();
+      return;
+    }
+    if (!stream.headersSent) stream.respond(RESPONSE_HEADERS, WITH_TRAILERS);
+    stream.end(last);
   }
 
   /** How a call that ends without its status ended: past its deadline, or cancelled. */

@@ -31,7 +31,8 @@ export interface MessageListener {
  * `maxBytes`. A message whole inside one chunk is handed on without a copy.
  */
 export class MessageReader {
-  private prefix = Buffer.alloc(PREFIX_BYTES);
+  /** A prefix split across chunks, gathered (allocated only then). */
+  private prefix: Buffer | undefined;
   private prefixBytesSeen = 0;
   /** The message being gathered across chunks, and how much of it arrived. */
   private partial: Buffer | undefined;
@@ -71,13 +72,14 @@ export class MessageReader {
         }
         continue;
       }
-      const taken = chunk.copy(this.prefix, this.prefixBytesSeen, offset, offset + PREFIX_BYTES - this.prefixBytesSeen);
+      const prefix = (this.prefix ??= Buffer.alloc(PREFIX_BYTES));
+      const taken = chunk.copy(prefix, this.prefixBytesSeen, offset, offset + PREFIX_BYTES - this.prefixBytesSeen);
       this.prefixBytesSeen += taken;
       offset += taken;
       if (this.prefixBytesSeen < PREFIX_BYTES) return;
       this.prefixBytesSeen = 0;
-      const length = this.prefix.readUInt32BE(1);
-      if (!this.startMessage(this.prefix[0] ?? 0, length, listener)) return;
+      const length = prefix.readUInt32BE(1);
+      if (!this.startMessage(prefix[0] ?? 0, length, listener)) return;
       if (length === 0) this.deliver(Buffer.alloc(0), listener);
       else {
         this.partial = Buffer.allocUnsafe(length);
