@@ -133,7 +133,6 @@ export function createLookasideServer(options: LookasideServerOptions): Lookasid
   const guard = new CallGuard({
     maxOpenCalls: limits.maxOpenCalls,
     limitName: 'MAX_OPEN_CALLS',
-    takesMalformed: new Set(),
     onRefused: () => options.onRefused?.('MAX_OPEN_CALLS'),
   });
   const times = options.connectionTimes ?? CONNECTION_TIMES;
