@@ -72,6 +72,8 @@ class ResolveStreamCall<Request, Response> extends H2Call implements AnswerSink<
     const session = this.session;
     if (session === undefined) return;
     if (cutShort !== undefined) {
+      // Counted as a message received, as when grpc-js handed it on.
+      this.context.counters.received.inc();
       session.request(new MalformedRequest(cutShort));
       session.sendQueued();
     }
