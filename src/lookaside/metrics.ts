@@ -24,7 +24,12 @@ export class LookasideMetrics {
   private readonly watched: Gauge;
   private readonly watchRestarts: Counter<'reason'>;
   private readonly lookups: Counter<'result'>;
-  private readonly resolveCounters = new Map<string, BufferedCounterChild<ResolveLabel>>();
+  /**
+   * lookaside_resolve_total children by namespace, service, policy, code:
+   * nested maps, since the label strings are the same objects call after call
+   * (their hashes cached), where one joined key would be a new string to hash.
+   */
+  private readonly resolveCounters = new Map<string, Map<string, Map<string, Map<string, BufferedCounterChild<ResolveLabel>>>>>();
 
   constructor(registry: Registry) {
     this.resolves = new BufferedCounter({
@@ -66,12 +71,14 @@ export class LookasideMetrics {
 
   /** Counts one Resolve; the counter child is cached because this runs on every call. */
   countResolve(namespace: string, service: string, policy: string, code: string): void {
-    const cacheKey = `${namespace}\u0000${service}\u0000${policy}\u0000${code}`;
-    let counter = this.resolveCounters.get(cacheKey);
-    if (counter === undefined) {
-      counter = this.resolves.child({ namespace, service, policy, code });
-      this.resolveCounters.set(cacheKey, counter);
-    }
+    let services = this.resolveCounters.get(namespace);
+    if (services === undefined) this.resolveCounters.set(namespace, (services = new Map()));
+    let policies = services.get(service);
+    if (policies === undefined) services.set(service, (policies = new Map()));
+    let codes = policies.get(policy);
+    if (codes === undefined) policies.set(policy, (codes = new Map()));
+    let counter = codes.get(code);
+    if (counter === undefined) codes.set(code, (counter = this.resolves.child({ namespace, service, policy, code })));
     counter.inc();
   }
 
@@ -87,12 +94,9 @@ export class LookasideMetrics {
   serviceUnwatched(service: ServiceKey): void {
     this.endpoints.remove(service.namespace, service.name);
     this.lastChange.remove(service.namespace, service.name);
-    const prefix = `${service.namespace}\u0000${service.name}\u0000`;
-    for (const [cacheKey, counter] of this.resolveCounters) {
-      if (!cacheKey.startsWith(prefix)) continue;
-      this.resolveCounters.delete(cacheKey);
-      this.resolves.remove(counter);
-    }
+    const services = this.resolveCounters.get(service.namespace);
+    for (const codes of services?.get(service.name)?.values() ?? []) for (const counter of codes.values()) this.resolves.remove(counter);
+    services?.delete(service.name);
   }
 
   watchRestarted(reason: 'expired' | 'error' | 'closed' | 'silent'): void {
