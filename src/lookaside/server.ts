@@ -1,21 +1,19 @@
-import { Server, status as Status, type ServiceDefinition } from '@grpc/grpc-js';
+import { Server, status as Status } from '@grpc/grpc-js';
 
 import { CallGuard } from '../common/grpc-call-guard.js';
-import type { H2MethodContext, MessageCodec } from '../common/grpc-h2-call.js';
 import type { StreamRoutes } from '../common/grpc-stream-routes.js';
 import { grpcCodeName, type GrpcServerMetrics } from '../common/grpc-metrics.js';
-import { addReflection, HealthReporter, loadProtos, serviceConstructor } from '../common/grpc.js';
+import { addReflection, HealthReporter, loadProtos } from '../common/grpc.js';
 import type { Logger } from '../common/logging.js';
 import type { ResolveReason } from '../common/resolve-reasons.js';
 import type { PolicyName } from './balancing/picker.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './config.js';
 import type { CallAccounting } from './load/service-loads.js';
 import { UNWATCHED_LABEL, type LookasideMetrics } from './metrics.js';
-import { encodeResolveResponse, encodeSeedResponse, encodeStreamAnswer } from './resolve-encoders.js';
-import { ResolveStreams, type Answer, type Answering, type StreamAnswer } from './resolve-stream.js';
+import { resolveRoutes } from './resolve-routes.js';
+import { ResolveStreams, type Answer, type Answering } from './resolve-stream.js';
 import type { ResolveFailed, ResolveFailureReason, ResolveOutcome, ResolveQuery, Resolver } from './resolver.js';
 import { UnaryCalls } from './unary-calls.js';
-import { resolveStreamRoute } from './resolve-stream-call.js';
 import { ADS_SERVICE } from './xds/xds-protos.js';
 import type { XdsServer } from './xds/xds-server.js';
 import type { Request__Output } from '../generated/lookaside/Request.js';
@@ -43,10 +41,10 @@ export interface ConnectionTimes {
 export const CONNECTION_TIMES: ConnectionTimes = { keepaliveTimeMs: 60_000, keepaliveTimeoutMs: 20_000, connectionIdleMs: 600_000 };
 
 /** The messages as proto-loader decodes them (src/common/grpc.ts: defaults filled in, enums as names). */
-type V1ResolveRequest = ResolveRequest__Output;
-type V1ResolveResponse = ResolveResponse__Output;
-type SeedResolveRequest = Request__Output;
-type SeedResolveResponse = Response__Output;
+export type V1ResolveRequest = ResolveRequest__Output;
+export type V1ResolveResponse = ResolveResponse__Output;
+export type SeedResolveRequest = Request__Output;
+export type SeedResolveResponse = Response__Output;
 
 /** The status code and the API's reason for each way a Resolve can fail. */
 const FAILURES: Readonly<Record<ResolveFailureReason, { readonly code: Status; readonly reason: ResolveReason }>> = {
@@ -159,21 +157,16 @@ export function createLookasideServer(options: LookasideServerOptions): Lookasid
   });
 
   // The Resolve methods are served on their HTTP/2 streams (`routes`), not by grpc-js; reflection still describes them.
-  const v1 = serviceConstructor(grpcObject, V1_SERVICE).service;
-  const seed = serviceConstructor(grpcObject, SEED_SERVICE).service;
-  const context = (type: 'unary' | 'bidi_stream', service: string, method: string): H2MethodContext => ({
+  const routes = resolveRoutes({
+    grpcObject,
     slots: guard,
-    counters: options.grpcMetrics.methodCounters(type, service, method),
+    grpcMetrics: options.grpcMetrics,
     maxRequestBytes: MAX_REQUEST_BYTES,
+    unary,
+    streams,
+    answerV1,
+    answerSeed: seedAnswering(options),
   });
-  const routes: StreamRoutes = new Map([
-    [`/${V1_SERVICE}/Resolve`, unary.route(context('unary', V1_SERVICE, 'Resolve'), codecOf<V1ResolveRequest, V1ResolveResponse>(v1, 'Resolve', encodeResolveResponse), answerV1)],
-    [
-      `/${V1_SERVICE}/ResolveStream`,
-      resolveStreamRoute(context('bidi_stream', V1_SERVICE, 'ResolveStream'), codecOf<V1ResolveRequest, StreamAnswer<V1ResolveResponse>>(v1, 'ResolveStream', encodeStreamAnswer), streams),
-    ],
-    [`/${SEED_SERVICE}/Resolve`, unary.route(context('unary', SEED_SERVICE, 'Resolve'), codecOf<SeedResolveRequest, SeedResolveResponse>(seed, 'Resolve', encodeSeedResponse), seedAnswering(options))],
-  ]);
   xds?.addToServer(server, options.grpcMetrics);
   health.addToServer(server);
   addReflection(server, xds === undefined ? packageDefinition : { ...packageDefinition, ...xds.packageDefinition });
@@ -191,13 +184,6 @@ export function createLookasideServer(options: LookasideServerOptions): Lookasid
       streams.endAll(Status.UNAVAILABLE, 'shutting down');
     },
   };
-}
-
-/** A method's codec: proto-loader's decoder (the objects grpc-js handed its handlers), our encoder (resolve-encoders.ts). */
-function codecOf<Request, Response>(service: ServiceDefinition, method: string, encode: (response: Response) => Buffer): MessageCodec<Request, Response> {
-  const definition = service[method];
-  if (definition === undefined) throw new Error(`no method ${method}`);
-  return { decode: definition.requestDeserialize as (bytes: Buffer) => Request, encode };
 }
 
 function v1Answering(options: LookasideServerOptions): Answering<V1ResolveRequest, V1ResolveResponse> {
