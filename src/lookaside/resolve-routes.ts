@@ -5,6 +5,7 @@ import type { GrpcServerMetrics } from '../common/grpc-metrics.js';
 import { serviceConstructor } from '../common/grpc.js';
 import type { StreamRoutes } from '../common/grpc-stream-routes.js';
 import { encodeResolveResponse, encodeSeedResponse, encodeStreamAnswer } from './resolve-encoders.js';
+import { resolveRequestDecoder } from './resolve-request-decoder.js';
 import { resolveStreamRoute } from './resolve-stream-call.js';
 import type { Answering, ResolveStreams, StreamAnswer } from './resolve-stream.js';
 import { SEED_SERVICE, V1_SERVICE, type SeedResolveRequest, type SeedResolveResponse, type V1ResolveRequest, type V1ResolveResponse } from './server.js';
@@ -32,8 +33,8 @@ export function resolveRoutes(parts: ResolveRoutesParts): StreamRoutes {
     counters: parts.grpcMetrics.methodCounters(type, service, method),
     maxRequestBytes: parts.maxRequestBytes,
   });
-  const v1Resolve = codecOf<V1ResolveRequest, V1ResolveResponse>(v1, 'Resolve', encodeResolveResponse);
-  const v1Stream = codecOf<V1ResolveRequest, StreamAnswer<V1ResolveResponse>>(v1, 'ResolveStream', encodeStreamAnswer);
+  const v1Resolve = codecOf<V1ResolveRequest, V1ResolveResponse>(v1, 'Resolve', encodeResolveResponse, resolveRequestDecoder);
+  const v1Stream = codecOf<V1ResolveRequest, StreamAnswer<V1ResolveResponse>>(v1, 'ResolveStream', encodeStreamAnswer, resolveRequestDecoder);
   const seedResolve = codecOf<SeedResolveRequest, SeedResolveResponse>(seed, 'Resolve', encodeSeedResponse);
   return new Map([
     [`/${V1_SERVICE}/Resolve`, parts.unary.route(context('unary', V1_SERVICE, 'Resolve'), v1Resolve, parts.answerV1)],
@@ -42,9 +43,18 @@ export function resolveRoutes(parts: ResolveRoutesParts): StreamRoutes {
   ]);
 }
 
-/** A method's codec: proto-loader's decoder (the objects grpc-js handed its handlers), our encoder (resolve-encoders.ts). */
-function codecOf<Request, Response>(service: ServiceDefinition, method: string, encode: (response: Response) => Buffer): MessageCodec<Request, Response> {
+/**
+ * A method's codec: proto-loader's decoder (the objects grpc-js handed its
+ * handlers), or a faster one in front of it; our encoder (resolve-encoders.ts).
+ */
+function codecOf<Request, Response>(
+  service: ServiceDefinition,
+  method: string,
+  encode: (response: Response) => Buffer,
+  faster?: (fallback: (bytes: Buffer) => Request) => (bytes: Buffer) => Request,
+): MessageCodec<Request, Response> {
   const definition = service[method];
   if (definition === undefined) throw new Error(`no method ${method}`);
-  return { decode: definition.requestDeserialize as (bytes: Buffer) => Request, encode };
+  const protoLoader = definition.requestDeserialize as (bytes: Buffer) => Request;
+  return { decode: faster === undefined ? protoLoader : faster(protoLoader), encode };
 }
