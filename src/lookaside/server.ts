@@ -3,7 +3,7 @@ import { Server, status as Status } from '@grpc/grpc-js';
 import { CallGuard } from '../common/grpc-call-guard.js';
 import type { StreamRoutes } from '../common/grpc-stream-routes.js';
 import { grpcCodeName, type GrpcServerMetrics } from '../common/grpc-metrics.js';
-import { addReflection, HealthReporter, loadProtos } from '../common/grpc.js';
+import { addReflection, HealthReporter, loadProtos, serviceConstructor } from '../common/grpc.js';
 import type { Logger } from '../common/logging.js';
 import type { ResolveReason } from '../common/resolve-reasons.js';
 import type { PolicyName } from './balancing/picker.js';
@@ -158,7 +158,8 @@ export function createLookasideServer(options: LookasideServerOptions): Lookasid
 
   // The Resolve methods are served on their HTTP/2 streams (`routes`), not by grpc-js; reflection still describes them.
   const routes = resolveRoutes({
-    grpcObject,
+    v1Service: serviceConstructor(grpcObject, V1_SERVICE).service,
+    seedService: serviceConstructor(grpcObject, SEED_SERVICE).service,
     slots: guard,
     grpcMetrics: options.grpcMetrics,
     maxRequestBytes: MAX_REQUEST_BYTES,
