@@ -10,7 +10,7 @@ import {
   type ServerMethodDefinition,
 } from '@grpc/grpc-js';
 
-import { MalformedRequest, RequestFraming } from './grpc-request-framing.js';
+import { RequestFraming } from './grpc-request-framing.js';
 
 type NextListener = Parameters<ServerInterceptingCallInterface['start']>[0];
 type CallStatus = Parameters<ServerInterceptingCallInterface['sendStatus']>[0];
@@ -40,8 +40,6 @@ export interface CallGuardOptions {
   readonly maxOpenCalls: number;
   /** How the limit is set, named in the refusal (e.g. the environment variable). */
   readonly limitName: string;
-  /** Methods (paths such as `/pkg.Service/Method`) whose handlers take a MalformedRequest and answer it. */
-  readonly takesMalformed: ReadonlySet<string>;
   /** Called for each call refused for maxOpenCalls. */
   readonly onRefused?: () => void;
 }
@@ -89,10 +87,6 @@ export class CallGuard {
 
   release(): void {
     this.open -= 1;
-  }
-
-  takesMalformed(path: string): boolean {
-    return this.options.takesMalformed.has(path);
   }
 }
 
@@ -167,9 +161,6 @@ class GuardedCall implements ServerInterceptingCallInterface, NextListener {
         ? 'the request ended before one whole message arrived; this method takes exactly one'
         : undefined;
     if (problem === undefined) {
-      handler.onReceiveHalfClose();
-    } else if (this.guard.takesMalformed(this.method.path)) {
-      handler.onReceiveMessage(new MalformedRequest(problem));
       handler.onReceiveHalfClose();
     } else {
       this.next.sendStatus({ code: Status.INVALID_ARGUMENT, details: problem });

@@ -69,6 +69,26 @@ export interface StreamObserver {
   finished(code: Status): void;
 }
 
+/** One method's series, for a handler that counts its calls itself. */
+export class MethodCounters {
+  constructor(
+    /** A call started (after the server took it: a call refused for MAX_OPEN_CALLS is not counted). */
+    readonly started: BufferedCounterChild<CallLabel>,
+    /** A message arrived from the client (streams only, as go-grpc-prometheus counts). */
+    readonly received: BufferedCounterChild<CallLabel>,
+    /** A message was sent to the client (streams only). */
+    readonly sent: BufferedCounterChild<CallLabel>,
+    private readonly handling: { observe(seconds: number): void },
+    private readonly handledFor: (code: number) => BufferedCounterChild<CallLabel | 'grpc_code'>,
+  ) {}
+
+  /** The call ended with `code`, `startedAtMs` (performance.now()) after it started. */
+  handled(code: Status, startedAtMs: number): void {
+    this.handledFor(code).inc();
+    this.handling.observe((performance.now() - startedAtMs) / 1000);
+  }
+}
+
 /**
  * Server-side call metrics with go-grpc-prometheus's names and labels, recorded
  * by wrapping each handler (cheaper than a generic interceptor).
@@ -206,6 +226,22 @@ export class GrpcServerMetrics {
         });
       }
     };
+  }
+
+  /**
+   * The series of one method for a handler that is not a grpc-js handler
+   * (the lean HTTP/2 handlers), every child bound once, so a call costs no
+   * label lookup.
+   */
+  methodCounters(type: 'unary' | 'bidi_stream', service: string, method: string): MethodCounters {
+    const labels = { grpc_type: type, grpc_service: service, grpc_method: method };
+    return new MethodCounters(
+      this.started.child(labels),
+      this.received.child(labels),
+      this.sent.child(labels),
+      this.handling.labels(labels),
+      this.handledCounters(labels),
+    );
   }
 
   /** `grpc_server_handled_total` children for one method, created once per code. */

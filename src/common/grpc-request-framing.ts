@@ -7,7 +7,18 @@ export class MalformedRequest {
 }
 
 /** The gRPC message prefix: a compressed flag (1 byte), then the length (4 bytes, big-endian). */
-const PREFIX_BYTES = 5;
+export const PREFIX_BYTES = 5;
+
+/**
+ * Why a request stream cannot end where it did: inside a message's prefix
+ * (`prefixBytesSeen` of its bytes arrived) or inside a message (`arrived` of
+ * the `announced` bytes); undefined when it ended between messages.
+ */
+export function cutShortReason(prefixBytesSeen: number, announced: number, arrived: number): string | undefined {
+  if (prefixBytesSeen > 0) return `the request ended inside a message prefix (${prefixBytesSeen} of its ${PREFIX_BYTES} bytes arrived)`;
+  if (arrived < announced) return `the request ended inside a message: its prefix announced ${announced} bytes, ${arrived} arrived`;
+  return undefined;
+}
 
 /**
  * Follows the gRPC length-prefixed framing of one request stream, byte count
@@ -47,13 +58,6 @@ export class RequestFraming {
 
   /** Why the stream cannot end here, or undefined when it ends between messages. */
   cutShort(): string | undefined {
-    if (this.prefixBytesSeen > 0) {
-      return `the request ended inside a message prefix (${this.prefixBytesSeen} of its ${PREFIX_BYTES} bytes arrived)`;
-    }
-    if (this.remainingBytes > 0) {
-      const arrived = this.announcedBytes - this.remainingBytes;
-      return `the request ended inside a message: its prefix announced ${this.announcedBytes} bytes, ${arrived} arrived`;
-    }
-    return undefined;
+    return cutShortReason(this.prefixBytesSeen, this.announcedBytes, this.announcedBytes - this.remainingBytes);
   }
 }

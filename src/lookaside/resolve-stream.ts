@@ -1,10 +1,11 @@
-import { status as Status, type ServerDuplexStream } from '@grpc/grpc-js';
+import { status as Status } from '@grpc/grpc-js';
 
-import type { StreamObserver } from '../common/grpc-metrics.js';
-import { MalformedRequest } from '../common/grpc-request-framing.js';
-import { remainingMs } from '../common/grpc.js';
-import type { ResolveReason } from '../common/resolve-reasons.js';
-import { NO_LEDGER, type CallLedger, type ReleasableLedger } from './load/call-ledger.js';
+import { NO_LEDGER, type ReleasableLedger } from './load/call-ledger.js';
+import type { Answering } from './resolve-answers.js';
+import { ResolveStreamSession, type AnswerSink } from './resolve-stream-session.js';
+
+export { malformedAnswer, type Answer, type Answering, type StreamAnswer } from './resolve-answers.js';
+export type { AnswerSink, ResolveStreamSession } from './resolve-stream-session.js';
 
 /**
  * Unanswered requests one stream may hold (answers waiting for a Service's
@@ -13,36 +14,6 @@ import { NO_LEDGER, type CallLedger, type ReleasableLedger } from './load/call-l
  * stream is never ended for sending too fast.
  */
 export const MAX_UNANSWERED_PER_STREAM = 64;
-
-/** What one Resolve comes to: a response, or a gRPC status with a message and a reason for programs. */
-export type Answer<Response> =
-  | { readonly ok: true; readonly response: Response }
-  | { readonly ok: false; readonly code: Status; readonly message: string; readonly reason: ResolveReason };
-
-/**
- * Answers one request; synchronous when it can be (the cache hit), a promise
- * when it waits (a Service's first list). The promise never rejects. `ledger`
- * holds the calls handed to this client (its stream's, or unary Resolve's).
- */
-export type Answering<Request, Response> = (
-  request: Request,
-  waitLimitMs: number,
-  ledger: CallLedger,
-) => Answer<Response> | Promise<Answer<Response>>;
-
-/** The answer to a request that could not be decoded or was cut short. */
-export function malformedAnswer(request: MalformedRequest): Answer<never> {
-  return { ok: false, code: Status.INVALID_ARGUMENT, message: request.reason, reason: 'MALFORMED_REQUEST' };
-}
-
-/** ResolveStreamResponse: one per request, in request order. */
-export interface StreamAnswer<Response> {
-  response: Response | null;
-  code: number;
-  message: string;
-  /** A ResolveReason when code is not 0, else empty. */
-  reason: string;
-}
 
 /** The bounds of a server's ResolveStreams (README "Limits"). */
 export interface ResolveStreamsOptions {
@@ -59,11 +30,6 @@ export interface ResolveStreamsOptions {
   readonly openLedger?: () => ReleasableLedger;
 }
 
-/** A place in the answer order, filled when its answer is known. */
-interface Slot<Response> {
-  answer: Answer<Response> | undefined;
-}
-
 /**
  * Every open ResolveStream of a server: at most `maxStreams`, each ended once
  * idle for `idleMs`, and all ended at shutdown. Each stream answers in
@@ -71,7 +37,7 @@ interface Slot<Response> {
  * one still waits is held until the earlier one is sent.
  */
 export class ResolveStreams<Request, Response> {
-  private readonly open = new Set<ResolveStreamSession<Request, Response>>();
+  private readonly sessions = new Set<ResolveStreamSession<Request, Response>>();
   private ending: { readonly code: Status; readonly message: string } | undefined;
   private readonly now: () => number;
   private readonly sweepTimer: NodeJS.Timeout;
@@ -88,33 +54,36 @@ export class ResolveStreams<Request, Response> {
 
   /** How many streams are open now. */
   get size(): number {
-    return this.open.size;
+    return this.sessions.size;
   }
 
-  /** The stream handler, for `GrpcServerMetrics.instrumentBidi`. */
-  readonly handle = (call: ServerDuplexStream<Request | MalformedRequest, StreamAnswer<Response>>, observer: StreamObserver): void => {
-    const session = new ResolveStreamSession(call, this.answering, this.options.maxUnansweredPerStream ?? MAX_UNANSWERED_PER_STREAM, {
-      observer,
+  /**
+   * A new stream, answering through `sink`: its transport hands the session
+   * its requests and events. Refused at once (RESOURCE_EXHAUSTED) over
+   * `maxStreams`, ended at once while the server shuts down.
+   */
+  open(sink: AnswerSink<Response>): ResolveStreamSession<Request, Response> {
+    const session = new ResolveStreamSession(sink, this.answering, this.options.maxUnansweredPerStream ?? MAX_UNANSWERED_PER_STREAM, {
       now: this.now,
       ledger: this.options.openLedger?.() ?? NO_LEDGER,
-      onFinished: () => this.open.delete(session),
+      onFinished: () => this.sessions.delete(session),
     });
-    session.start();
     if (this.ending !== undefined) {
       session.end(this.ending.code, this.ending.message);
-    } else if (this.open.size >= this.options.maxStreams) {
+    } else if (this.sessions.size >= this.options.maxStreams) {
       this.options.onRefused?.();
-      session.end(Status.RESOURCE_EXHAUSTED, `the server has ${this.open.size} ResolveStreams open, its limit (MAX_RESOLVE_STREAMS); retry later`);
+      session.end(Status.RESOURCE_EXHAUSTED, `the server has ${this.sessions.size} ResolveStreams open, its limit (MAX_RESOLVE_STREAMS); retry later`);
     } else {
-      this.open.add(session);
+      this.sessions.add(session);
     }
-  };
+    return session;
+  }
 
   /** Ends every stream that has sent no request for `idleMs`. */
   sweepIdle(): void {
     const oldestAllowedMs = this.now() - this.options.idleMs;
     const message = `no request for ${Math.round(this.options.idleMs / 1000)} s (RESOLVE_STREAM_IDLE_SECONDS); open a new stream when you need one`;
-    for (const session of this.open) if (session.lastRequestMs < oldestAllowedMs) session.end(Status.DEADLINE_EXCEEDED, message);
+    for (const session of this.sessions) if (session.lastRequestMs < oldestAllowedMs) session.end(Status.DEADLINE_EXCEEDED, message);
   }
 
   /**
@@ -124,131 +93,6 @@ export class ResolveStreams<Request, Response> {
   endAll(code: Status, message: string): void {
     this.ending = { code, message };
     clearInterval(this.sweepTimer);
-    for (const session of this.open) session.end(code, message);
-  }
-}
-
-interface SessionHooks {
-  readonly observer: StreamObserver;
-  readonly now: () => number;
-  /** The calls handed out on this stream and not yet reported; released when it ends. */
-  readonly ledger: ReleasableLedger;
-  readonly onFinished: () => void;
-}
-
-class ResolveStreamSession<Request, Response> {
-  /** Answers owed, oldest first; empty in the common case where every answer is immediate. */
-  private readonly queue: Slot<Response>[] = [];
-  private paused = false;
-  private writeBlocked = false;
-  private inputEnded = false;
-  private ending: { readonly code: Status; readonly message: string } | undefined;
-  private finished = false;
-  /** When the last request arrived (or the stream opened), for the idle limit. */
-  lastRequestMs: number;
-
-  constructor(
-    private readonly call: ServerDuplexStream<Request | MalformedRequest, StreamAnswer<Response>>,
-    private readonly answering: Answering<Request, Response>,
-    private readonly maxUnanswered: number,
-    private readonly hooks: SessionHooks,
-  ) {
-    this.lastRequestMs = hooks.now();
-  }
-
-  start(): void {
-    this.call.on('data', (request: Request | MalformedRequest) => this.onRequest(request));
-    this.call.on('end', () => {
-      this.inputEnded = true;
-      this.finishIfDone();
-    });
-    this.call.on('cancelled', () => this.finish(Status.CANCELLED, 'cancelled by the client', false));
-    this.call.on('drain', () => {
-      this.writeBlocked = false;
-      this.updateFlow();
-    });
-  }
-
-  /** Ends the stream with `code` once the answers owed are sent; reads nothing more. */
-  end(code: Status, message: string): void {
-    if (this.finished || this.ending !== undefined) return;
-    this.ending = { code, message };
-    this.call.pause();
-    this.paused = true;
-    this.finishIfDone();
-  }
-
-  private onRequest(request: Request | MalformedRequest): void {
-    if (this.finished || this.ending !== undefined) return;
-    this.lastRequestMs = this.hooks.now();
-    this.hooks.observer.received();
-    const answer =
-      request instanceof MalformedRequest ? malformedAnswer(request) : this.answering(request, remainingMs(this.call), this.hooks.ledger);
-    if (!(answer instanceof Promise) && this.queue.length === 0) {
-      this.send(answer);
-    } else {
-      const slot: Slot<Response> = { answer: answer instanceof Promise ? undefined : answer };
-      this.queue.push(slot);
-      if (answer instanceof Promise) {
-        void answer.then((settled) => {
-          slot.answer = settled;
-          this.flush();
-        });
-      }
-    }
-    this.updateFlow();
-  }
-
-  /** Sends the answers at the head of the queue that are ready. */
-  private flush(): void {
-    while (!this.finished) {
-      const head = this.queue[0];
-      if (head?.answer === undefined) break;
-      this.queue.shift();
-      this.send(head.answer);
-    }
-    this.updateFlow();
-    this.finishIfDone();
-  }
-
-  private send(answer: Answer<Response>): void {
-    if (this.finished) return;
-    const message: StreamAnswer<Response> = answer.ok
-      ? { response: answer.response, code: Status.OK, message: '', reason: '' }
-      : { response: null, code: answer.code, message: answer.message, reason: answer.reason };
-    if (!this.call.write(message)) this.writeBlocked = true;
-    this.hooks.observer.sent();
-  }
-
-  /** Reads only while the client takes its answers and not too many are owed. */
-  private updateFlow(): void {
-    if (this.finished || this.ending !== undefined) return;
-    const hold = this.writeBlocked || this.queue.length >= this.maxUnanswered;
-    if (hold && !this.paused) {
-      this.paused = true;
-      this.call.pause();
-    } else if (!hold && this.paused) {
-      this.paused = false;
-      this.call.resume();
-    }
-  }
-
-  private finishIfDone(): void {
-    if (this.finished || this.queue.length > 0) return;
-    if (this.ending !== undefined) this.finish(this.ending.code, this.ending.message, true);
-    else if (this.inputEnded) this.finish(Status.OK, '', true);
-  }
-
-  private finish(code: Status, message: string, sendStatus: boolean): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.queue.length = 0;
-    // Whatever the client was handed and never reported is no longer outstanding.
-    this.hooks.ledger.release();
-    this.hooks.observer.finished(code);
-    this.hooks.onFinished();
-    if (!sendStatus) return;
-    if (code === Status.OK) this.call.end();
-    else this.call.emit('error', { code, details: message });
+    for (const session of this.sessions) session.end(code, message);
   }
 }

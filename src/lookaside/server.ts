@@ -1,6 +1,7 @@
 import { Server, status as Status } from '@grpc/grpc-js';
 
 import { CallGuard } from '../common/grpc-call-guard.js';
+import type { StreamRoutes } from '../common/grpc-stream-routes.js';
 import { grpcCodeName, type GrpcServerMetrics } from '../common/grpc-metrics.js';
 import { addReflection, HealthReporter, loadProtos, serviceConstructor } from '../common/grpc.js';
 import type { Logger } from '../common/logging.js';
@@ -9,9 +10,10 @@ import type { PolicyName } from './balancing/picker.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from './config.js';
 import type { CallAccounting } from './load/service-loads.js';
 import { UNWATCHED_LABEL, type LookasideMetrics } from './metrics.js';
+import { resolveRoutes } from './resolve-routes.js';
 import { ResolveStreams, type Answer, type Answering } from './resolve-stream.js';
 import type { ResolveFailed, ResolveFailureReason, ResolveOutcome, ResolveQuery, Resolver } from './resolver.js';
-import { tolerantRequests, UnaryCalls } from './unary-calls.js';
+import { UnaryCalls } from './unary-calls.js';
 import { ADS_SERVICE } from './xds/xds-protos.js';
 import type { XdsServer } from './xds/xds-server.js';
 import type { Request__Output } from '../generated/lookaside/Request.js';
@@ -37,14 +39,12 @@ export interface ConnectionTimes {
 }
 
 export const CONNECTION_TIMES: ConnectionTimes = { keepaliveTimeMs: 60_000, keepaliveTimeoutMs: 20_000, connectionIdleMs: 600_000 };
-/** The methods whose handlers answer a MalformedRequest themselves (INVALID_ARGUMENT, counted like any answer). */
-const TAKES_MALFORMED = new Set([`/${V1_SERVICE}/Resolve`, `/${V1_SERVICE}/ResolveStream`, `/${SEED_SERVICE}/Resolve`]);
 
 /** The messages as proto-loader decodes them (src/common/grpc.ts: defaults filled in, enums as names). */
-type V1ResolveRequest = ResolveRequest__Output;
-type V1ResolveResponse = ResolveResponse__Output;
-type SeedResolveRequest = Request__Output;
-type SeedResolveResponse = Response__Output;
+export type V1ResolveRequest = ResolveRequest__Output;
+export type V1ResolveResponse = ResolveResponse__Output;
+export type SeedResolveRequest = Request__Output;
+export type SeedResolveResponse = Response__Output;
 
 /** The status code and the API's reason for each way a Resolve can fail. */
 const FAILURES: Readonly<Record<ResolveFailureReason, { readonly code: Status; readonly reason: ResolveReason }>> = {
@@ -100,7 +100,10 @@ export interface LookasideServerOptions {
 }
 
 export interface LookasideServer {
+  /** Health, reflection, xDS: everything but the Resolve methods. */
   readonly server: Server;
+  /** The Resolve methods, served straight on the HTTP/2 streams the front hands them. */
+  readonly routes: StreamRoutes;
   readonly health: HealthReporter;
   /** Calls open now (every kind), and ResolveStreams among them. */
   openCalls(): number;
@@ -128,7 +131,6 @@ export function createLookasideServer(options: LookasideServerOptions): Lookasid
   const guard = new CallGuard({
     maxOpenCalls: limits.maxOpenCalls,
     limitName: 'MAX_OPEN_CALLS',
-    takesMalformed: TAKES_MALFORMED,
     onRefused: () => options.onRefused?.('MAX_OPEN_CALLS'),
   });
   const times = options.connectionTimes ?? CONNECTION_TIMES;
@@ -154,18 +156,24 @@ export function createLookasideServer(options: LookasideServerOptions): Lookasid
     openLedger: calls === undefined ? undefined : () => calls.openStreamLedger(),
   });
 
-  server.addService(tolerantRequests(serviceConstructor(grpcObject, V1_SERVICE).service), {
-    Resolve: options.grpcMetrics.instrumentUnary(V1_SERVICE, 'Resolve', unary.handler(answerV1)),
-    ResolveStream: options.grpcMetrics.instrumentBidi(V1_SERVICE, 'ResolveStream', streams.handle),
-  });
-  server.addService(tolerantRequests(serviceConstructor(grpcObject, SEED_SERVICE).service), {
-    Resolve: options.grpcMetrics.instrumentUnary(SEED_SERVICE, 'Resolve', unary.handler(seedAnswering(options))),
+  // The Resolve methods are served on their HTTP/2 streams (`routes`), not by grpc-js; reflection still describes them.
+  const routes = resolveRoutes({
+    v1Service: serviceConstructor(grpcObject, V1_SERVICE).service,
+    seedService: serviceConstructor(grpcObject, SEED_SERVICE).service,
+    slots: guard,
+    grpcMetrics: options.grpcMetrics,
+    maxRequestBytes: MAX_REQUEST_BYTES,
+    unary,
+    streams,
+    answerV1,
+    answerSeed: seedAnswering(options),
   });
   xds?.addToServer(server, options.grpcMetrics);
   health.addToServer(server);
   addReflection(server, xds === undefined ? packageDefinition : { ...packageDefinition, ...xds.packageDefinition });
   return {
     server,
+    routes,
     health,
     openCalls: () => guard.openCalls,
     openResolveStreams: () => streams.size,

@@ -1,16 +1,19 @@
-import { Metadata, type handleUnaryCall, type MethodDefinition, type ServiceDefinition } from '@grpc/grpc-js';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 
+import { status as Status, type MethodDefinition, type ServiceDefinition } from '@grpc/grpc-js';
+
+import { admitCall, H2Call, type H2MethodContext, type MessageCodec } from '../common/grpc-h2-call.js';
 import { MalformedRequest } from '../common/grpc-request-framing.js';
-import { remainingMs } from '../common/grpc.js';
+import type { StreamRoute } from '../common/grpc-stream-routes.js';
 import { RESOLVE_ERROR_DOMAIN } from '../common/resolve-reasons.js';
-import { encodeStatusDetails, STATUS_DETAILS_TRAILER } from '../common/status-details.js';
+import { encodeStatusDetails } from '../common/status-details.js';
 import { NO_LEDGER, type CallLedger } from './load/call-ledger.js';
 import { malformedAnswer, type Answer, type Answering } from './resolve-stream.js';
 
 /**
  * The service's request decoders, made to return a MalformedRequest instead
  * of throwing: grpc-js would answer INTERNAL "Error deserializing request"
- * (and end a whole ResolveStream for one bad request), where the client
+ * (and end a whole stream for one bad request), where the client
  * should hear INVALID_ARGUMENT for that request only.
  */
 export function tolerantRequests(service: ServiceDefinition): ServiceDefinition {
@@ -23,33 +26,36 @@ function tolerant(decode: (bytes: Buffer) => unknown): (bytes: Buffer) => unknow
     try {
       return decode(bytes);
     } catch (error) {
-      return new MalformedRequest(`cannot decode the request: ${error instanceof Error ? error.message : String(error)}`);
+      return cannotDecode(error);
     }
   };
 }
 
-/** Unary handlers over an Answering, counting the calls in flight so shutdown can wait for them. */
+export function cannotDecode(error: unknown): MalformedRequest {
+  return new MalformedRequest(`cannot decode the request: ${error instanceof Error ? error.message : String(error)}`);
+}
+
+/** One unary method served on HTTP/2 streams. */
+interface UnaryMethod<Request, Response> extends H2MethodContext {
+  readonly codec: MessageCodec<Request, Response>;
+  readonly answering: Answering<Request, Response>;
+  readonly calls: UnaryCalls;
+}
+
+/** Unary handlers over an Answering, counting the calls waiting for an answer so shutdown can wait for them. */
 export class UnaryCalls {
   private inFlight = 0;
   private waiters: (() => void)[] = [];
 
   /** @param ledger where the calls handed out by unary Resolve are held (leases that expire) */
-  constructor(private readonly ledger: CallLedger = NO_LEDGER) {}
+  constructor(readonly ledger: CallLedger = NO_LEDGER) {}
 
-  handler<Request, Response>(answering: Answering<Request, Response>): handleUnaryCall<Request | MalformedRequest, Response> {
-    return (call, callback) => {
-      const reply = (answer: Answer<Response>): void => {
-        if (answer.ok) callback(null, answer.response);
-        else callback({ code: answer.code, details: answer.message, metadata: statusDetails(answer) });
-      };
-      const request = call.request;
-      const answer = request instanceof MalformedRequest ? malformedAnswer(request) : answering(request, remainingMs(call), this.ledger);
-      if (!(answer instanceof Promise)) {
-        reply(answer);
-        return;
-      }
-      this.inFlight += 1;
-      void answer.then(reply).finally(() => this.done());
+  /** The stream route of one unary method. */
+  route<Request, Response>(context: H2MethodContext, codec: MessageCodec<Request, Response>, answering: Answering<Request, Response>): StreamRoute {
+    const method: UnaryMethod<Request, Response> = { ...context, codec, answering, calls: this };
+    return (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+      const deadlineMs = admitCall(stream, headers, method);
+      if (deadlineMs !== undefined) new UnaryCall(stream, deadlineMs, method, headers['grpc-encoding'] as string | undefined);
     };
   }
 
@@ -59,7 +65,13 @@ export class UnaryCalls {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  private done(): void {
+  /** @internal an answer began to wait */
+  waiting(): void {
+    this.inFlight += 1;
+  }
+
+  /** @internal a waiting answer came */
+  done(): void {
     this.inFlight -= 1;
     if (this.inFlight > 0) return;
     const waiters = this.waiters;
@@ -68,9 +80,72 @@ export class UnaryCalls {
   }
 }
 
-/** The failure's reason as a google.rpc.ErrorInfo in the status details trailer, for clients that branch on it. */
-function statusDetails(answer: Extract<Answer<unknown>, { ok: false }>): Metadata {
-  const metadata = new Metadata();
-  metadata.set(STATUS_DETAILS_TRAILER, encodeStatusDetails(answer.code, answer.message, { reason: answer.reason, domain: RESOLVE_ERROR_DOMAIN }));
-  return metadata;
+const ONE_MESSAGE = 'the request ended before one whole message arrived; this method takes exactly one';
+
+class UnaryCall<Request, Response> extends H2Call {
+  private request: Buffer | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    stream: ServerHttp2Stream,
+    deadlineMs: number,
+    private readonly method: UnaryMethod<Request, Response>,
+    encoding: string | undefined,
+  ) {
+    super(stream, deadlineMs, method, encoding);
+  }
+
+  onMessage(bytes: Buffer): void {
+    if (this.request !== undefined) {
+      this.sendStatus(Status.INVALID_ARGUMENT, 'a second request message arrived; this method takes exactly one', undefined);
+      return;
+    }
+    this.request = bytes;
+  }
+
+  protected onInputEnd(cutShort: string | undefined): void {
+    const bytes = this.request;
+    if (bytes === undefined || cutShort !== undefined) {
+      this.reply(malformedAnswer(new MalformedRequest(bytes === undefined ? ONE_MESSAGE : cutShort ?? ONE_MESSAGE)));
+      return;
+    }
+    const method = this.method;
+    let request: Request;
+    try {
+      request = method.codec.decode(bytes);
+    } catch (error) {
+      this.reply(malformedAnswer(cannotDecode(error)));
+      return;
+    }
+    const answer = method.answering(request, this.remainingMs(), method.calls.ledger);
+    if (!(answer instanceof Promise)) {
+      this.reply(answer);
+      return;
+    }
+    method.calls.waiting();
+    if (this.deadlineMs !== Number.POSITIVE_INFINITY) this.deadlineTimer = setTimeout(() => this.expired(), Math.max(0, this.remainingMs())).unref();
+    void answer.then(
+      (settled) => this.reply(settled),
+    ).finally(() => method.calls.done());
+  }
+
+  protected onCancelled(): void {
+    clearTimeout(this.deadlineTimer);
+  }
+
+  reply(answer: Answer<Response>): void {
+    if (this.ended) return;
+    clearTimeout(this.deadlineTimer);
+    if (answer.ok) {
+      this.queueMessage(this.method.codec.encode(answer.response));
+      this.sendStatus(Status.OK, '', undefined);
+    } else {
+      this.sendStatus(answer.code, answer.message, encodeStatusDetails(answer.code, answer.message, { reason: answer.reason, domain: RESOLVE_ERROR_DOMAIN }));
+    }
+  }
+
+  /** The deadline passed while the answer waits: DEADLINE_EXCEEDED, as grpc-js answered. */
+  expired(): void {
+    this.sendStatus(Status.DEADLINE_EXCEEDED, 'Deadline exceeded', undefined);
+  }
 }

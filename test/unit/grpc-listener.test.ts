@@ -6,6 +6,7 @@ import { Client, credentials, status as Status, type ServiceError } from '@grpc/
 import { listenWithLimits, type GrpcListener } from '../../src/common/grpc-listener.js';
 import { shutdownServer } from '../../src/common/grpc.js';
 import { LookasideHarness, until } from '../support/lookaside-server.js';
+import { serveRoutes } from '../support/stream-routes-server.js';
 
 describe('listenWithLimits (the gRPC port on node:net)', () => {
   let harness: LookasideHarness;
@@ -32,6 +33,14 @@ describe('listenWithLimits (the gRPC port on node:net)', () => {
     return new Promise((done) => channel.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, { service }, (error) => done(error)));
   }
 
+  /** A call grpc-js serves (the Resolve methods are the lean routes'): health Check of the whole server. */
+  function check(target: string): Promise<ServiceError | null> {
+    const channel = new Client(target, credentials.createInsecure());
+    channels.push(channel);
+    const encode = (): Buffer => Buffer.alloc(0);
+    return new Promise((done) => channel.makeUnaryRequest('/grpc.health.v1.Health/Check', encode, (bytes: Buffer) => bytes, {}, (error) => done(error)));
+  }
+
   function open(port: number, localAddress = '127.0.0.1'): Promise<Socket> {
     return new Promise((resolve) => {
       const socket = connect({ port, host: '127.0.0.1', localAddress }, () => resolve(socket));
@@ -47,7 +56,7 @@ describe('listenWithLimits (the gRPC port on node:net)', () => {
     ] as const) {
       const ipListener = await listenWithLimits(harness.lookaside.server, { host, port: 0, maxConnections: 10 });
       assert.ok(ipListener.port > 0);
-      assert.equal(await resolve(target(ipListener.port), 'svc-1'), null, host);
+      assert.equal(await check(target(ipListener.port)), null, host);
       void ipListener.close();
     }
   });
@@ -63,7 +72,7 @@ describe('listenWithLimits (the gRPC port on node:net)', () => {
 
     first?.destroy();
     await until(async () => (await listener?.connections()) === 1, 'one connection left');
-    assert.equal(await resolve(`127.0.0.1:${listener.port}`, 'svc-2'), null);
+    assert.equal(await check(`127.0.0.1:${listener.port}`), null);
   });
 
   it("closes a client's connections beyond maxConnectionsPerClient, while other clients still get in", async () => {
@@ -95,18 +104,27 @@ describe('listenWithLimits (the gRPC port on node:net)', () => {
     assert.deepEqual(refused, ['per-client']);
   });
 
-  it('drains on shutdown: a call in flight is answered, then the server stops ("drained")', async () => {
+  it('drains on shutdown: a Resolve in flight (a lean route) is answered, then the server stops ("drained")', async () => {
     listener = await listenWithLimits(harness.lookaside.server, { host: '127.0.0.1', port: 0, maxConnections: 10 });
-    harness.resolver.hold('svc-3');
-    const answered = resolve(`127.0.0.1:${listener.port}`, 'svc-3');
-    await until(() => harness.resolver.asked.length === 1);
-    void listener.close();
-    const stopping = shutdownServer(harness.lookaside.server, 10_000);
-    harness.resolver.waiting.get('svc-3')?.();
-    assert.equal(await answered, null);
-    assert.equal(await stopping, 'drained');
-    const late = await resolve(`127.0.0.1:${listener.port}`, 'svc-1');
-    assert.equal(late?.code, Status.UNAVAILABLE, 'no longer accepting');
+    const routes = await serveRoutes(harness.lookaside.routes);
+    try {
+      harness.resolver.hold('svc-3');
+      const answered = resolve(`127.0.0.1:${routes.port}`, 'svc-3');
+      await until(() => harness.resolver.asked.length === 1);
+      void listener.close();
+      let streamsEnded = false;
+      const stopping = shutdownServer(harness.lookaside.server, 10_000, () => harness.lookaside.endStreams().then(() => void (streamsEnded = true)));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(streamsEnded, false, 'endStreams waits for the unary Resolve in flight');
+      harness.resolver.waiting.get('svc-3')?.();
+      assert.equal(await answered, null);
+      assert.equal(await stopping, 'drained');
+      await until(() => streamsEnded, 'endStreams done');
+      const late = await check(`127.0.0.1:${listener.port}`);
+      assert.equal(late?.code, Status.UNAVAILABLE, 'no longer accepting');
+    } finally {
+      routes.close();
+    }
   });
 
   it('names the address when it cannot listen', async () => {

@@ -4,7 +4,7 @@ import { Client, credentials, type ClientDuplexStream, type MethodDefinition, ty
 import { Registry } from 'prom-client';
 
 import { GrpcServerMetrics } from '../../../src/common/grpc-metrics.js';
-import { bindServer, loadProtos, serviceConstructor } from '../../../src/common/grpc.js';
+import { loadProtos, serviceConstructor } from '../../../src/common/grpc.js';
 import { silentLogger } from '../../../src/common/logging.js';
 import { DEFAULT_LOAD_CONFIG } from '../../../src/lookaside/load/config.js';
 import { debugEndpointsRoute } from '../../../src/lookaside/load/debug-endpoints.js';
@@ -15,6 +15,7 @@ import { createLookasideServer, type LookasideServer } from '../../../src/lookas
 import { slice, sliceEndpoint, seededRandom } from '../../support/endpoints.js';
 import { FakeSource } from '../../support/fake-source.js';
 import { until } from '../../support/lookaside-server.js';
+import { serveRoutes, type RoutesServer } from '../../support/stream-routes-server.js';
 import { resolverStack } from '../../support/resolver-stack.js';
 
 interface CallResult {
@@ -76,14 +77,17 @@ class Stack {
     });
   }
 
+  private routes: RoutesServer | undefined;
+
   async start(): Promise<this> {
-    const port = await bindServer(this.server.server, '127.0.0.1', 0);
-    this.client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+    this.routes = await serveRoutes(this.server.routes);
+    this.client = new Client(`127.0.0.1:${this.routes.port}`, credentials.createInsecure());
     return this;
   }
 
   stop(): void {
     this.client.close();
+    this.routes?.close();
     this.server.server.forceShutdown();
     this.loads.closeAll();
   }
