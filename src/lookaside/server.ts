@@ -3,6 +3,7 @@ import { Server, status as Status } from '@grpc/grpc-js';
 import { CallGuard } from '../common/grpc-call-guard.js';
 import { grpcCodeName, type GrpcServerMetrics } from '../common/grpc-metrics.js';
 import { addReflection, HealthReporter, loadProtos, serviceConstructor } from '../common/grpc.js';
+import type { StreamRoutes } from '../common/grpc-stream-routes.js';
 import type { Logger } from '../common/logging.js';
 import type { ResolveReason } from '../common/resolve-reasons.js';
 import type { PolicyName } from './balancing/picker.js';
@@ -26,17 +27,6 @@ export const PROTO_FILES = ['lookaside/v1/lookaside.proto', 'lookaside/lookaside
 /** Requests are a few names; anything near this size is not a real client. */
 const MAX_REQUEST_BYTES = 16 * 1024;
 
-/** How the server keeps connections honest; README "Limits". */
-export interface ConnectionTimes {
-  /** The server pings each connection this often… */
-  readonly keepaliveTimeMs: number;
-  /** …and drops it when a ping has no answer within this. */
-  readonly keepaliveTimeoutMs: number;
-  /** A connection with no call for this long is closed (GOAWAY); clients reconnect when they need to. */
-  readonly connectionIdleMs: number;
-}
-
-export const CONNECTION_TIMES: ConnectionTimes = { keepaliveTimeMs: 60_000, keepaliveTimeoutMs: 20_000, connectionIdleMs: 600_000 };
 /** The methods whose handlers answer a MalformedRequest themselves (INVALID_ARGUMENT, counted like any answer). */
 const TAKES_MALFORMED = new Set([`/${V1_SERVICE}/Resolve`, `/${V1_SERVICE}/ResolveStream`, `/${SEED_SERVICE}/Resolve`]);
 
@@ -91,8 +81,6 @@ export interface LookasideServerOptions {
   readonly onRefused?: (limit: 'MAX_OPEN_CALLS' | 'MAX_RESOLVE_STREAMS') => void;
   /** The clock of the ResolveStream idle limit. */
   readonly now?: () => number;
-  /** CONNECTION_TIMES when not given. */
-  readonly connectionTimes?: ConnectionTimes;
   /** Where the calls handed out and reported are accounted; when not given, reports are read and dropped. */
   readonly calls?: CallAccounting;
   /** The xDS control plane to serve beside the Lookaside API (XDS=on). */
@@ -101,6 +89,8 @@ export interface LookasideServerOptions {
 
 export interface LookasideServer {
   readonly server: Server;
+  /** The methods the GrpcFront serves without grpc-js; every other path goes to `server`. */
+  readonly routes: StreamRoutes;
   readonly health: HealthReporter;
   /** Calls open now (every kind), and ResolveStreams among them. */
   openCalls(): number;
@@ -131,13 +121,9 @@ export function createLookasideServer(options: LookasideServerOptions): Lookasid
     takesMalformed: TAKES_MALFORMED,
     onRefused: () => options.onRefused?.('MAX_OPEN_CALLS'),
   });
-  const times = options.connectionTimes ?? CONNECTION_TIMES;
+  // Each connection's SETTINGS, keepalive and idle time are the GrpcFront's (src/common/grpc-front.ts).
   const server = new Server({
     'grpc.max_receive_message_length': MAX_REQUEST_BYTES,
-    'grpc.max_concurrent_streams': limits.maxStreamsPerConnection,
-    'grpc.keepalive_time_ms': times.keepaliveTimeMs,
-    'grpc.keepalive_timeout_ms': times.keepaliveTimeoutMs,
-    'grpc.max_connection_idle_ms': times.connectionIdleMs,
     interceptors: [guard.interceptor],
   });
   const xds = options.xds;
@@ -166,6 +152,7 @@ export function createLookasideServer(options: LookasideServerOptions): Lookasid
   addReflection(server, xds === undefined ? packageDefinition : { ...packageDefinition, ...xds.packageDefinition });
   return {
     server,
+    routes: new Map(),
     health,
     openCalls: () => guard.openCalls,
     openResolveStreams: () => streams.size,

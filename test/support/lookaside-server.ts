@@ -4,12 +4,15 @@ import { Client, credentials, type ClientDuplexStream, type MethodDefinition, ty
 import { Registry } from 'prom-client';
 
 import { GrpcServerMetrics } from '../../src/common/grpc-metrics.js';
-import { bindServer, loadProtos, serviceConstructor } from '../../src/common/grpc.js';
+import { GrpcFront } from '../../src/common/grpc-front.js';
+import { CONNECTION_TIMES, type ConnectionTimes } from '../../src/common/grpc-front-connection.js';
+import { listenWithLimits, type GrpcListener } from '../../src/common/grpc-listener.js';
+import { loadProtos, serviceConstructor } from '../../src/common/grpc.js';
 import { silentLogger } from '../../src/common/logging.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from '../../src/lookaside/config.js';
 import { LookasideMetrics } from '../../src/lookaside/metrics.js';
 import type { ResolveOutcome, ResolveQuery, Resolver } from '../../src/lookaside/resolver.js';
-import { CONNECTION_TIMES, createLookasideServer, type ConnectionTimes, type LookasideServer } from '../../src/lookaside/server.js';
+import { createLookasideServer, type LookasideServer } from '../../src/lookaside/server.js';
 
 /** ResolveStreamResponse as the tests decode it. */
 export interface StreamAnswer {
@@ -58,7 +61,7 @@ export interface HarnessOptions {
   readonly maxUnansweredPerStream?: number;
 }
 
-/** createLookasideServer on a loopback port 0 with a fake resolver, a fresh registry and a manual clock. */
+/** createLookasideServer behind a GrpcFront on a loopback port 0, with a fake resolver, a fresh registry and a manual clock. */
 export class LookasideHarness {
   readonly resolver = new FakeResolver();
   readonly registry = new Registry();
@@ -66,9 +69,12 @@ export class LookasideHarness {
   /** The limits that refused something, in order. */
   readonly refused: string[] = [];
   readonly lookaside: LookasideServer;
+  /** The HTTP/2 front every connection goes through, as in lookaside.ts. */
+  readonly front: GrpcFront;
   port = 0;
   /** A grpc-js client of the server, once it listens. */
   channel!: Client;
+  private listener: GrpcListener | undefined;
   private readonly methods = serviceConstructor(loadProtos(['lookaside/v1/lookaside.proto']).grpcObject, 'lookaside.v1.Lookaside').service;
 
   constructor(options: HarnessOptions = {}) {
@@ -78,16 +84,23 @@ export class LookasideHarness {
       grpcMetrics: new GrpcServerMetrics(this.registry),
       logger: silentLogger(),
       limits: { ...DEFAULT_SERVER_LIMITS, ...options.limits },
-      connectionTimes: { ...CONNECTION_TIMES, ...options.connectionTimes },
       now: () => this.clock.nowMs,
       onRefused: (limit) => this.refused.push(limit),
       ...(options.maxUnansweredPerStream === undefined ? {} : { maxUnansweredPerStream: options.maxUnansweredPerStream }),
+    });
+    this.front = new GrpcFront({
+      server: this.lookaside.server,
+      routes: this.lookaside.routes,
+      times: { ...CONNECTION_TIMES, ...options.connectionTimes },
+      maxStreamsPerConnection: options.limits?.maxStreamsPerConnection ?? DEFAULT_SERVER_LIMITS.maxStreamsPerConnection,
+      logger: silentLogger(),
     });
   }
 
   static async start(options: HarnessOptions = {}): Promise<LookasideHarness> {
     const harness = new LookasideHarness(options);
-    harness.port = await bindServer(harness.lookaside.server, '127.0.0.1', 0);
+    harness.listener = await listenWithLimits(harness.front, { host: '127.0.0.1', port: 0, maxConnections: 10_000 });
+    harness.port = harness.listener.port;
     harness.channel = new Client(harness.target, credentials.createInsecure());
     return harness;
   }
@@ -120,7 +133,8 @@ export class LookasideHarness {
 
   stop(): void {
     this.channel.close();
-    this.lookaside.server.forceShutdown();
+    this.front.forceShutdown();
+    void this.listener?.close();
   }
 }
 

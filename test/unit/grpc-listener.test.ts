@@ -20,7 +20,7 @@ describe('listenWithLimits (the gRPC port on node:net)', () => {
   afterEach(async () => {
     for (const socket of sockets.splice(0)) socket.destroy();
     for (const channel of channels.splice(0)) channel.close();
-    harness.lookaside.server.forceShutdown();
+    harness.front.forceShutdown();
     await listener?.close();
     listener = undefined;
   });
@@ -45,7 +45,7 @@ describe('listenWithLimits (the gRPC port on node:net)', () => {
       ['127.0.0.1', (port: number) => `127.0.0.1:${port}`],
       ['::1', (port: number) => `[::1]:${port}`],
     ] as const) {
-      const ipListener = await listenWithLimits(harness.lookaside.server, { host, port: 0, maxConnections: 10 });
+      const ipListener = await listenWithLimits(harness.front, { host, port: 0, maxConnections: 10 });
       assert.ok(ipListener.port > 0);
       assert.equal(await resolve(target(ipListener.port), 'svc-1'), null, host);
       void ipListener.close();
@@ -54,7 +54,7 @@ describe('listenWithLimits (the gRPC port on node:net)', () => {
 
   it('closes connections beyond maxConnections as soon as they are accepted, reports each, and takes new ones once one goes', async () => {
     let refused = 0;
-    listener = await listenWithLimits(harness.lookaside.server, { host: '127.0.0.1', port: 0, maxConnections: 2, onConnectionRefused: () => (refused += 1) });
+    listener = await listenWithLimits(harness.front, { host: '127.0.0.1', port: 0, maxConnections: 2, onConnectionRefused: () => (refused += 1) });
     const [first] = [await open(listener.port), await open(listener.port)];
     await until(async () => (await listener?.connections()) === 2, 'two connections');
     const third = await open(listener.port);
@@ -68,7 +68,7 @@ describe('listenWithLimits (the gRPC port on node:net)', () => {
 
   it("closes a client's connections beyond maxConnectionsPerClient, while other clients still get in", async () => {
     const refused: string[] = [];
-    listener = await listenWithLimits(harness.lookaside.server, {
+    listener = await listenWithLimits(harness.front, {
       host: '127.0.0.1',
       port: 0,
       maxConnections: 10,
@@ -96,12 +96,12 @@ describe('listenWithLimits (the gRPC port on node:net)', () => {
   });
 
   it('drains on shutdown: a call in flight is answered, then the server stops ("drained")', async () => {
-    listener = await listenWithLimits(harness.lookaside.server, { host: '127.0.0.1', port: 0, maxConnections: 10 });
+    listener = await listenWithLimits(harness.front, { host: '127.0.0.1', port: 0, maxConnections: 10 });
     harness.resolver.hold('svc-3');
     const answered = resolve(`127.0.0.1:${listener.port}`, 'svc-3');
     await until(() => harness.resolver.asked.length === 1);
     void listener.close();
-    const stopping = shutdownServer(harness.lookaside.server, 10_000);
+    const stopping = shutdownServer(harness.front, 10_000);
     harness.resolver.waiting.get('svc-3')?.();
     assert.equal(await answered, null);
     assert.equal(await stopping, 'drained');
@@ -115,7 +115,7 @@ describe('listenWithLimits (the gRPC port on node:net)', () => {
     const port = (taken.address() as { port: number }).port;
     try {
       await assert.rejects(
-        listenWithLimits(harness.lookaside.server, { host: '127.0.0.1', port, maxConnections: 10 }),
+        listenWithLimits(harness.front, { host: '127.0.0.1', port, maxConnections: 10 }),
         new RegExp(`^Error: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`),
       );
     } finally {

@@ -1,13 +1,1 @@
-/** The clock and timers of the xDS server, injectable so tests move time by hand. */
-export interface Timers {
-  now(): number;
-  /** Calls `callback` once after `ms`; must not keep the process alive. */
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const REAL_TIMERS: Timers = {
-  now: () => Date.now(),
-  setTimeout: (callback, ms) => setTimeout(callback, ms).unref(),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
+export { REAL_TIMERS, type Timers } from '../../common/timers.js';
