@@ -138,11 +138,12 @@ export function proxyStream(front: ServerHttp2Stream, headers: IncomingHttpHeade
 }
 
 /**
- * Resets `upstream` with CANCEL, and only that: node:http2's close() first
- * ends a request still open (END_STREAM) and sends the RST_STREAM a turn of
- * the loop later, so grpc-js would see a clean half-close, then the cancel
- * (a cancelled stream would end OK). Marking the writable side as ending (a
- * private field of node:stream, absent = the old behaviour) skips that end.
+ * Resets `upstream` with CANCEL, and only that: node:http2's close() on a
+ * stream whose request is still open first ends the request (END_STREAM)
+ * and sends the RST_STREAM in a later write, so grpc-js would see a clean
+ * half-close, then the cancel, and a stream the client cancelled would end
+ * OK. Marking the writable side as ending (node:stream's own state; without
+ * it, the old behaviour) makes close() skip that end.
  */
 function cancel(upstream: ClientHttp2Stream): void {
   const writable = (upstream as unknown as { _writableState?: { ending: boolean } })._writableState;
