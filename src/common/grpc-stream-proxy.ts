@@ -16,7 +16,7 @@ import { status as Status, type Metadata } from '@grpc/grpc-js';
  */
 export const PEER_HEADER = 'x-lookaside-peer';
 
-const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM, NGHTTP2_FLAG_END_STREAM } = constants;
+const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM, NGHTTP2_FLAG_END_STREAM } = constants;
 
 /** Connection-specific headers HTTP/2 forbids a proxy to pass on (RFC 9113 §8.2.2); node:http2 refuses them anyway. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', PEER_HEADER]);
@@ -92,16 +92,18 @@ export function proxyStream(front: ServerHttp2Stream, headers: IncomingHttpHeade
     if (front.destroyed || front.closed) return;
     if ((flags & NGHTTP2_FLAG_END_STREAM) !== 0) {
       statusSeen = true;
-      front.respond(forwardable(responseHeaders), { endStream: true });
       upstream.resume();
+      orReset(front, () => front.respond(forwardable(responseHeaders), { endStream: true }));
       return;
     }
-    front.respond(forwardable(responseHeaders), { waitForTrailers: true });
-    front.once('wantTrailers', () => {
-      front.sendTrailers(trailers ?? statusHeaders(Status.INTERNAL, 'the call ended without a status'));
-      trailersSent = true;
-      if (upstream.closed) endAsUpstreamDid();
-    });
+    front.once('wantTrailers', () =>
+      orReset(front, () => {
+        front.sendTrailers(trailers ?? statusHeaders(Status.INTERNAL, 'the call ended without a status'));
+        trailersSent = true;
+        if (upstream.closed) endAsUpstreamDid();
+      }),
+    );
+    if (!orReset(front, () => front.respond(forwardable(responseHeaders), { waitForTrailers: true }))) return;
     coalesceTicks(upstream, front);
     upstream.pipe(front);
   });
@@ -135,6 +137,22 @@ export function proxyStream(front: ServerHttp2Stream, headers: IncomingHttpHeade
   front.once('close', () => {
     if (!statusSeen && !upstream.closed && !upstream.destroyed) cancel(upstream);
   });
+}
+
+/**
+ * Runs `send` (headers or trailers out to the client); when node:http2
+ * refuses them (a header it will not send, the stream gone meanwhile), the
+ * client's stream is reset with INTERNAL_ERROR instead of the process
+ * throwing. Returns whether `send` went through.
+ */
+function orReset(front: ServerHttp2Stream, send: () => void): boolean {
+  try {
+    send();
+    return true;
+  } catch {
+    if (!front.destroyed) front.close(NGHTTP2_INTERNAL_ERROR);
+    return false;
+  }
 }
 
 /**
