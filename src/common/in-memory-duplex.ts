@@ -2,11 +2,12 @@ import { Duplex } from 'node:stream';
 
 /**
  * One end of an in-memory connection: what is written to it is read from
- * the other end. As from a socket, what is written in one tick is read as
- * one chunk (node:http2 writes each frame batch on its own; the reader then
- * parses them in one go), and a write's callback waits while the other
- * end's reader has more than it wants, so backpressure crosses the pair.
- * (node:stream's duplexPair arrives in Node 22.)
+ * the other end, as from a socket: in a later tick (one HTTP/2 session is
+ * never re-entered from inside the other's write: pushed at once, a bidi
+ * stream over the flow-control windows stalled), and what was written in one
+ * tick as one chunk (the reader parses the frames in one go). A write's
+ * callback waits while the other end's reader has more than it wants, so
+ * backpressure crosses the pair. (node:stream's duplexPair arrives in Node 22.)
  */
 class DuplexEnd extends Duplex {
   other!: DuplexEnd;
