@@ -147,6 +147,11 @@ bench-lookaside: build ## Our Resolve and ResolveStream against a grpc-go refere
 	command -v h2load >/dev/null || (apt-get update && apt-get install -y nghttp2-client)
 	node dist/bench/lookaside-bench.js
 
+.PHONY: bench-front
+bench-front: build ## What the HTTP/2 front's proxy costs a call it passes to grpc-js: health Check direct vs through the front (h2load; CPU µs per call)
+	command -v h2load >/dev/null || (apt-get update && apt-get install -y nghttp2-client)
+	node dist/bench/front-proxy.js
+
 .PHONY: bench-idle
 bench-idle: build kube-binaries ## The lookaside's idle RSS in Kubernetes mode (real kube-apiserver, the image's heap flags), split into V8 heap, code and the rest
 	node dist/bench/idle-kube.js

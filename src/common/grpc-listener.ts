@@ -1,8 +1,6 @@
 import { createServer, type Server as TcpServer, type Socket } from 'node:net';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 
-import { ServerCredentials, type Server } from '@grpc/grpc-js';
-
 import { joinHostPort } from './addresses.js';
 
 export interface ListenOptions {
@@ -22,11 +20,16 @@ export interface ListenOptions {
   readonly onError?: (error: Error) => void;
   /**
    * Serve TLS: each accepted connection goes through this node:tls server's
-   * handshake, and grpc-js gets it once the handshake is done (the server's
+   * handshake, and the target gets it once the handshake is done (the server's
    * setSecureContext() changes the certificate of later handshakes).
    * Undefined = plaintext.
    */
   readonly tls?: TlsServer;
+}
+
+/** Where accepted connections go: the GrpcFront (or grpc-js's own `createConnectionInjector`). */
+export interface ConnectionTarget {
+  injectConnection(socket: Socket | TLSSocket): void;
 }
 
 /** The TCP side of a gRPC server, with a bound on connections. */
@@ -37,39 +40,36 @@ export interface GrpcListener {
   connections(): Promise<number>;
   /**
    * Stops accepting connections at once; resolves when the last one has
-   * ended (those open stay with the gRPC server until it shuts them down).
+   * ended (those open stay with the target until it shuts them down).
    */
   close(): Promise<void>;
 }
 
 /**
- * Listens on `host:port` with node:net and hands each connection to the
- * grpc-js server (`Server.createConnectionInjector`), so that the number of
- * connections is bounded (`net.Server.maxConnections`): grpc-js's own
- * bindAsync accepts without limit. The grpc-js server still owns every
- * HTTP/2 session, so its options (max_concurrent_streams, keepalive, idle)
- * and its shutdown (tryShutdown, forceShutdown) apply as with bindAsync.
+ * Listens on `host:port` with node:net and hands each connection (after its
+ * TLS handshake, with TLS) to `target`, which owns its HTTP/2 session, so
+ * that the number of connections is bounded (`net.Server.maxConnections`):
+ * grpc-js's own bindAsync accepts without limit.
  */
-export async function listenWithLimits(server: Server, options: ListenOptions): Promise<GrpcListener> {
-  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
+export async function listenWithLimits(target: ConnectionTarget, options: ListenOptions): Promise<GrpcListener> {
   const perClient = new ConnectionsPerClient(options.maxConnectionsPerClient);
   const tls = options.tls;
-  if (tls !== undefined) tls.on('secureConnection', (socket: TLSSocket) => injector.injectConnection(socket));
+  if (tls !== undefined) tls.on('secureConnection', (socket: TLSSocket) => target.injectConnection(socket));
   const tcp = createServer({ noDelay: true }, (socket) => {
     if (!perClient.admit(socket)) {
       socket.destroy();
       options.onConnectionRefused?.('per-client');
       return;
     }
-    if (tls === undefined) injector.injectConnection(socket);
+    if (tls === undefined) target.injectConnection(socket);
     else tls.emit('connection', socket);
   });
   tcp.maxConnections = options.maxConnections;
   tcp.on('drop', () => options.onConnectionRefused?.('total'));
 
-  const target = joinHostPort(options.host, options.port);
+  const address = joinHostPort(options.host, options.port);
   await new Promise<void>((resolve, reject) => {
-    const failed = (error: Error): void => reject(new Error(`cannot listen on ${target}: ${error.message}`));
+    const failed = (error: Error): void => reject(new Error(`cannot listen on ${address}: ${error.message}`));
     tcp.once('error', failed);
     tcp.listen({ host: options.host, port: options.port }, () => {
       tcp.off('error', failed);
@@ -78,10 +78,10 @@ export async function listenWithLimits(server: Server, options: ListenOptions): 
   });
   tcp.on('error', (error) => options.onError?.(error));
 
-  const address = tcp.address();
-  if (address === null || typeof address === 'string') throw new Error(`cannot listen on ${target}: no TCP address`);
+  const bound = tcp.address();
+  if (bound === null || typeof bound === 'string') throw new Error(`cannot listen on ${address}: no TCP address`);
   return {
-    port: address.port,
+    port: bound.port,
     connections: () => countConnections(tcp),
     close: () => new Promise((resolve) => tcp.close(() => resolve())),
   };

@@ -117,13 +117,21 @@ export function remainingMs(call: { getDeadline(): Deadline }): number {
   return Number.isFinite(deadlineMs) ? deadlineMs - Date.now() : Number.POSITIVE_INFINITY;
 }
 
+/** What shutdownServer stops: a grpc-js Server, or the GrpcFront before one. */
+export interface StoppableServer {
+  /** Refuses new calls; `callback` once those in flight are done. */
+  tryShutdown(callback: () => void): void;
+  /** Cancels every call at once. */
+  forceShutdown(): void;
+}
+
 /**
  * Stops a server gracefully: no new calls, in-flight calls may finish, and
  * after `graceMs` whatever is left is cancelled. `whileDraining` runs once new
  * calls are refused, to end long-lived streams the server owns.
  */
 export function shutdownServer(
-  server: Server,
+  server: StoppableServer,
   graceMs: number,
   whileDraining?: () => Promise<void>,
 ): Promise<'drained' | 'forced'> {

@@ -1,3 +1,5 @@
+import { GrpcFront } from '../common/grpc-front.js';
+import { CONNECTION_TIMES } from '../common/grpc-front-connection.js';
 import { listenWithLimits } from '../common/grpc-listener.js';
 import { GrpcServerMetrics } from '../common/grpc-metrics.js';
 import { shutdownServer } from '../common/grpc.js';
@@ -124,8 +126,15 @@ export async function createLookaside(config: LookasideConfig, logger: Logger, e
     calls: loads,
   });
   const { server, health, endStreams } = lookaside;
+  const front = new GrpcFront({
+    server,
+    routes: lookaside.routes,
+    times: CONNECTION_TIMES,
+    maxStreamsPerConnection: config.limits.maxStreamsPerConnection,
+    logger: serverLogger,
+  });
 
-  const listener = await listenWithLimits(server, {
+  const listener = await listenWithLimits(front, {
     host: config.host,
     port: config.port,
     maxConnections: config.limits.maxConnections,
@@ -166,8 +175,8 @@ export async function createLookaside(config: LookasideConfig, logger: Logger, e
       void listener.close();
       tls?.close();
       // Open ResolveStreams would hold the server for the whole grace period: end
-      // them as soon as the unary calls are answered (tryShutdown has stopped new calls).
-      const result = await shutdownServer(server, config.shutdownGraceMs, endStreams);
+      // them as soon as the unary calls are answered (the front's GOAWAY has stopped new calls).
+      const result = await shutdownServer(front, config.shutdownGraceMs, endStreams);
       logger.info({ result }, 'grpc server stopped');
       services.close();
       loads.closeAll();

@@ -28,17 +28,6 @@ export const PROTO_FILES = ['lookaside/v1/lookaside.proto', 'lookaside/lookaside
 /** Requests are a few names; anything near this size is not a real client. */
 const MAX_REQUEST_BYTES = 16 * 1024;
 
-/** How the server keeps connections honest; README "Limits". */
-export interface ConnectionTimes {
-  /** The server pings each connection this often… */
-  readonly keepaliveTimeMs: number;
-  /** …and drops it when a ping has no answer within this. */
-  readonly keepaliveTimeoutMs: number;
-  /** A connection with no call for this long is closed (GOAWAY); clients reconnect when they need to. */
-  readonly connectionIdleMs: number;
-}
-
-export const CONNECTION_TIMES: ConnectionTimes = { keepaliveTimeMs: 60_000, keepaliveTimeoutMs: 20_000, connectionIdleMs: 600_000 };
 
 /** The messages as proto-loader decodes them (src/common/grpc.ts: defaults filled in, enums as names). */
 export type V1ResolveRequest = ResolveRequest__Output;
@@ -91,8 +80,6 @@ export interface LookasideServerOptions {
   readonly onRefused?: (limit: 'MAX_OPEN_CALLS' | 'MAX_RESOLVE_STREAMS') => void;
   /** The clock of the ResolveStream idle limit. */
   readonly now?: () => number;
-  /** CONNECTION_TIMES when not given. */
-  readonly connectionTimes?: ConnectionTimes;
   /** Where the calls handed out and reported are accounted; when not given, reports are read and dropped. */
   readonly calls?: CallAccounting;
   /** The xDS control plane to serve beside the Lookaside API (XDS=on). */
@@ -133,13 +120,9 @@ export function createLookasideServer(options: LookasideServerOptions): Lookasid
     limitName: 'MAX_OPEN_CALLS',
     onRefused: () => options.onRefused?.('MAX_OPEN_CALLS'),
   });
-  const times = options.connectionTimes ?? CONNECTION_TIMES;
+  // Each connection's SETTINGS, keepalive and idle time are the GrpcFront's (src/common/grpc-front.ts).
   const server = new Server({
     'grpc.max_receive_message_length': MAX_REQUEST_BYTES,
-    'grpc.max_concurrent_streams': limits.maxStreamsPerConnection,
-    'grpc.keepalive_time_ms': times.keepaliveTimeMs,
-    'grpc.keepalive_timeout_ms': times.keepaliveTimeoutMs,
-    'grpc.max_connection_idle_ms': times.connectionIdleMs,
     interceptors: [guard.interceptor],
   });
   const xds = options.xds;

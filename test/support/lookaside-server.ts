@@ -4,13 +4,15 @@ import { Client, credentials, type ClientDuplexStream, type MethodDefinition, ty
 import { Registry } from 'prom-client';
 
 import { GrpcServerMetrics } from '../../src/common/grpc-metrics.js';
-import { bindServer, loadProtos, serviceConstructor } from '../../src/common/grpc.js';
+import { GrpcFront } from '../../src/common/grpc-front.js';
+import { CONNECTION_TIMES, type ConnectionTimes } from '../../src/common/grpc-front-connection.js';
+import { listenWithLimits, type GrpcListener } from '../../src/common/grpc-listener.js';
+import { loadProtos, serviceConstructor } from '../../src/common/grpc.js';
 import { silentLogger } from '../../src/common/logging.js';
 import { DEFAULT_SERVER_LIMITS, type ServerLimits } from '../../src/lookaside/config.js';
 import { LookasideMetrics } from '../../src/lookaside/metrics.js';
 import type { ResolveOutcome, ResolveQuery, Resolver } from '../../src/lookaside/resolver.js';
-import { serveRoutes, type RoutesServer } from './stream-routes-server.js';
-import { CONNECTION_TIMES, createLookasideServer, type ConnectionTimes, type LookasideServer } from '../../src/lookaside/server.js';
+import { createLookasideServer, type LookasideServer } from '../../src/lookaside/server.js';
 
 /** ResolveStreamResponse as the tests decode it. */
 export interface StreamAnswer {
@@ -62,9 +64,7 @@ export interface HarnessOptions {
   readonly maxUnansweredPerStream?: number;
 }
 
-/**
- * createLookasideServer on loopback ports 0 (its lean routes on a bare
- * HTTP/2 server, grpc-js on another) with a fake resolver, a fresh registry and a manual clock. */
+/** createLookasideServer behind a GrpcFront on a loopback port 0, with a fake resolver, a fresh registry and a manual clock. */
 export class LookasideHarness {
   readonly registry = new Registry();
   private readonly lookasideMetrics = new LookasideMetrics(this.registry);
@@ -73,47 +73,44 @@ export class LookasideHarness {
   /** The limits that refused something, in order. */
   readonly refused: string[] = [];
   readonly lookaside: LookasideServer;
-  /** Where the lean routes (the Resolve methods) are served. */
+  /** The HTTP/2 front every connection goes through, as in lookaside.ts. */
+  readonly front: GrpcFront;
   port = 0;
-  /** Where grpc-js serves the rest (health, reflection; keepalive and idle connections until the HTTP/2 front serves both). */
-  grpcPort = 0;
-  private routesServer: RoutesServer | undefined;
   /** A grpc-js client of the server, once it listens. */
   channel!: Client;
+  private listener: GrpcListener | undefined;
   private readonly methods = serviceConstructor(loadProtos(['lookaside/v1/lookaside.proto']).grpcObject, 'lookaside.v1.Lookaside').service;
 
-  readonly limits: ServerLimits;
-
   constructor(options: HarnessOptions = {}) {
-    this.limits = { ...DEFAULT_SERVER_LIMITS, ...options.limits };
     this.lookaside = createLookasideServer({
       resolver: this.resolver as unknown as Resolver,
       metrics: this.lookasideMetrics,
       grpcMetrics: new GrpcServerMetrics(this.registry),
       logger: silentLogger(),
-      limits: this.limits,
-      connectionTimes: { ...CONNECTION_TIMES, ...options.connectionTimes },
+      limits: { ...DEFAULT_SERVER_LIMITS, ...options.limits },
       now: () => this.clock.nowMs,
       onRefused: (limit) => this.refused.push(limit),
       ...(options.maxUnansweredPerStream === undefined ? {} : { maxUnansweredPerStream: options.maxUnansweredPerStream }),
+    });
+    this.front = new GrpcFront({
+      server: this.lookaside.server,
+      routes: this.lookaside.routes,
+      times: { ...CONNECTION_TIMES, ...options.connectionTimes },
+      maxStreamsPerConnection: options.limits?.maxStreamsPerConnection ?? DEFAULT_SERVER_LIMITS.maxStreamsPerConnection,
+      logger: silentLogger(),
     });
   }
 
   static async start(options: HarnessOptions = {}): Promise<LookasideHarness> {
     const harness = new LookasideHarness(options);
-    harness.grpcPort = await bindServer(harness.lookaside.server, '127.0.0.1', 0);
-    harness.routesServer = await serveRoutes(harness.lookaside.routes, { maxConcurrentStreams: harness.limits.maxStreamsPerConnection });
-    harness.port = harness.routesServer.port;
+    harness.listener = await listenWithLimits(harness.front, { host: '127.0.0.1', port: 0, maxConnections: 10_000 });
+    harness.port = harness.listener.port;
     harness.channel = new Client(harness.target, credentials.createInsecure());
     return harness;
   }
 
   get target(): string {
     return `127.0.0.1:${this.port}`;
-  }
-
-  get grpcTarget(): string {
-    return `127.0.0.1:${this.grpcPort}`;
   }
 
   method(name: 'Resolve' | 'ResolveStream'): MethodDefinition<unknown, unknown> {
@@ -140,8 +137,8 @@ export class LookasideHarness {
 
   stop(): void {
     this.channel.close();
-    this.routesServer?.close();
-    this.lookaside.server.forceShutdown();
+    this.front.forceShutdown();
+    void this.listener?.close();
   }
 }
 

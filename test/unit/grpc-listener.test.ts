@@ -6,7 +6,6 @@ import { Client, credentials, status as Status, type ServiceError } from '@grpc/
 import { listenWithLimits, type GrpcListener } from '../../src/common/grpc-listener.js';
 import { shutdownServer } from '../../src/common/grpc.js';
 import { LookasideHarness, until } from '../support/lookaside-server.js';
-import { serveRoutes } from '../support/stream-routes-server.js';
 
 describe('listenWithLimits (the gRPC port on node:net)', () => {
   let harness: LookasideHarness;
@@ -21,7 +20,7 @@ describe('listenWithLimits (the gRPC port on node:net)', () => {
   afterEach(async () => {
     for (const socket of sockets.splice(0)) socket.destroy();
     for (const channel of channels.splice(0)) channel.close();
-    harness.lookaside.server.forceShutdown();
+    harness.front.forceShutdown();
     await listener?.close();
     listener = undefined;
   });
@@ -31,14 +30,6 @@ describe('listenWithLimits (the gRPC port on node:net)', () => {
     channels.push(channel);
     const method = harness.method('Resolve');
     return new Promise((done) => channel.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, { service }, (error) => done(error)));
-  }
-
-  /** A call grpc-js serves (the Resolve methods are the lean routes'): health Check of the whole server. */
-  function check(target: string): Promise<ServiceError | null> {
-    const channel = new Client(target, credentials.createInsecure());
-    channels.push(channel);
-    const encode = (): Buffer => Buffer.alloc(0);
-    return new Promise((done) => channel.makeUnaryRequest('/grpc.health.v1.Health/Check', encode, (bytes: Buffer) => bytes, {}, (error) => done(error)));
   }
 
   function open(port: number, localAddress = '127.0.0.1'): Promise<Socket> {
@@ -54,16 +45,16 @@ describe('listenWithLimits (the gRPC port on node:net)', () => {
       ['127.0.0.1', (port: number) => `127.0.0.1:${port}`],
       ['::1', (port: number) => `[::1]:${port}`],
     ] as const) {
-      const ipListener = await listenWithLimits(harness.lookaside.server, { host, port: 0, maxConnections: 10 });
+      const ipListener = await listenWithLimits(harness.front, { host, port: 0, maxConnections: 10 });
       assert.ok(ipListener.port > 0);
-      assert.equal(await check(target(ipListener.port)), null, host);
+      assert.equal(await resolve(target(ipListener.port), 'svc-1'), null, host);
       void ipListener.close();
     }
   });
 
   it('closes connections beyond maxConnections as soon as they are accepted, reports each, and takes new ones once one goes', async () => {
     let refused = 0;
-    listener = await listenWithLimits(harness.lookaside.server, { host: '127.0.0.1', port: 0, maxConnections: 2, onConnectionRefused: () => (refused += 1) });
+    listener = await listenWithLimits(harness.front, { host: '127.0.0.1', port: 0, maxConnections: 2, onConnectionRefused: () => (refused += 1) });
     const [first] = [await open(listener.port), await open(listener.port)];
     await until(async () => (await listener?.connections()) === 2, 'two connections');
     const third = await open(listener.port);
@@ -72,12 +63,12 @@ describe('listenWithLimits (the gRPC port on node:net)', () => {
 
     first?.destroy();
     await until(async () => (await listener?.connections()) === 1, 'one connection left');
-    assert.equal(await check(`127.0.0.1:${listener.port}`), null);
+    assert.equal(await resolve(`127.0.0.1:${listener.port}`, 'svc-2'), null);
   });
 
   it("closes a client's connections beyond maxConnectionsPerClient, while other clients still get in", async () => {
     const refused: string[] = [];
-    listener = await listenWithLimits(harness.lookaside.server, {
+    listener = await listenWithLimits(harness.front, {
       host: '127.0.0.1',
       port: 0,
       maxConnections: 10,
@@ -105,26 +96,21 @@ describe('listenWithLimits (the gRPC port on node:net)', () => {
   });
 
   it('drains on shutdown: a Resolve in flight (a lean route) is answered, then the server stops ("drained")', async () => {
-    listener = await listenWithLimits(harness.lookaside.server, { host: '127.0.0.1', port: 0, maxConnections: 10 });
-    const routes = await serveRoutes(harness.lookaside.routes);
-    try {
-      harness.resolver.hold('svc-3');
-      const answered = resolve(`127.0.0.1:${routes.port}`, 'svc-3');
-      await until(() => harness.resolver.asked.length === 1);
-      void listener.close();
-      let streamsEnded = false;
-      const stopping = shutdownServer(harness.lookaside.server, 10_000, () => harness.lookaside.endStreams().then(() => void (streamsEnded = true)));
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      assert.equal(streamsEnded, false, 'endStreams waits for the unary Resolve in flight');
-      harness.resolver.waiting.get('svc-3')?.();
-      assert.equal(await answered, null);
-      assert.equal(await stopping, 'drained');
-      await until(() => streamsEnded, 'endStreams done');
-      const late = await check(`127.0.0.1:${listener.port}`);
-      assert.equal(late?.code, Status.UNAVAILABLE, 'no longer accepting');
-    } finally {
-      routes.close();
-    }
+    listener = await listenWithLimits(harness.front, { host: '127.0.0.1', port: 0, maxConnections: 10 });
+    harness.resolver.hold('svc-3');
+    const answered = resolve(`127.0.0.1:${listener.port}`, 'svc-3');
+    await until(() => harness.resolver.asked.length === 1);
+    void listener.close();
+    let streamsEnded = false;
+    const stopping = shutdownServer(harness.front, 10_000, () => harness.lookaside.endStreams().then(() => void (streamsEnded = true)));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(streamsEnded, false, 'endStreams waits for the unary Resolve in flight');
+    harness.resolver.waiting.get('svc-3')?.();
+    assert.equal(await answered, null);
+    assert.equal(await stopping, 'drained');
+    await until(() => streamsEnded, 'endStreams done');
+    const late = await resolve(`127.0.0.1:${listener.port}`, 'svc-1');
+    assert.equal(late?.code, Status.UNAVAILABLE, 'no longer accepting');
   });
 
   it('names the address when it cannot listen', async () => {
@@ -133,7 +119,7 @@ describe('listenWithLimits (the gRPC port on node:net)', () => {
     const port = (taken.address() as { port: number }).port;
     try {
       await assert.rejects(
-        listenWithLimits(harness.lookaside.server, { host: '127.0.0.1', port, maxConnections: 10 }),
+        listenWithLimits(harness.front, { host: '127.0.0.1', port, maxConnections: 10 }),
         new RegExp(`^Error: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`),
       );
     } finally {

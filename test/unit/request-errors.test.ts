@@ -69,8 +69,8 @@ describe('lookaside server: malformed requests get INVALID_ARGUMENT with a messa
     assert.equal(two.message, 'a second request message arrived; this method takes exactly one');
   });
 
-  it('ends a health Check (served by grpc-js) cut short with INVALID_ARGUMENT too', async () => {
-    const grpcClient = new RawGrpcClient(harness.grpcTarget);
+  it('ends a health Check (grpc-js, through the front) cut short with INVALID_ARGUMENT too', async () => {
+    const grpcClient = new RawGrpcClient(harness.target);
     const answer = await grpcClient.call(HEALTH_CHECK, cutShort(10, 1));
     grpcClient.close();
     assert.equal(answer.status, Status.INVALID_ARGUMENT, answer.message);

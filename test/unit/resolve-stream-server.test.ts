@@ -122,7 +122,7 @@ describe('lookaside server: ResolveStream', () => {
     stream.send('svc-2');
     await until(() => resolver.asked.length === 2);
     // A grace period no test waits out: 'drained' shows the streams were ended, not outlasted.
-    const stopping = shutdownServer(lookaside.server, 600_000, lookaside.endStreams);
+    const stopping = shutdownServer(harness.front, 600_000, lookaside.endStreams);
     setTimeout(() => resolver.waiting.get('svc-1')?.(), 50);
     const status = await stream.status;
     assert.equal(status.code, Status.UNAVAILABLE, status.details);

@@ -23,8 +23,8 @@ describe('lookaside server: limits on what one client can hold', () => {
     return client;
   }
 
-  async function rawConnection(answerPings = true, port = harness.port): Promise<RawH2Connection> {
-    const connection = await RawH2Connection.open(port, '127.0.0.1', answerPings);
+  async function rawConnection(answerPings = true): Promise<RawH2Connection> {
+    const connection = await RawH2Connection.open(harness.port, '127.0.0.1', answerPings);
     clients.push(connection);
     return connection;
   }
@@ -78,10 +78,9 @@ describe('lookaside server: limits on what one client can hold', () => {
     assert.ok(harness.lookaside.openResolveStreams() <= 5, `${harness.lookaside.openResolveStreams()} streams open`);
   });
 
-  // Connection times are the connection owner's (grpc-js here; the HTTP/2 front once it serves both).
   it('drops a connection that stops answering keepalive pings, and keeps one that answers', async () => {
     harness = await LookasideHarness.start({ connectionTimes: { keepaliveTimeMs: 100, keepaliveTimeoutMs: 100 } });
-    const [gone, alive] = [await rawConnection(false, harness.grpcPort), await rawConnection(true, harness.grpcPort)];
+    const [gone, alive] = [await rawConnection(false), await rawConnection(true)];
     await gone.closed;
     await new Promise((resolve) => setTimeout(resolve, 500));
     assert.equal(alive.counts.closed, false, 'a connection that answers pings stays');
@@ -89,7 +88,7 @@ describe('lookaside server: limits on what one client can hold', () => {
 
   it('closes a connection with no call for the idle time (GOAWAY)', async () => {
     harness = await LookasideHarness.start({ connectionTimes: { connectionIdleMs: 200 } });
-    const idle = await rawConnection(true, harness.grpcPort);
+    const idle = await rawConnection();
     await idle.closed;
     assert.equal(idle.counts.goaway?.code, 0);
   });

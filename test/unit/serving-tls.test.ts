@@ -43,7 +43,7 @@ describe('ServingTls: TLS and mTLS on the gRPC port, reloaded from the files', f
 
   afterEach(async () => {
     for (const channel of channels.splice(0)) channel.close();
-    harness.lookaside.server.forceShutdown();
+    harness.front.forceShutdown();
     tls?.close();
     await listener?.close();
     listener = undefined;
@@ -52,7 +52,7 @@ describe('ServingTls: TLS and mTLS on the gRPC port, reloaded from the files', f
 
   async function serve(files: ServingTlsFiles, logger = silentLogger()): Promise<number> {
     tls = await ServingTls.open(files, logger, { pollIntervalMs: 100 });
-    listener = await listenWithLimits(harness.lookaside.server, { host: '127.0.0.1', port: 0, maxConnections: 10, tls: tls.server });
+    listener = await listenWithLimits(harness.front, { host: '127.0.0.1', port: 0, maxConnections: 10, tls: tls.server });
     return listener.port;
   }
 

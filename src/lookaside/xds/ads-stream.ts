@@ -3,6 +3,7 @@ import type { DiscoveryRequest__Output } from '@grpc/grpc-js-xds/build/src/gener
 
 import type { StreamObserver } from '../../common/grpc-metrics.js';
 import { MalformedRequest } from '../../common/grpc-request-framing.js';
+import { callPeer } from '../../common/grpc-stream-proxy.js';
 import { quoteInput } from '../validation.js';
 import type { ResourceAnswer, XdsFeeds } from './xds-feeds.js';
 import type { ParsedName } from './xds-names.js';
@@ -107,7 +108,7 @@ export class AdsStream {
         last_nack: state.nack === undefined ? null : nackReport(state.nack),
       };
     }
-    return { node: this.node ?? null, peer: this.call.getPeer(), opened_at: new Date(this.openedAtMs).toISOString(), stale_requests: this.staleRequests, types };
+    return { node: this.node ?? null, peer: callPeer(this.call), opened_at: new Date(this.openedAtMs).toISOString(), stale_requests: this.staleRequests, types };
   }
 
   get nodeId(): string {
