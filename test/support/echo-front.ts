@@ -10,6 +10,7 @@ import {
   type ServerDuplexStream,
   type ServerUnaryCall,
   type ServerWritableStream,
+  type ServerOptions,
   type ServiceDefinition,
 } from '@grpc/grpc-js';
 
@@ -79,13 +80,26 @@ export interface EchoSeen {
 export class EchoFront {
   readonly seen: EchoSeen = { peers: [], deadlines: [], cancelled: 0, bidis: 0, halfClosed: 0, held: [], routed: 0 };
   /** With the CallGuard lookaside's server has: grpc-js alone reports a client's reset as a half-close, then a cancel. */
-  readonly server = new Server({ interceptors: [new CallGuard({ maxOpenCalls: 1_000, limitName: 'TEST' }).interceptor] });
+  readonly server: Server;
   readonly front: GrpcFront;
   port = 0;
   private listener: GrpcListener | undefined;
   private readonly clients: Client[] = [];
 
-  constructor(options: { readonly times?: Partial<ConnectionTimes>; readonly timers?: Timers; readonly maxStreamsPerConnection?: number; readonly route?: StreamRoute } = {}) {
+  constructor(
+    options: {
+      readonly times?: Partial<ConnectionTimes>;
+      readonly timers?: Timers;
+      readonly maxStreamsPerConnection?: number;
+      readonly route?: StreamRoute;
+      /** grpc-js server options, such as a short grpc.max_connection_idle_ms. */
+      readonly serverOptions?: ServerOptions;
+    } = {},
+  ) {
+    this.server = new Server({
+      ...options.serverOptions,
+      interceptors: [new CallGuard({ maxOpenCalls: 1_000, limitName: 'TEST' }).interceptor],
+    });
     this.server.addService(ECHO, {
       Unary: (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => this.unary(call, callback),
       Hold: (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {

@@ -151,6 +151,16 @@ describe('GrpcFront: routes by :path, everything else to grpc-js through the pro
     await until(() => echo.seen.cancelled === 1, 'grpc-js cancelled the call at its deadline');
   });
 
+  it('opens a new in-memory connection to grpc-js when grpc-js has closed the last one (its idle GOAWAY)', async () => {
+    echo = await EchoFront.start({ serverOptions: { 'grpc.max_connection_idle_ms': 50 } });
+    const client = echo.client();
+    assert.equal((await unary(client, ECHO.Unary.path, Buffer.from('a'))).response?.toString(), 'a');
+    await new Promise((resolve) => setTimeout(resolve, 500)); // grpc-js closes its side after 50 ms without a call
+    const again = await unary(client, ECHO.Unary.path, Buffer.from('b'));
+    assert.equal(again.error, null);
+    assert.equal(again.response?.toString(), 'b');
+  });
+
   it('answers INTERNAL with a message when a route throws, and keeps serving', async () => {
     echo = await EchoFront.start({
       route: () => {
