@@ -15,8 +15,7 @@
  * Env (all optional): BENCH_CONCURRENCY (8,32,128), BENCH_ROUNDS (3),
  * BENCH_ANSWERS (answers per run, 20000), BENCH_CONNECTIONS (4), BENCH_PIN
  * (1: servers on CPU 0, h2load on CPU 1), LOOKASIDE_NODE_ARGS (node flags for
- * our lookaside, space-separated; default: the image's under deploy/base's limit), LOOKASIDE_ENV (extra env, k=v,…),
- * BENCH_LOOKASIDE_SCRIPT (the server under dist/ to run as ours; default src/lookaside/main.js).
+ * our lookaside, space-separated; default: the image's under deploy/base's limit), LOOKASIDE_ENV (extra env, k=v,…).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -81,7 +80,7 @@ async function main(): Promise<void> {
     processes.push(go.process);
     const [port, metricsPort] = [await freePort(), await freePort()];
     const env = { LB_HOST: '127.0.0.1', LB_PORT: String(port), METRICS_PORT: String(metricsPort), LOG_LEVEL: 'warn', ENDPOINTS_FILE: endpointsFile, ...extraEnv };
-    const ours = ServiceProcess.start(process.env['BENCH_LOOKASIDE_SCRIPT'] ?? 'src/lookaside/main.js', env, nodeArgs);
+    const ours = ServiceProcess.start('src/lookaside/main.js', env, nodeArgs);
     processes.push(ours);
     await waitForMetrics(ours, metricsPort);
     const oursPid = ours.child.pid ?? 0;

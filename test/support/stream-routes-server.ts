@@ -6,7 +6,7 @@ import { status as Status } from '@grpc/grpc-js';
 
 import type { StreamRoutes } from '../../src/common/grpc-stream-routes.js';
 
-/** A bare node:http2 server serving stream routes, for testing (and bench/lean-server.ts) the lean handlers without the front. */
+/** A bare node:http2 server serving stream routes, for testing the lean handlers without the front. */
 export interface RoutesServer {
   readonly port: number;
   /** Closes the listener and every connection. */
