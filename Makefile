@@ -75,7 +75,7 @@ run-lookaside: build ## Run the lookaside against deploy/local/endpoints.yaml
 bench-missing-names: build ## Measure what made-up Service names cost the lookaside (time per Resolve, heap, API requests)
 	node --expose-gc dist/bench/missing-names.js
 
-bench-resolve: build ## Benchmark Resolve against an empty grpc-js handler with h2load (installs nghttp2-client if needed)
+bench-resolve: build ## Benchmark Resolve against an empty route on the same HTTP/2 transport (and, for information, an empty grpc-js handler) with h2load (installs nghttp2-client if needed)
 	command -v h2load >/dev/null || (apt-get update && apt-get install -y nghttp2-client)
 	node dist/bench/resolve-bench.js
 

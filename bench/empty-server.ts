@@ -1,9 +1,11 @@
 /**
- * The baseline of `make bench-resolve`: a plain grpc-js server with the same
+ * The informational third target of `make bench-resolve` (its baseline is
+ * bench/empty-route-server.ts): a plain grpc-js server with the same
  * `lookaside.v1.Lookaside/Resolve` method, loaded with the same proto-loader
  * options (so the same codec), whose handler answers `{}` at once: no
  * validation, no metrics, no logging. What it costs is the cost of an empty
- * gRPC call on this machine.
+ * call through grpc-js's per-call machinery on this machine, which the
+ * lookaside's Resolve routes no longer go through.
  *
  * Env: LB_HOST (default 127.0.0.1), LB_PORT (default 0 = any free port).
  * Prints one JSON line `{"msg":"listening","port":…}` once bound.
