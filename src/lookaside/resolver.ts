@@ -1,74 +1,27 @@
 import type { PolicyName } from './balancing/picker.js';
-import type { Endpoint, ServiceSnapshot } from './discovery/types.js';
-import { recordCalls, type CallReports } from './load/call-reports.js';
+import type { ServiceSnapshot } from './discovery/types.js';
+import { recordCalls } from './load/call-reports.js';
 import type { ServiceLoads } from './load/service-loads.js';
 import { checkLabel, quoteInput } from './validation.js';
 import { checkCallFacts } from './routing/call-facts.js';
-import { backendUnavailable, type RouteSource } from './routing/route-source.js';
-import type { RouteDecision, RouteTable } from './routing/route-table.js';
+import type { RouteSource } from './routing/route-source.js';
+import type { RouteTable } from './routing/route-table.js';
+import {
+  noReadyEndpoint,
+  notFound,
+  notWatchedFailure,
+  routeFailure,
+  type ResolveFailed,
+  type ResolveOutcome,
+  type ResolveQuery,
+} from './resolve-outcome.js';
 import type { LookupResult, StillLookingUp } from './service-lookup.js';
 import type { Acquired, WatchedService, WatchedServices } from './watched-services.js';
-import type { ResolveCounts } from './metrics.js';
+
+export type { ResolveFailed, ResolveFailureReason, ResolveOutcome, ResolveQuery, Resolved } from './resolve-outcome.js';
 
 /** The longest a first Resolve waits for a Service's initial list, whatever its deadline. */
 export const FIRST_LIST_WAIT_LIMIT_MS = 10_000;
-
-export interface ResolveQuery {
-  readonly service: string;
-  /** Empty means the lookaside's own namespace. */
-  readonly namespace: string;
-  /** Undefined means the configured default. */
-  readonly policy: PolicyName | undefined;
-  /** Empty means the Service's only port, or the one named `grpc`. */
-  readonly portName: string;
-  /** Any port will do (the caller wants only the IP), so several ports are not an error. */
-  readonly anyPort?: boolean;
-  /** What the client reports of its calls, and whether it will report the one this answer is for. */
-  readonly calls?: CallReports;
-  /** The call's full method name (`/package.Service/Method`), for routes; empty or undefined when not told. */
-  readonly method?: string;
-  /** The call's headers that routes may match on (lowercase names). */
-  readonly headers?: Readonly<Record<string, string>>;
-}
-
-
-export type ResolveFailureReason =
-  | 'invalid-argument'
-  | 'permission-denied'
-  | 'too-many-services'
-  | 'lookups-busy'
-  | 'not-found'
-  | 'no-ready-endpoints'
-  | 'route-backend-unavailable'
-  | 'discovery-unavailable'
-  | 'discovery-forbidden';
-
-interface OutcomeBase {
-  readonly namespace: string;
-  readonly service: string;
-  readonly policy: PolicyName;
-  /**
-   * Where the answer is counted (lookaside_resolve_total): the watched
-   * Service's own series; undefined when no watched Service was reached
-   * (counted under UNWATCHED_LABEL, keeping label sets bounded).
-   */
-  readonly resolveCounts: ResolveCounts | undefined;
-}
-
-export interface Resolved extends OutcomeBase {
-  readonly ok: true;
-  readonly endpoint: Endpoint;
-  /** Ready endpoints the choice was made from. */
-  readonly readyEndpoints: number;
-}
-
-export interface ResolveFailed extends OutcomeBase {
-  readonly ok: false;
-  readonly reason: ResolveFailureReason;
-  readonly message: string;
-}
-
-export type ResolveOutcome = Resolved | ResolveFailed;
 
 export interface ResolverOptions {
   readonly services: WatchedServices;
@@ -179,38 +132,7 @@ export class Resolver {
   ): ResolveOutcome {
     if (acquired.kind === 'watched') return this.answer(acquired.service, query, namespace, service, policy);
     const base = { namespace, service, policy, resolveCounts: undefined };
-    switch (acquired.kind) {
-      case 'missing':
-        return this.notFound(base);
-      case 'failed':
-        return {
-          ...base,
-          ok: false,
-          reason: acquired.failure.kind === 'forbidden' ? 'discovery-forbidden' : 'discovery-unavailable',
-          message: `cannot read endpoints of ${namespace}/${service}: ${acquired.failure.message}`,
-        };
-      case 'pending':
-        return {
-          ...base,
-          ok: false,
-          reason: 'discovery-unavailable',
-          message: `endpoints of ${namespace}/${service} are not known yet: no answer from discovery within ${waitedMs} ms; still trying`,
-        };
-      case 'full':
-        return {
-          ...base,
-          ok: false,
-          reason: 'too-many-services',
-          message: `already watching the maximum of ${this.options.services.maxServices} services (MAX_SERVICES); ${namespace}/${service} cannot be added until others go idle`,
-        };
-      case 'busy':
-        return {
-          ...base,
-          ok: false,
-          reason: 'lookups-busy',
-          message: `cannot look up ${namespace}/${service} now: ${acquired.limit}, to spare the API server floods of unknown names; retry shortly`,
-        };
-    }
+    return notWatchedFailure(acquired, base, waitedMs, this.options.services, this.options.describeMissing);
   }
 
   /** `namespace` and `service` are the watched Service's (its key, not read again: one cold object less per call). */
@@ -252,51 +174,13 @@ export class Resolver {
     const base = { namespace, service, policy, resolveCounts: watched.resolveCounts };
     const snapshot = watched.snapshot;
     // Watched, then all its slices went (the Service was deleted): watched until idle, in case it comes back.
-    if (snapshot.sliceCount === 0) return this.notFound(base);
+    if (snapshot.sliceCount === 0) return notFound(base, this.options.describeMissing);
     // Scaled to zero: the controller's placeholder slice has neither endpoints nor ports.
     if (snapshot.readyCount === 0 && snapshot.readyByPort.size === 0) return noReadyEndpoint(base, snapshot, '');
     const port = choosePort(snapshot, query.portName, query.anyPort === true);
     if (typeof port !== 'string') return { ...base, ok: false, ...port, message: `${namespace}/${service}: ${port.message}` };
     return port;
   }
-
-  /** Spelled out, not spread from `base`: a flood of made-up names all end here (see `answer`). */
-  private notFound(base: OutcomeBase): ResolveFailed {
-    const { namespace, service, policy, resolveCounts } = base;
-    return {
-      namespace,
-      service,
-      policy,
-      resolveCounts,
-      ok: false,
-      reason: 'not-found',
-      message: `no endpoints known for Service ${namespace}/${service}: ${this.options.describeMissing(namespace, service)}`,
-    };
-  }
-}
-
-function routeFailure(
-  decision: RouteDecision,
-  namespace: string,
-  service: string,
-  policy: PolicyName,
-  why: string,
-  resolveCounts?: ResolveCounts,
-): ResolveFailed {
-  const message = backendUnavailable(decision, namespace, why);
-  return { namespace, service, policy, resolveCounts, ok: false, reason: 'route-backend-unavailable', message };
-}
-
-function noReadyEndpoint(base: OutcomeBase, snapshot: ServiceSnapshot, port: string): ResolveFailed {
-  return {
-    ...base,
-    ok: false,
-    reason: 'no-ready-endpoints',
-    message:
-      `Service ${base.namespace}/${base.service} has no ready endpoint` +
-      `${port === '' ? '' : ` on port "${port}"`} ` +
-      `(${snapshot.sliceCount} EndpointSlice(s), ${snapshot.notReadyCount} endpoint(s) not ready or terminating)`,
-  };
 }
 
 type PortChoice = string | { reason: 'invalid-argument' | 'no-ready-endpoints'; message: string };
