@@ -81,7 +81,15 @@ async function main(): Promise<void> {
   const directory = await mkdtemp(join(tmpdir(), 'bench-xds-'));
   const file = join(directory, 'endpoints.yaml');
   await writeFile(file, endpointsFile(ENDPOINTS));
-  const lookaside = ServiceProcess.start('src/lookaside/main.js', { LB_HOST: '127.0.0.1', LB_PORT: '0', METRICS_PORT: '0', ENDPOINTS_FILE: file, LOG_LEVEL: 'debug' }, NODE_ARGS);
+  const lookaside = ServiceProcess.start('src/lookaside/main.js', {
+    LB_HOST: '127.0.0.1',
+    LB_PORT: '0',
+    METRICS_PORT: '0',
+    ENDPOINTS_FILE: file,
+    LOG_LEVEL: 'debug',
+    // Every simulated client connects from 127.0.0.1: the per-client bound (100 by default) would refuse past it.
+    MAX_CONNECTIONS_PER_CLIENT: String(CONNECTIONS),
+  }, NODE_ARGS);
   const channels: Client[] = [];
   const clients: AdsClient[] = [];
   try {
