@@ -9,6 +9,8 @@ import {
 
 import { status as Status, type Metadata } from '@grpc/grpc-js';
 
+import { statusTrailers } from './grpc-h2-headers.js';
+
 /**
  * The client's address (`ip:port`) as the front saw it. Behind the front,
  * grpc-js's `call.getPeer()` names the in-memory connection, so the front
@@ -27,9 +29,9 @@ export function callPeer(call: { readonly metadata: Metadata; getPeer(): string 
   return typeof forwarded === 'string' ? forwarded : call.getPeer();
 }
 
-/** A trailers-only answer (or trailers) carrying a gRPC status. */
-export function statusHeaders(code: Status, message: string): OutgoingHttpHeaders {
-  return { 'grpc-status': String(code), 'grpc-message': encodeURIComponent(message) };
+/** A trailers-only answer (or trailers) carrying a gRPC status, encoded as the lean handlers encode theirs. */
+function statusHeaders(code: Status, message: string): OutgoingHttpHeaders {
+  return statusTrailers(code, message, undefined, false);
 }
 
 /**
